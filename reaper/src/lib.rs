@@ -1,0 +1,1 @@
+//! reaper (skeleton; filled in by its issue).

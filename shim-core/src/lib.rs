@@ -1,0 +1,1 @@
+//! shim-core (skeleton; filled in by its issue).

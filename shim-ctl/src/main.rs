@@ -1,0 +1,2 @@
+//! shim-ctl (skeleton; filled in by its issue).
+fn main() {}

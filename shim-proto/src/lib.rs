@@ -1,0 +1,1 @@
+//! shim-proto (skeleton; filled in by its issue).

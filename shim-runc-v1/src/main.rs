@@ -1,0 +1,2 @@
+//! shim-runc-v1 (skeleton; filled in by its issue).
+fn main() {}

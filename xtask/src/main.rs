@@ -1,0 +1,2 @@
+//! xtask (skeleton; filled in by its issue).
+fn main() {}
