@@ -1,0 +1,359 @@
+//! Every Shim service and event message survives encode/decode unchanged; the service paths are Go's.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use prost::Message;
+use shim_proto::events::*;
+use shim_proto::events_ttrpc::{create_events, Envelope, Events, ForwardRequest};
+use shim_proto::protobuf::{Any, Empty, Timestamp};
+use shim_proto::runc::{CheckpointOptions, CreateOptions, ProcessDetails, RuncOptions};
+use shim_proto::shim::*;
+use shim_proto::time::GO_ZERO_TIME;
+use shim_proto::types::{Mount, ProcessInfo, Status};
+use shim_proto::{pack, pack_json, type_url};
+
+fn round_trip<M: Message + Default + PartialEq + Debug>(m: &M) -> Result<(), String> {
+    let bytes = m.encode_to_vec();
+    if bytes.is_empty() && *m != M::default() {
+        return Err("non-default message encoded to nothing".to_string());
+    }
+    let back = M::decode(bytes.as_slice()).map_err(|e| format!("decode: {e}"))?;
+    if &back != m {
+        return Err(format!("decoded {back:?} != original {m:?}"));
+    }
+    if back.encode_to_vec() != bytes {
+        return Err("re-encoding changed the bytes".to_string());
+    }
+    Ok(())
+}
+
+macro_rules! table {
+    ($($ty:ident $body:tt),* $(,)?) => {
+        vec![$((stringify!($ty), round_trip(&$ty $body))),*]
+    };
+}
+
+fn ts() -> Option<Timestamp> {
+    Some(Timestamp {
+        seconds: 1_700_000_000,
+        nanos: 123_456_789,
+    })
+}
+
+fn mount() -> Mount {
+    Mount {
+        r#type: "overlay".into(),
+        source: "overlay".into(),
+        target: "/".into(),
+        options: vec!["lowerdir=/a".into(), "upperdir=/b".into()],
+    }
+}
+
+fn s(v: &str) -> String {
+    v.to_string()
+}
+
+#[test]
+fn every_message_round_trips() {
+    let opts = pack(
+        type_url::CREATE_OPTIONS,
+        &CreateOptions {
+            no_pivot_root: true,
+            ..Default::default()
+        },
+    );
+    let spec = pack_json(type_url::OCI_PROCESS, &serde_json::json!({"args": ["sh"]}));
+    let results = table![
+        // containerd.runtime.linux.shim.v1
+        CreateTaskRequest {
+            id: s("c1"),
+            bundle: s("/b"),
+            runtime: s("runc"),
+            rootfs: vec![mount()],
+            terminal: true,
+            stdin: s("/i"),
+            stdout: s("/o"),
+            stderr: s("/e"),
+            checkpoint: s("/cp"),
+            parent_checkpoint: s("/pcp"),
+            options: Some(opts.clone()),
+        },
+        CreateTaskResponse { pid: 42 },
+        DeleteResponse {
+            pid: 42,
+            exit_status: 137,
+            exited_at: ts()
+        },
+        DeleteProcessRequest { id: s("e1") },
+        ExecProcessRequest {
+            id: s("e1"),
+            terminal: true,
+            stdin: s("/i"),
+            stdout: s("/o"),
+            stderr: s("/e"),
+            spec: Some(spec.clone()),
+        },
+        ExecProcessResponse {},
+        ResizePtyRequest {
+            id: s("c1"),
+            width: 80,
+            height: 24
+        },
+        StateRequest { id: s("c1") },
+        StateResponse {
+            id: s("c1"),
+            bundle: s("/b"),
+            pid: 42,
+            status: Status::Paused as i32,
+            stdin: s("/i"),
+            stdout: s("/o"),
+            stderr: s("/e"),
+            terminal: true,
+            exit_status: 0,
+            exited_at: Some(GO_ZERO_TIME),
+        },
+        KillRequest {
+            id: s("c1"),
+            signal: 9,
+            all: true
+        },
+        CloseIoRequest {
+            id: s("c1"),
+            stdin: true
+        },
+        ListPidsRequest { id: s("c1") },
+        ListPidsResponse {
+            processes: vec![
+                ProcessInfo { pid: 1, info: None },
+                ProcessInfo {
+                    pid: 2,
+                    info: Some(pack(
+                        type_url::PROCESS_DETAILS,
+                        &ProcessDetails { exec_id: s("e1") }
+                    )),
+                },
+            ],
+        },
+        CheckpointTaskRequest {
+            path: s("/cp"),
+            options: Some(pack(
+                type_url::CHECKPOINT_OPTIONS,
+                &CheckpointOptions {
+                    exit: true,
+                    ..Default::default()
+                }
+            )),
+        },
+        ShimInfoResponse { shim_pid: 7 },
+        UpdateTaskRequest {
+            resources: Some(pack_json(
+                type_url::OCI_LINUX_RESOURCES,
+                &serde_json::json!({"cpu": {"shares": 2}})
+            )),
+        },
+        StartRequest { id: s("c1") },
+        StartResponse {
+            id: s("c1"),
+            pid: 42
+        },
+        WaitRequest { id: s("c1") },
+        WaitResponse {
+            exit_status: 1,
+            exited_at: ts()
+        },
+        // containerd.types, containerd.v1.types, containerd.linux.runc
+        Mount {
+            r#type: s("bind"),
+            source: s("/s"),
+            target: s("/t"),
+            options: vec![s("rbind")]
+        },
+        ProcessInfo {
+            pid: 3,
+            info: Some(spec.clone())
+        },
+        RuncOptions {
+            runtime: s("runc"),
+            runtime_root: s("/r"),
+            criu_path: s("/c"),
+            systemd_cgroup: true
+        },
+        CreateOptions {
+            no_pivot_root: true,
+            open_tcp: true,
+            external_unix_sockets: true,
+            terminal: true,
+            file_locks: true,
+            empty_namespaces: vec![s("network")],
+            cgroups_mode: s("soft"),
+            no_new_keyring: true,
+            shim_cgroup: s("/shim"),
+            io_uid: 1000,
+            io_gid: 1001,
+            criu_work_path: s("/w"),
+            criu_image_path: s("/i"),
+        },
+        CheckpointOptions {
+            exit: true,
+            open_tcp: true,
+            external_unix_sockets: true,
+            terminal: true,
+            file_locks: true,
+            empty_namespaces: vec![s("ipc")],
+            cgroups_mode: s("full"),
+            work_path: s("/w"),
+            image_path: s("/i"),
+        },
+        ProcessDetails { exec_id: s("e1") },
+        // containerd.events
+        TaskCreate {
+            container_id: s("c1"),
+            bundle: s("/b"),
+            rootfs: vec![mount()],
+            io: Some(TaskIo {
+                stdin: s("/i"),
+                stdout: s("/o"),
+                stderr: s("/e"),
+                terminal: true
+            }),
+            checkpoint: s("/cp"),
+            pid: 42,
+        },
+        TaskStart {
+            container_id: s("c1"),
+            pid: 42
+        },
+        TaskDelete {
+            container_id: s("c1"),
+            pid: 42,
+            exit_status: 3,
+            exited_at: ts(),
+            id: s("e1")
+        },
+        TaskIo {
+            stdin: s("/i"),
+            stdout: s("/o"),
+            stderr: s("/e"),
+            terminal: true
+        },
+        TaskExit {
+            container_id: s("c1"),
+            id: s("c1"),
+            pid: 42,
+            exit_status: 137,
+            exited_at: ts()
+        },
+        TaskOom {
+            container_id: s("c1")
+        },
+        TaskExecAdded {
+            container_id: s("c1"),
+            exec_id: s("e1")
+        },
+        TaskExecStarted {
+            container_id: s("c1"),
+            exec_id: s("e1"),
+            pid: 43
+        },
+        TaskPaused {
+            container_id: s("c1")
+        },
+        TaskResumed {
+            container_id: s("c1")
+        },
+        TaskCheckpointed {
+            container_id: s("c1"),
+            checkpoint: s("sha256:00")
+        },
+        // containerd.services.events.ttrpc.v1 and google.protobuf
+        ForwardRequest {
+            envelope: Some(Envelope {
+                timestamp: ts(),
+                namespace: s("default"),
+                topic: s("/tasks/exit"),
+                event: Some(TaskExit::default().to_any()),
+            }),
+        },
+        Any {
+            type_url: s("x"),
+            value: vec![1, 2, 3]
+        },
+        Empty {},
+        Timestamp {
+            seconds: -62_135_596_800,
+            nanos: 999_999_999
+        },
+    ];
+    let failures: Vec<String> = results
+        .iter()
+        .filter_map(|(name, r)| r.as_ref().err().map(|e| format!("{name}: {e}")))
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "round trip failed:\n{}",
+        failures.join("\n")
+    );
+    assert_eq!(results.len(), 41, "the table should list 41 messages");
+}
+
+#[test]
+fn status_enum_values_are_containerd_values() {
+    let expected = [
+        (Status::Unknown, 0),
+        (Status::Created, 1),
+        (Status::Running, 2),
+        (Status::Stopped, 3),
+        (Status::Paused, 4),
+        (Status::Pausing, 5),
+    ];
+    for (status, value) in expected {
+        assert_eq!(status as i32, value, "{status:?}");
+    }
+}
+
+struct NoShim;
+impl Shim for NoShim {}
+
+#[test]
+fn shim_service_registers_all_sixteen_go_method_paths() {
+    let methods = create_shim(Arc::new(NoShim));
+    let mut names: Vec<&str> = methods.keys().map(String::as_str).collect();
+    names.sort_unstable();
+    let mut expected: Vec<String> = [
+        "State",
+        "Create",
+        "Start",
+        "Delete",
+        "DeleteProcess",
+        "ListPids",
+        "Pause",
+        "Resume",
+        "Checkpoint",
+        "Kill",
+        "Exec",
+        "ResizePty",
+        "CloseIO",
+        "ShimInfo",
+        "Update",
+        "Wait",
+    ]
+    .iter()
+    .map(|m| format!("/containerd.runtime.linux.shim.v1.Shim/{m}"))
+    .collect();
+    expected.sort_unstable();
+    assert_eq!(names, expected);
+}
+
+struct NoEvents;
+impl Events for NoEvents {}
+
+#[test]
+fn events_service_registers_go_forward_path() {
+    let methods = create_events(Arc::new(NoEvents));
+    let names: Vec<&str> = methods.keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        ["/containerd.services.events.ttrpc.v1.Events/Forward"]
+    );
+}
