@@ -1,1 +1,18 @@
-//! reaper (skeleton; filled in by its issue).
+//! reaper: make this process a subreaper, reap every child, and deliver each exit exactly once.
+//!
+//! One thread per process reaps with `waitpid(-1, WNOHANG)` whenever SIGCHLD arrives (learned
+//! through a self-pipe written by the signal handler, so no SIGCHLD is lost whatever thread takes
+//! it). Exits go to the waiter registered for that pid, or into a bounded buffer of unclaimed exits
+//! that [`Reaper::watch`] can claim later, and then to every [`Reaper::subscribe_all`] receiver.
+
+mod error;
+mod exit;
+mod reaper;
+mod registry;
+mod waiter;
+mod wakeup;
+
+pub use error::Error;
+pub use exit::Exit;
+pub use reaper::{restore_child_signals, Builder, Reaper, Spawned};
+pub use waiter::ExitWaiter;

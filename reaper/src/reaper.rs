@@ -1,0 +1,234 @@
+//! The Reaper handle: start the reaping thread, spawn children, and claim exits by pid.
+
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command};
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
+use std::time::{Duration, SystemTime};
+
+use nix::sys::signal::Signal;
+
+use crate::registry::Registry;
+use crate::wakeup::Wakeups;
+use crate::{Error, Exit, ExitWaiter};
+
+/// A started reaper. Cheap to clone; all clones share the one reaping thread.
+#[derive(Clone)]
+pub struct Reaper {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    registry: Mutex<Registry>,
+    /// Spawners hold it shared across fork + registration; the reaping thread holds it exclusively
+    /// around `waitpid`. So no exit can be collected before its pid is registered, and std's own
+    /// `waitpid` on a child whose exec failed never races ours.
+    gate: RwLock<()>,
+    /// True when the last reaping pass ended with ECHILD (no children at all).
+    childless: Mutex<bool>,
+    childless_cv: Condvar,
+}
+
+/// A child started through [`Reaper::spawn`].
+pub struct Spawned {
+    pub pid: i32,
+    /// Only for its stdio handles: never call `wait` on it (the reaper collects the status).
+    pub child: Child,
+    pub exit: ExitWaiter,
+}
+
+/// Configures and starts the one reaper of this process.
+pub struct Builder {
+    forward: Vec<Signal>,
+    subreaper: bool,
+}
+
+impl Reaper {
+    pub fn builder() -> Builder {
+        Builder {
+            forward: Vec::new(),
+            subreaper: true,
+        }
+    }
+
+    /// Spawn `cmd` with its exit already watched, so it cannot be lost however fast the child dies.
+    /// The child starts with an empty signal mask and default dispositions.
+    pub fn spawn(&self, cmd: &mut Command) -> std::io::Result<Spawned> {
+        restore_child_signals(cmd);
+        let (tx, rx) = channel();
+        let _gate = self.inner.gate.read().unwrap_or_else(|p| p.into_inner());
+        let child = cmd.spawn()?;
+        let pid = child.id() as i32;
+        self.registry().watch_new_child(pid, tx);
+        Ok(Spawned {
+            pid,
+            child,
+            exit: ExitWaiter::new(pid, rx),
+        })
+    }
+
+    /// Follow a pid we did not spawn (e.g. read from runc's pid file). If it already exited in the
+    /// last minute, the waiter is ready at once.
+    pub fn watch(&self, pid: i32) -> ExitWaiter {
+        let (tx, rx) = channel();
+        self.registry().watch(pid, tx);
+        ExitWaiter::new(pid, rx)
+    }
+
+    /// Like [`Reaper::watch`], delivering into a channel the caller owns.
+    pub fn watch_into(&self, pid: i32, tx: Sender<Exit>) {
+        self.registry().watch(pid, tx);
+    }
+
+    /// Every exit, after per-pid delivery. Dropped receivers are pruned.
+    pub fn subscribe_all(&self) -> Receiver<Exit> {
+        let (tx, rx) = channel();
+        self.registry().subscribe_all(tx);
+        rx
+    }
+
+    /// Stop following `pid`; its waiter, if any, stops waiting.
+    pub fn forget(&self, pid: i32) {
+        self.registry().forget(pid);
+    }
+
+    /// Block until this process has no children left, or `limit` passes. True if childless.
+    pub fn wait_childless(&self, limit: Option<Duration>) -> bool {
+        let guard = self
+            .inner
+            .childless
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let cv = &self.inner.childless_cv;
+        match limit {
+            None => *cv
+                .wait_while(guard, |c| !*c)
+                .unwrap_or_else(|p| p.into_inner()),
+            Some(d) => {
+                let (g, _) = cv
+                    .wait_timeout_while(guard, d, |c| !*c)
+                    .unwrap_or_else(|p| p.into_inner());
+                *g
+            }
+        }
+    }
+
+    fn registry(&self) -> MutexGuard<'_, Registry> {
+        self.inner
+            .registry
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Builder {
+    /// Extra signals to catch and deliver on the returned channel (SIGCHLD is always handled).
+    pub fn forward(mut self, signals: &[Signal]) -> Self {
+        self.forward
+            .extend(signals.iter().copied().filter(|s| *s != Signal::SIGCHLD));
+        self
+    }
+
+    /// Become `PR_SET_CHILD_SUBREAPER` (skipped when we are pid 1). Default true.
+    pub fn subreaper(mut self, on: bool) -> Self {
+        self.subreaper = on;
+        self
+    }
+
+    /// Install the handlers and start the reaping thread. Once per process.
+    pub fn start(self) -> Result<(Reaper, Receiver<Signal>), Error> {
+        if self.subreaper && std::process::id() != 1 {
+            // SAFETY: plain prctl with integer arguments.
+            if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } != 0 {
+                return Err(Error::Sys {
+                    what: "prctl(PR_SET_CHILD_SUBREAPER)",
+                    source: std::io::Error::last_os_error(),
+                });
+            }
+        }
+        let mut signals = self.forward.clone();
+        signals.push(Signal::SIGCHLD);
+        let wakeups = Wakeups::install(&signals)?;
+        let inner = Arc::new(Inner {
+            registry: Mutex::new(Registry::default()),
+            gate: RwLock::new(()),
+            childless: Mutex::new(false),
+            childless_cv: Condvar::new(),
+        });
+        let (sig_tx, sig_rx) = channel();
+        let thread_inner = Arc::clone(&inner);
+        // The reaping thread lives as long as the process; nobody joins it.
+        std::thread::Builder::new()
+            .name("reaper".into())
+            .spawn(move || reap_loop(&thread_inner, wakeups, &sig_tx))
+            .map_err(|source| Error::Sys {
+                what: "spawn reaping thread",
+                source,
+            })?;
+        Ok((Reaper { inner }, sig_rx))
+    }
+}
+
+/// The pre_exec hook every child gets: empty signal mask, default dispositions.
+pub fn restore_child_signals(cmd: &mut Command) {
+    // SAFETY: only async-signal-safe calls (sigemptyset, sigprocmask, signal) between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+            // Ignored dispositions survive exec: reset every signal (SIGKILL/SIGSTOP just fail).
+            for sig in 1..=libc::SIGRTMAX() {
+                libc::signal(sig, libc::SIG_DFL);
+            }
+            Ok(())
+        });
+    }
+}
+
+fn reap_loop(inner: &Inner, mut wakeups: Wakeups, forward: &Sender<Signal>) {
+    // Reap once at start: a child may have exited before the handler was installed.
+    let mut pending = true;
+    loop {
+        if pending {
+            let (exits, none_left) = reap_all(inner);
+            {
+                let mut reg = inner.registry.lock().unwrap_or_else(|p| p.into_inner());
+                for e in exits {
+                    reg.deliver(e);
+                }
+            }
+            *inner.childless.lock().unwrap_or_else(|p| p.into_inner()) = none_left;
+            if none_left {
+                inner.childless_cv.notify_all();
+            }
+        }
+        pending = false;
+        for signo in wakeups.next() {
+            if signo == libc::SIGCHLD {
+                pending = true;
+            } else if let Ok(sig) = Signal::try_from(signo) {
+                let _ = forward.send(sig);
+            }
+        }
+    }
+}
+
+/// Collect every child that has exited. Returns the exits and whether no child is left at all.
+fn reap_all(inner: &Inner) -> (Vec<Exit>, bool) {
+    let _gate = inner.gate.write().unwrap_or_else(|p| p.into_inner());
+    let mut exits = Vec::new();
+    loop {
+        let mut raw = 0;
+        // SAFETY: waitpid writes the status into `raw`.
+        let pid = unsafe { libc::waitpid(-1, &mut raw, libc::WNOHANG) };
+        match pid {
+            0 => return (exits, false),
+            p if p > 0 => exits.push(Exit::from_wait_status(p, raw, SystemTime::now())),
+            _ => match std::io::Error::last_os_error().raw_os_error() {
+                Some(libc::EINTR) => continue,
+                _ => return (exits, true),
+            },
+        }
+    }
+}

@@ -1,0 +1,123 @@
+//! The `reaper` binary, run as a subprocess.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+fn reaper() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_reaper"))
+}
+
+#[test]
+fn exits_with_the_child_code_after_reaping_its_orphan() {
+    let out = reaper()
+        .args(["--report", "-", "--", "sh", "-c", "sleep 0.1 & exit 3"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    let orphan = lines
+        .iter()
+        .find(|l| l["main"] == false)
+        .expect("orphan reported");
+    let pid = orphan["pid"].as_i64().unwrap();
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "orphan {pid} left behind"
+    );
+}
+
+#[test]
+fn a_signal_death_exits_with_128_plus_the_signal() {
+    let status = reaper()
+        .args(["--", "sh", "-c", "kill -9 $$"])
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(137));
+}
+
+#[test]
+fn the_child_gets_an_empty_signal_mask() {
+    let out = reaper()
+        .args(["--", "grep", "SigBlk", "/proc/self/status"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "SigBlk:\t0000000000000000"
+    );
+}
+
+fn wait_ready(child: &mut std::process::Child) {
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "ready");
+}
+
+#[test]
+fn sigterm_is_forwarded_to_the_child() {
+    let mut child = reaper()
+        .args([
+            "--",
+            "sh",
+            "-c",
+            "trap 'exit 42' TERM; echo ready; while :; do sleep 0.05; done",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_ready(&mut child);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(42));
+}
+
+#[test]
+fn group_mode_signals_the_whole_process_group() {
+    // Without -g the background sleep would keep the reaper waiting for 30 s.
+    let mut child = reaper()
+        .args(["-g", "--", "sh", "-c", "sleep 30 & echo ready; wait"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_ready(&mut child);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(143));
+}
+
+#[test]
+fn inherited_fds_are_closed_before_the_child_runs() {
+    let out = reaper()
+        .args(["--", "sh", "-c", "ls /proc/self/fd | wc -l"])
+        .output()
+        .unwrap();
+    // 0, 1, 2 and the fd ls opens for the directory.
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "4");
+}
+
+#[test]
+fn help_explains_usage_with_an_example() {
+    let out = reaper().arg("--help").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(text.contains("reaper -- sh -c"), "{text}");
+}
+
+#[test]
+fn a_missing_command_is_a_clear_error() {
+    let out = reaper().args(["--", "/nonexistent"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(125));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot run /nonexistent"));
+}

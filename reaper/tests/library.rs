@@ -1,0 +1,184 @@
+//! Library tests. harness = false: the reaper must start from main, once per process.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::mpsc::Receiver;
+use std::time::Duration;
+
+use reaper::{Exit, Reaper};
+
+const LIMIT: Duration = Duration::from_secs(30);
+
+fn main() {
+    let (reaper, _signals) = Reaper::builder().start().expect("start reaper");
+    let all = reaper.subscribe_all();
+    type Test = fn(&Reaper, &Receiver<Exit>);
+    let tests: [(&str, Test); 6] = [
+        (
+            "exit_codes_and_signal_deaths_are_reported",
+            exit_codes_and_signal_deaths_are_reported,
+        ),
+        (
+            "children_start_with_an_empty_signal_mask",
+            children_start_with_an_empty_signal_mask,
+        ),
+        (
+            "orphaned_grandchildren_are_reaped",
+            orphaned_grandchildren_are_reaped,
+        ),
+        (
+            "watch_after_the_exit_claims_the_buffered_exit",
+            watch_after_the_exit_claims_the_buffered_exit,
+        ),
+        (
+            "a_child_whose_exec_fails_is_an_error_not_a_panic",
+            a_child_whose_exec_fails_is_an_error_not_a_panic,
+        ),
+        (
+            "ten_thousand_children_from_four_threads_lose_no_exit",
+            ten_thousand_children_from_four_threads_lose_no_exit,
+        ),
+    ];
+    let (mut passed, mut failed) = (0, 0);
+    for (name, test) in tests {
+        while all.try_recv().is_ok() {}
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| test(&reaper, &all))) {
+            Ok(()) => {
+                println!("test {name} ... ok");
+                passed += 1;
+            }
+            Err(_) => {
+                println!("test {name} ... FAILED");
+                failed += 1;
+            }
+        }
+    }
+    println!("{passed} passed, {failed} failed");
+    std::process::exit(if failed == 0 { 0 } else { 1 });
+}
+
+fn sh(script: &str) -> Command {
+    let mut c = Command::new("/bin/sh");
+    c.args(["-c", script]);
+    c
+}
+
+fn exit_codes_and_signal_deaths_are_reported(r: &Reaper, _: &Receiver<Exit>) {
+    let e = r.spawn(&mut sh("exit 3")).unwrap().exit.wait();
+    assert_eq!((e.status, e.signal), (3, None));
+    let e = r.spawn(&mut sh("kill -9 $$")).unwrap().exit.wait();
+    assert_eq!((e.status, e.signal), (137, Some(9)));
+}
+
+fn children_start_with_an_empty_signal_mask(r: &Reaper, _: &Receiver<Exit>) {
+    // Block signals in this thread, as a shim using signalfd would; the child must not inherit them.
+    let mut set = nix::sys::signal::SigSet::empty();
+    set.add(nix::sys::signal::Signal::SIGTERM);
+    set.add(nix::sys::signal::Signal::SIGUSR1);
+    set.thread_block().unwrap();
+    let mut cmd = sh("grep -E '^Sig(Blk|Ign)' /proc/self/status");
+    cmd.stdout(Stdio::piped());
+    let mut s = r.spawn(&mut cmd).unwrap();
+    nix::sys::signal::pthread_sigmask(nix::sys::signal::SigmaskHow::SIG_UNBLOCK, Some(&set), None)
+        .unwrap();
+    let mut out = String::new();
+    std::io::Read::read_to_string(s.child.stdout.as_mut().unwrap(), &mut out).unwrap();
+    assert_eq!(s.exit.wait().status, 0);
+    assert!(out.contains("SigBlk:\t0000000000000000"), "{out}");
+    // glibc keeps its internal signals 32/33 out of reach of signal(); check the standard ones.
+    let ign = out
+        .lines()
+        .find_map(|l| l.strip_prefix("SigIgn:\t"))
+        .unwrap();
+    assert_eq!(
+        u64::from_str_radix(ign, 16).unwrap() & 0x7fff_ffff,
+        0,
+        "{out}"
+    );
+}
+
+fn orphaned_grandchildren_are_reaped(r: &Reaper, _: &Receiver<Exit>) {
+    let mut cmd = sh("sleep 0.2 & echo $!");
+    cmd.stdout(Stdio::piped());
+    let mut s = r.spawn(&mut cmd).unwrap();
+    let mut line = String::new();
+    BufReader::new(s.child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let orphan: i32 = line.trim().parse().unwrap();
+    assert_eq!(s.exit.wait().status, 0);
+    let e = r
+        .watch(orphan)
+        .wait_timeout(LIMIT)
+        .expect("orphan exit reported");
+    assert_eq!(e.status, 0);
+    assert!(
+        !std::path::Path::new(&format!("/proc/{orphan}")).exists(),
+        "zombie left"
+    );
+}
+
+fn watch_after_the_exit_claims_the_buffered_exit(r: &Reaper, all: &Receiver<Exit>) {
+    // Not spawned through the reaper, as a container init that runc leaves behind is not.
+    #[allow(clippy::zombie_processes)] // the reaper collects it
+    let child = Command::new("/bin/true").spawn().unwrap();
+    let pid = child.id() as i32;
+    while all.recv_timeout(LIMIT).expect("exit seen").pid != pid {}
+    let w = r.watch(pid);
+    assert_eq!(w.try_exit().map(|e| e.pid), Some(pid));
+    assert!(r.watch(pid).try_exit().is_none(), "claimed twice");
+    r.forget(pid);
+}
+
+fn a_child_whose_exec_fails_is_an_error_not_a_panic(r: &Reaper, _: &Receiver<Exit>) {
+    for _ in 0..50 {
+        assert!(r.spawn(&mut Command::new("/nonexistent/binary")).is_err());
+    }
+}
+
+fn ten_thousand_children_from_four_threads_lose_no_exit(r: &Reaper, all: &Receiver<Exit>) {
+    const THREADS: usize = 4;
+    const EACH: usize = 2500;
+    let start = std::time::Instant::now();
+    let handles: Vec<_> = (0..THREADS)
+        .map(|_| {
+            let r = r.clone();
+            std::thread::spawn(move || {
+                let mut pids = Vec::with_capacity(EACH);
+                for chunk in 0..EACH / 50 {
+                    let batch: Vec<_> = (0..50)
+                        .map(|_| r.spawn(&mut Command::new("/bin/true")).unwrap())
+                        .collect();
+                    for s in batch {
+                        let e = s
+                            .exit
+                            .wait_timeout(LIMIT)
+                            .unwrap_or_else(|| panic!("lost exit in chunk {chunk}"));
+                        assert_eq!((e.pid, e.status), (s.pid, 0));
+                        pids.push(s.pid);
+                    }
+                }
+                pids
+            })
+        })
+        .collect();
+    let mut expected: HashMap<i32, usize> = HashMap::new();
+    for h in handles {
+        for pid in h.join().unwrap() {
+            *expected.entry(pid).or_default() += 1;
+        }
+    }
+    let total = THREADS * EACH;
+    let mut seen = 0;
+    let mut reported: HashMap<i32, usize> = HashMap::new();
+    while seen < total {
+        let e = all.recv_timeout(LIMIT).expect("subscriber saw every exit");
+        *reported.entry(e.pid).or_default() += 1;
+        seen += 1;
+    }
+    assert!(all.try_recv().is_err(), "an exit was reported twice");
+    // Pids may be reused across 10,000 children: compare per-pid counts.
+    assert_eq!(reported, expected);
+    eprintln!("  {total} children in {:?}", start.elapsed());
+}
