@@ -1,1 +1,12 @@
-//! shim-core (skeleton; filled in by its issue).
+//! shim-core: owns a container's processes and their IO through runc; no CLI, no ttrpc.
+
+pub mod config;
+pub mod error;
+pub mod events;
+pub(crate) mod exits;
+pub mod io;
+pub mod mount;
+pub mod process;
+pub mod runc;
+pub mod service;
+pub mod validate;

@@ -1,0 +1,121 @@
+//! The one error of shim-core's public API; its Display is exactly the message Go sends.
+
+use std::fmt;
+
+use crate::io::IoError;
+use crate::runc::RuncError;
+
+/// What went wrong, classed the way containerd branches on it. The adapter maps each class to a
+/// ttrpc code; the message is kept unchanged (containerd appends the class text itself).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Error {
+    NotFound(String),
+    AlreadyExists(String),
+    /// The operation is not valid now: "container must be created", state-machine refusals.
+    FailedPrecondition(String),
+    InvalidArgument(String),
+    /// runc failed; the message carries Go's prefix ("OCI runtime create failed: ...").
+    Runtime(String),
+    Internal(String),
+}
+
+impl Error {
+    pub fn message(&self) -> &str {
+        match self {
+            Error::NotFound(m)
+            | Error::AlreadyExists(m)
+            | Error::FailedPrecondition(m)
+            | Error::InvalidArgument(m)
+            | Error::Runtime(m)
+            | Error::Internal(m) => m,
+        }
+    }
+
+    pub(crate) fn no_such_process(id: &str) -> Error {
+        Error::NotFound(format!("process {id} does not exist"))
+    }
+
+    pub(crate) fn not_created() -> Error {
+        Error::FailedPrecondition("container must be created".into())
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<RuncError> for Error {
+    fn from(e: RuncError) -> Error {
+        Error::Runtime(e.to_string())
+    }
+}
+
+/// IO set-up failures, worded as Go words them.
+pub(crate) fn io_error(what: &str, e: IoError) -> Error {
+    Error::Internal(format!("failed to create {what} I/O: {e}"))
+}
+
+/// Go's kill-error filter: a process that is already gone is NotFound, whatever runc said.
+pub(crate) fn kill_error(e: RuncError) -> Error {
+    let text = e.message.to_lowercase();
+    if [
+        "os: process already finished",
+        "container not running",
+        "no such process",
+    ]
+    .iter()
+    .any(|s| text.contains(s))
+    {
+        Error::NotFound("process already finished".into())
+    } else if text.contains("does not exist") {
+        Error::NotFound("no such container".into())
+    } else {
+        Error::Runtime(format!("unknown error after kill: {}", e.message))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runc::RuncOp;
+
+    fn runc(message: &str) -> RuncError {
+        RuncError {
+            op: RuncOp::Kill,
+            message: message.into(),
+        }
+    }
+
+    #[test]
+    fn kill_errors_of_a_gone_process_become_not_found() {
+        let table = [
+            (
+                "runc did not terminate successfully: exit status 1: container not running",
+                Error::NotFound("process already finished".into()),
+            ),
+            (
+                "kill: No Such Process",
+                Error::NotFound("process already finished".into()),
+            ),
+            (
+                "os: process already finished",
+                Error::NotFound("process already finished".into()),
+            ),
+            (
+                "container \"x\" does not exist",
+                Error::NotFound("no such container".into()),
+            ),
+            (
+                "permission denied",
+                Error::Runtime("unknown error after kill: permission denied".into()),
+            ),
+        ];
+        for (message, want) in table {
+            assert_eq!(kill_error(runc(message)), want, "{message}");
+        }
+    }
+}

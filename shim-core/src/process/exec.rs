@@ -1,0 +1,191 @@
+//! An exec process: added in created state, started with `runc exec --detach`, signalled directly.
+
+use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard};
+use std::time::SystemTime;
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use crate::error::Error;
+use crate::io::{IoOwner, IoSpec};
+use crate::process::exit_cell::ExitCell;
+use crate::process::state::{self, Action, ExecState, Op};
+use crate::process::{read_pid_file, Prepared, ProcIo, DRAIN_LIMIT};
+use crate::runc::{ExecOpts, Runc};
+use crate::service::{ExitInfo, ProcessState, Status};
+
+struct Fields {
+    state: ExecState,
+    pid: u32,
+}
+
+pub struct Exec {
+    pub id: String,
+    pub container_id: String,
+    pub bundle: PathBuf,
+    pub io: IoSpec,
+    owner: IoOwner,
+    /// The OCI process JSON, `terminal` already set from the request.
+    spec: Vec<u8>,
+    runc: Runc,
+    fields: Mutex<Fields>,
+    /// Serialises start and delete of this exec; State, Kill and Wait never take it.
+    op: Mutex<()>,
+    pub exit: ExitCell,
+    pub stdio: ProcIo,
+}
+
+impl Exec {
+    pub fn new(
+        id: String,
+        container_id: String,
+        bundle: PathBuf,
+        io: IoSpec,
+        owner: IoOwner,
+        spec: Vec<u8>,
+        runc: Runc,
+    ) -> Exec {
+        Exec {
+            id,
+            container_id,
+            bundle,
+            io,
+            owner,
+            spec,
+            runc,
+            fields: Mutex::new(Fields {
+                state: ExecState::Created,
+                pid: 0,
+            }),
+            op: Mutex::new(()),
+            exit: ExitCell::default(),
+            stdio: ProcIo::default(),
+        }
+    }
+
+    fn fields(&self) -> MutexGuard<'_, Fields> {
+        self.fields.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn state(&self) -> ExecState {
+        self.fields().state
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.fields().pid
+    }
+
+    pub fn decide(&self, op: Op) -> Result<Action, Error> {
+        state::exec(self.state(), op)
+    }
+
+    fn pid_file(&self) -> PathBuf {
+        self.bundle.join(format!("{}.pid", self.id))
+    }
+
+    /// `runc exec --detach`; returns the new pid. On failure the exec stays created and its waiters
+    /// are released (Go's behaviour).
+    pub fn start(&self) -> Result<u32, Error> {
+        let _op = self.op.lock().unwrap_or_else(|p| p.into_inner());
+        self.decide(Op::Start)?;
+        let result = self.run();
+        if result.is_err() {
+            self.exit.release();
+        }
+        result
+    }
+
+    fn run(&self) -> Result<u32, Error> {
+        let what = format!("exec {}", self.id);
+        let (prepared, stdio) = Prepared::new(&self.io, self.owner, &what)?;
+        let opts = ExecOpts {
+            pid_file: self.pid_file(),
+            console_socket: prepared.console_path(),
+        };
+        self.runc
+            .exec(&self.container_id, &self.spec, &opts, stdio)?;
+        prepared.finish(&self.io, &self.stdio, &what)?;
+        let pid = read_pid_file(&self.pid_file())?;
+        let mut f = self.fields();
+        f.pid = pid;
+        if f.state == ExecState::Created {
+            f.state = ExecState::Running;
+        }
+        Ok(pid)
+    }
+
+    /// Signal the process itself (no runc); `all` does not apply to execs.
+    pub fn kill(&self, signal: u32) -> Result<(), Error> {
+        let (state, pid) = {
+            let f = self.fields();
+            (f.state, f.pid)
+        };
+        state::exec(state, Op::Kill)?;
+        if pid == 0 {
+            return Err(Error::FailedPrecondition("process not created".into()));
+        }
+        if state == ExecState::Stopped {
+            return Err(Error::NotFound("process already finished".into()));
+        }
+        let sig = Signal::try_from(signal as i32)
+            .map_err(|_| Error::InvalidArgument(format!("invalid signal {signal}")))?;
+        match kill(Pid::from_raw(pid as i32), sig) {
+            Ok(()) => Ok(()),
+            Err(nix::Error::ESRCH) => Err(Error::NotFound("process already finished".into())),
+            Err(e) => Err(Error::Internal(format!("kill {pid}: {e}"))),
+        }
+    }
+
+    /// Drain and close IO, remove the pid file. An exec never started releases its waiters.
+    pub fn delete(&self) -> Result<ExitInfo, Error> {
+        let _op = self.op.lock().unwrap_or_else(|p| p.into_inner());
+        self.decide(Op::Delete)?;
+        self.stdio.drain_and_close(DRAIN_LIMIT);
+        let _ = std::fs::remove_file(self.pid_file());
+        self.exit.release();
+        let mut f = self.fields();
+        f.state = ExecState::Deleted;
+        let (status, at) = self.exit.get().map_or((0, None), |(s, t)| (s, Some(t)));
+        Ok(ExitInfo {
+            pid: f.pid,
+            status,
+            exited_at: at,
+        })
+    }
+
+    /// The reaper saw it die. Returns false if already recorded.
+    pub fn exited(&self, status: u32, at: SystemTime) -> bool {
+        let mut f = self.fields();
+        match state::exec(f.state, Op::Exit) {
+            Ok(Action::Proceed) => {
+                f.state = ExecState::Stopped;
+                self.exit.set(status, at)
+            }
+            _ => false,
+        }
+    }
+
+    /// State as containerd sees it; a running exec reports its init's pause.
+    pub fn process_state(&self, bundle: PathBuf, init_status: Status) -> ProcessState {
+        let f = self.fields();
+        let (exit_status, exited_at) = self.exit.get().map_or((0, None), |(s, t)| (s, Some(t)));
+        let status = match f.state {
+            ExecState::Created => Status::Created,
+            ExecState::Running if matches!(init_status, Status::Paused | Status::Pausing) => {
+                init_status
+            }
+            ExecState::Running => Status::Running,
+            ExecState::Stopped | ExecState::Deleted => Status::Stopped,
+        };
+        ProcessState {
+            id: self.id.clone(),
+            bundle,
+            pid: f.pid,
+            status,
+            io: self.io.clone(),
+            exit_status,
+            exited_at,
+        }
+    }
+}

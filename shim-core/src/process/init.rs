@@ -1,0 +1,313 @@
+//! The init process: the container itself, driven through runc create/start/pause/resume/delete.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::SystemTime;
+
+use crate::error::{kill_error, Error};
+use crate::io::{IoOwner, IoSpec};
+use crate::mount;
+use crate::process::exit_cell::ExitCell;
+use crate::process::state::{self, Action, InitState, Op};
+use crate::process::{read_pid_file, Prepared, ProcIo, DRAIN_LIMIT};
+use crate::runc::{CheckpointOpts, RestoreOpts, Runc};
+use crate::service::{CheckpointRequest, ExitInfo, ProcessState, Status};
+
+/// How a checkpointed init is restored at Start.
+#[derive(Debug, Clone, Default)]
+pub struct RestoreFrom {
+    pub image: PathBuf,
+    pub parent: Option<PathBuf>,
+    pub work: PathBuf,
+    pub no_pivot: bool,
+}
+
+struct Fields {
+    state: InitState,
+    pid: u32,
+}
+
+pub struct Init {
+    pub id: String,
+    pub bundle: PathBuf,
+    pub io: IoSpec,
+    pub owner: IoOwner,
+    pub runc: Runc,
+    /// No pid namespace of its own: its processes outlive it unless killed with it.
+    pub shares_pid_ns: bool,
+    pub rootfs_mounted: bool,
+    pub restore: Option<RestoreFrom>,
+    /// Work dir for checkpoints when the request gives none.
+    pub workdir: PathBuf,
+    fields: Mutex<Fields>,
+    /// Serialises the lifecycle runc calls of this process. State, Kill and Wait never take it.
+    op: Mutex<()>,
+    pub exit: ExitCell,
+    pub stdio: ProcIo,
+}
+
+/// Everything Create decided, for building the Init.
+pub struct InitParts {
+    pub id: String,
+    pub bundle: PathBuf,
+    pub io: IoSpec,
+    pub owner: IoOwner,
+    pub runc: Runc,
+    pub shares_pid_ns: bool,
+    pub rootfs_mounted: bool,
+    pub restore: Option<RestoreFrom>,
+    pub workdir: PathBuf,
+}
+
+impl Init {
+    pub fn new(parts: InitParts, pid: u32) -> Init {
+        let state = if parts.restore.is_some() {
+            InitState::CreatedCheckpoint
+        } else {
+            InitState::Created
+        };
+        Init {
+            id: parts.id,
+            bundle: parts.bundle,
+            io: parts.io,
+            owner: parts.owner,
+            runc: parts.runc,
+            shares_pid_ns: parts.shares_pid_ns,
+            rootfs_mounted: parts.rootfs_mounted,
+            restore: parts.restore,
+            workdir: parts.workdir,
+            fields: Mutex::new(Fields { state, pid }),
+            op: Mutex::new(()),
+            exit: ExitCell::default(),
+            stdio: ProcIo::default(),
+        }
+    }
+
+    fn fields(&self) -> MutexGuard<'_, Fields> {
+        self.fields.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn op(&self) -> MutexGuard<'_, ()> {
+        self.op.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The pid read from runc's pid file after create.
+    pub(crate) fn set_pid(&self, pid: u32) {
+        self.fields().pid = pid;
+    }
+
+    pub fn state(&self) -> InitState {
+        self.fields().state
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.fields().pid
+    }
+
+    /// Check `op` against the current state.
+    pub fn decide(&self, op: Op) -> Result<Action, Error> {
+        state::init(self.state(), op)
+    }
+
+    /// Move from `from` to `to` unless something (an exit) moved it meanwhile.
+    fn transition(&self, from: InitState, to: InitState) {
+        let mut f = self.fields();
+        if f.state == from {
+            f.state = to;
+        }
+    }
+
+    /// Start: `runc start`, or `runc restore` for a checkpointed init. Returns the pid and whether
+    /// it is new (a restored init has a pid only now).
+    pub fn start(&self) -> Result<(u32, bool), Error> {
+        let _op = self.op();
+        match self.decide(Op::Start)? {
+            Action::Restore => self.restore().map(|pid| (pid, true)),
+            _ => {
+                self.runc.start(&self.id)?;
+                self.transition(InitState::Created, InitState::Running);
+                Ok((self.pid(), false))
+            }
+        }
+    }
+
+    fn restore(&self) -> Result<u32, Error> {
+        let from = self.restore.clone().unwrap_or_default();
+        let (prepared, stdio) = Prepared::new(&self.io, self.owner, "init process")?;
+        let pid_file = self.bundle.join("init.pid");
+        let opts = RestoreOpts {
+            image_path: from.image,
+            work_path: from.work,
+            parent_path: from.parent,
+            pid_file: pid_file.clone(),
+            console_socket: prepared.console_path(),
+            no_pivot: from.no_pivot,
+        };
+        self.runc.restore(&self.id, &self.bundle, &opts, stdio)?;
+        prepared.finish(&self.io, &self.stdio, "init process")?;
+        let pid = read_pid_file(&pid_file)?;
+        let mut f = self.fields();
+        f.pid = pid;
+        if f.state == InitState::CreatedCheckpoint {
+            f.state = InitState::Running;
+        }
+        Ok(pid)
+    }
+
+    pub fn pause(&self) -> Result<(), Error> {
+        let _op = self.op();
+        self.decide(Op::Pause)?;
+        self.transition(InitState::Running, InitState::Pausing);
+        let result = self.runc.pause(&self.id);
+        let to = if result.is_ok() {
+            InitState::Paused
+        } else {
+            InitState::Running
+        };
+        self.transition(InitState::Pausing, to);
+        Ok(result?)
+    }
+
+    pub fn resume(&self) -> Result<(), Error> {
+        let _op = self.op();
+        self.decide(Op::Resume)?;
+        self.runc.resume(&self.id)?;
+        self.transition(InitState::Paused, InitState::Running);
+        Ok(())
+    }
+
+    pub fn update(&self, resources: &[u8]) -> Result<(), Error> {
+        let _op = self.op();
+        self.decide(Op::Update)?;
+        Ok(self.runc.update(&self.id, resources)?)
+    }
+
+    pub fn kill(&self, signal: u32, all: bool) -> Result<(), Error> {
+        self.decide(Op::Kill)?;
+        self.runc.kill(&self.id, signal, all).map_err(kill_error)
+    }
+
+    pub fn checkpoint(&self, image: &str, req: &CheckpointRequest) -> Result<(), Error> {
+        let _op = self.op();
+        self.decide(Op::Checkpoint)?;
+        let default_work = req.work_path.is_empty();
+        let work = if default_work {
+            self.workdir.join("criu-work")
+        } else {
+            PathBuf::from(&req.work_path)
+        };
+        let opts = CheckpointOpts {
+            image_path: PathBuf::from(image),
+            work_path: work.clone(),
+            exit: req.exit,
+            open_tcp: req.open_tcp,
+            external_unix_sockets: req.external_unix_sockets,
+            terminal: req.terminal,
+            file_locks: req.file_locks,
+            empty_namespaces: req.empty_namespaces.clone(),
+        };
+        let result = self.runc.checkpoint(&self.id, &opts);
+        let out = match result {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let dump = self.bundle.join("criu-dump.log");
+                let _ = std::fs::copy(work.join("dump.log"), &dump);
+                let first = e.message.lines().next().unwrap_or_default().to_string();
+                Err(Error::Runtime(format!("{first} path= {}", dump.display())))
+            }
+        };
+        if default_work {
+            let _ = std::fs::remove_dir_all(&work);
+        }
+        out
+    }
+
+    /// Delete: drain IO, `runc delete`, close IO, unmount the rootfs.
+    pub fn delete(&self) -> Result<ExitInfo, Error> {
+        let _op = self.op();
+        self.decide(Op::Delete)?;
+        self.stdio.drain_and_close(DRAIN_LIMIT);
+        if let Err(e) = self.runc.delete(&self.id, false) {
+            if !e.is_not_exist() {
+                return Err(e.into());
+            }
+        }
+        if self.rootfs_mounted {
+            mount::unmount_all(&self.bundle)?;
+        }
+        let mut f = self.fields();
+        f.state = InitState::Deleted;
+        let (status, at) = self.exit.get().map_or((0, None), |(s, t)| (s, Some(t)));
+        Ok(ExitInfo {
+            pid: f.pid,
+            status,
+            exited_at: at,
+        })
+    }
+
+    /// The reaper saw the init die. Returns false if it was already recorded.
+    pub fn exited(&self, status: u32, at: SystemTime) -> bool {
+        if self.shares_pid_ns {
+            // Its processes would outlive it: take them down before the exit is visible.
+            let _ = self.runc.kill(&self.id, 9, true);
+        }
+        let action = {
+            let mut f = self.fields();
+            match state::init(f.state, Op::Exit) {
+                Ok(Action::Ignore) | Err(_) => return false,
+                Ok(action) => {
+                    f.state = InitState::Stopped;
+                    self.exit.set(status, at);
+                    action
+                }
+            }
+        };
+        if action == Action::RecordThenResume {
+            let _ = self.runc.resume(&self.id);
+        }
+        true
+    }
+
+    pub fn process_state(&self) -> ProcessState {
+        let f = self.fields();
+        let (exit_status, exited_at) = self.exit.get().map_or((0, None), |(s, t)| (s, Some(t)));
+        ProcessState {
+            id: self.id.clone(),
+            bundle: self.bundle.clone(),
+            pid: f.pid,
+            status: status_of(f.state),
+            io: self.io.clone(),
+            exit_status,
+            exited_at,
+        }
+    }
+}
+
+/// The status containerd sees for an init state (deleted reports stopped).
+pub fn status_of(s: InitState) -> Status {
+    match s {
+        InitState::Created | InitState::CreatedCheckpoint => Status::Created,
+        InitState::Running => Status::Running,
+        InitState::Pausing => Status::Pausing,
+        InitState::Paused => Status::Paused,
+        InitState::Stopped | InitState::Deleted => Status::Stopped,
+    }
+}
+
+/// Whether the bundle's config.json gives the container no pid namespace of its own.
+pub fn shares_pid_ns(bundle: &Path) -> bool {
+    let Ok(text) = std::fs::read(bundle.join("config.json")) else {
+        return false;
+    };
+    let Ok(spec) = serde_json::from_slice::<serde_json::Value>(&text) else {
+        return false;
+    };
+    let namespaces = spec.pointer("/linux/namespaces").and_then(|n| n.as_array());
+    match namespaces.and_then(|ns| ns.iter().find(|n| n["type"] == "pid")) {
+        None => true,
+        Some(pid) => pid
+            .get("path")
+            .and_then(|p| p.as_str())
+            .is_some_and(|p| !p.is_empty()),
+    }
+}

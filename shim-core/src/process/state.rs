@@ -1,0 +1,347 @@
+//! The process state machines as data: one decision per (state, operation), Go's refusal texts.
+
+use crate::error::Error;
+
+/// States of the init (contract 2.4). `Pausing` is held while `runc pause` runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InitState {
+    Created,
+    CreatedCheckpoint,
+    Running,
+    Pausing,
+    Paused,
+    Stopped,
+    Deleted,
+}
+
+/// States of an exec process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExecState {
+    Created,
+    Running,
+    Stopped,
+    Deleted,
+}
+
+/// What a process can be asked to do. `Exit` is the reaper reporting its death.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Start,
+    Delete,
+    Pause,
+    Resume,
+    Update,
+    Checkpoint,
+    Exec,
+    Kill,
+    Resize,
+    Exit,
+}
+
+/// What to do when the operation is allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Do it (the op's ordinary runc call or bookkeeping).
+    Proceed,
+    /// Start of a checkpointed init: `runc restore` instead of `runc start`.
+    Restore,
+    /// Exit of a paused init: record it, then `runc resume` so the cgroup is not left frozen.
+    RecordThenResume,
+    /// Nothing to do (an exit seen twice, a resize of a process without state to change).
+    Ignore,
+}
+
+fn refuse(text: &str) -> Result<Action, Error> {
+    Err(Error::FailedPrecondition(text.to_string()))
+}
+
+fn gone(text: &str) -> Result<Action, Error> {
+    Err(Error::NotFound(text.to_string()))
+}
+
+/// The init's decision table.
+pub fn init(state: InitState, op: Op) -> Result<Action, Error> {
+    use Action::*;
+    use InitState as S;
+    match (op, state) {
+        (Op::Start, S::Created) => Ok(Proceed),
+        (Op::Start, S::CreatedCheckpoint) => Ok(Restore),
+        (Op::Start, s) => refuse(&format!("cannot start a {} process", name(s))),
+
+        (Op::Delete, S::Created | S::CreatedCheckpoint | S::Stopped) => Ok(Proceed),
+        (Op::Delete, S::Deleted) => gone("cannot delete a deleted process"),
+        (Op::Delete, s) => refuse(&format!("cannot delete a {} process", name(s))),
+
+        (Op::Pause, S::Running) => Ok(Proceed),
+        (Op::Pause, S::Created | S::CreatedCheckpoint) => {
+            refuse("cannot pause task in created state")
+        }
+        (Op::Pause, S::Deleted) => refuse("cannot pause a deleted process"),
+        (Op::Pause, s) => refuse(&format!("cannot pause a {} container", name(s))),
+
+        (Op::Resume, S::Paused) => Ok(Proceed),
+        (Op::Resume, S::Created | S::CreatedCheckpoint) => {
+            refuse("cannot resume task in created state")
+        }
+        (Op::Resume, S::Running) => refuse("cannot resume a running process"),
+        (Op::Resume, S::Deleted) => refuse("cannot resume a deleted process"),
+        (Op::Resume, s) => refuse(&format!("cannot resume a {} container", name(s))),
+
+        (Op::Update, S::Stopped) => refuse("cannot update a stopped container"),
+        (Op::Update, S::Deleted) => refuse("cannot update a deleted process"),
+        (Op::Update, _) => Ok(Proceed),
+
+        (Op::Checkpoint, S::Running | S::Paused) => Ok(Proceed),
+        (Op::Checkpoint, S::Created | S::CreatedCheckpoint) => {
+            refuse("cannot checkpoint a task in created state")
+        }
+        (Op::Checkpoint, S::Deleted) => refuse("cannot checkpoint a deleted process"),
+        (Op::Checkpoint, s) => refuse(&format!("cannot checkpoint a {} container", name(s))),
+
+        (Op::Exec, S::Created | S::Running | S::Pausing) => Ok(Proceed),
+        (Op::Exec, S::CreatedCheckpoint) => refuse("cannot exec in a created state"),
+        (Op::Exec, s) => refuse(&format!("cannot exec in a {} state", name(s))),
+
+        (Op::Kill, S::Deleted) => gone("cannot kill a deleted process"),
+        (Op::Kill, _) => Ok(Proceed),
+
+        (Op::Resize, S::Deleted) => refuse("cannot resize a deleted process"),
+        (Op::Resize, _) => Ok(Proceed),
+
+        (Op::Exit, S::Created | S::CreatedCheckpoint | S::Running) => Ok(Proceed),
+        (Op::Exit, S::Paused | S::Pausing) => Ok(RecordThenResume),
+        (Op::Exit, S::Stopped | S::Deleted) => Ok(Ignore),
+    }
+}
+
+/// An exec process's decision table.
+pub fn exec(state: ExecState, op: Op) -> Result<Action, Error> {
+    use Action::*;
+    use ExecState as S;
+    match (op, state) {
+        (Op::Start, S::Created) => Ok(Proceed),
+        (Op::Start, s) => refuse(&format!("cannot start a {} process", exec_name(s))),
+        (Op::Delete, S::Created | S::Stopped) => Ok(Proceed),
+        (Op::Delete, S::Running) => refuse("cannot delete a running process"),
+        (Op::Delete, S::Deleted) => gone("cannot delete a deleted process"),
+        (Op::Resize, S::Created | S::Running) => Ok(Proceed),
+        (Op::Resize, S::Stopped) => refuse("cannot resize a stopped container"),
+        (Op::Resize, S::Deleted) => refuse("cannot resize a deleted process"),
+        (Op::Kill, S::Deleted) => gone("cannot kill a deleted process"),
+        (Op::Kill, _) => Ok(Proceed),
+        (Op::Exit, S::Created | S::Running) => Ok(Proceed),
+        (Op::Exit, _) => Ok(Ignore),
+        (op, _) => Err(Error::InvalidArgument(format!(
+            "{op:?} applies to the init process only"
+        ))),
+    }
+}
+
+fn name(s: InitState) -> &'static str {
+    match s {
+        InitState::Created | InitState::CreatedCheckpoint => "created",
+        InitState::Running => "running",
+        InitState::Pausing => "pausing",
+        InitState::Paused => "paused",
+        InitState::Stopped => "stopped",
+        InitState::Deleted => "deleted",
+    }
+}
+
+fn exec_name(s: ExecState) -> &'static str {
+    match s {
+        ExecState::Created => "created",
+        ExecState::Running => "running",
+        ExecState::Stopped => "stopped",
+        ExecState::Deleted => "deleted",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Action::*;
+
+    const OK: &str = "ok";
+    const RESTORE: &str = "restore";
+    const RESUME: &str = "record+resume";
+    const IGNORE: &str = "ignore";
+
+    fn show(r: Result<Action, Error>) -> String {
+        match r {
+            Ok(Proceed) => OK.into(),
+            Ok(Restore) => RESTORE.into(),
+            Ok(RecordThenResume) => RESUME.into(),
+            Ok(Ignore) => IGNORE.into(),
+            Err(Error::NotFound(m)) => format!("NotFound: {m}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    /// Contract 2.4, row by row: created, createdCheckpoint, running, paused, stopped, deleted.
+    #[test]
+    fn the_init_matrix_matches_contract_2_4() {
+        use InitState::*;
+        let states = [
+            Created,
+            CreatedCheckpoint,
+            Running,
+            Paused,
+            Stopped,
+            Deleted,
+        ];
+        let rows: [(Op, [&str; 6]); 9] = [
+            (
+                Op::Start,
+                [
+                    OK,
+                    RESTORE,
+                    "cannot start a running process",
+                    "cannot start a paused process",
+                    "cannot start a stopped process",
+                    "cannot start a deleted process",
+                ],
+            ),
+            (
+                Op::Delete,
+                [
+                    OK,
+                    OK,
+                    "cannot delete a running process",
+                    "cannot delete a paused process",
+                    OK,
+                    "NotFound: cannot delete a deleted process",
+                ],
+            ),
+            (
+                Op::Pause,
+                [
+                    "cannot pause task in created state",
+                    "cannot pause task in created state",
+                    OK,
+                    "cannot pause a paused container",
+                    "cannot pause a stopped container",
+                    "cannot pause a deleted process",
+                ],
+            ),
+            (
+                Op::Resume,
+                [
+                    "cannot resume task in created state",
+                    "cannot resume task in created state",
+                    "cannot resume a running process",
+                    OK,
+                    "cannot resume a stopped container",
+                    "cannot resume a deleted process",
+                ],
+            ),
+            (
+                Op::Update,
+                [
+                    OK,
+                    OK,
+                    OK,
+                    OK,
+                    "cannot update a stopped container",
+                    "cannot update a deleted process",
+                ],
+            ),
+            (
+                Op::Checkpoint,
+                [
+                    "cannot checkpoint a task in created state",
+                    "cannot checkpoint a task in created state",
+                    OK,
+                    OK,
+                    "cannot checkpoint a stopped container",
+                    "cannot checkpoint a deleted process",
+                ],
+            ),
+            (
+                Op::Exec,
+                [
+                    OK,
+                    "cannot exec in a created state",
+                    OK,
+                    "cannot exec in a paused state",
+                    "cannot exec in a stopped state",
+                    "cannot exec in a deleted state",
+                ],
+            ),
+            (
+                Op::Kill,
+                [
+                    OK,
+                    OK,
+                    OK,
+                    OK,
+                    OK,
+                    "NotFound: cannot kill a deleted process",
+                ],
+            ),
+            (Op::Exit, [OK, OK, OK, RESUME, IGNORE, IGNORE]),
+        ];
+        for (op, want) in rows {
+            for (state, want) in states.iter().zip(want) {
+                assert_eq!(show(init(*state, op)), want, "init {op:?} in {state:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_exec_matrix_matches_contract_2_4() {
+        use ExecState::*;
+        let states = [Created, Running, Stopped, Deleted];
+        let rows: [(Op, [&str; 4]); 5] = [
+            (
+                Op::Start,
+                [
+                    OK,
+                    "cannot start a running process",
+                    "cannot start a stopped process",
+                    "cannot start a deleted process",
+                ],
+            ),
+            (
+                Op::Delete,
+                [
+                    OK,
+                    "cannot delete a running process",
+                    OK,
+                    "NotFound: cannot delete a deleted process",
+                ],
+            ),
+            (
+                Op::Resize,
+                [
+                    OK,
+                    OK,
+                    "cannot resize a stopped container",
+                    "cannot resize a deleted process",
+                ],
+            ),
+            (
+                Op::Kill,
+                [OK, OK, OK, "NotFound: cannot kill a deleted process"],
+            ),
+            (Op::Exit, [OK, OK, IGNORE, IGNORE]),
+        ];
+        for (op, want) in rows {
+            for (state, want) in states.iter().zip(want) {
+                assert_eq!(show(exec(*state, op)), want, "exec {op:?} in {state:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn refusals_are_failed_preconditions() {
+        assert!(matches!(
+            init(InitState::Paused, Op::Pause),
+            Err(Error::FailedPrecondition(_))
+        ));
+        assert!(matches!(
+            exec(ExecState::Running, Op::Delete),
+            Err(Error::FailedPrecondition(_))
+        ));
+    }
+}
