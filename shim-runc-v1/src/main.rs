@@ -1,2 +1,111 @@
-//! shim-runc-v1 (skeleton; filled in by its issue).
-fn main() {}
+//! shim-runc-v1: containerd's runtime v1 shim binary; wires flags, log, reaper, shim-core and ttrpc.
+
+mod errors;
+mod flags;
+mod guard;
+mod log;
+mod publisher;
+mod server;
+mod service;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use nix::sys::signal::Signal;
+
+use crate::flags::Flags;
+use crate::publisher::{Publisher, Target};
+
+/// Bound on every runc call; runc is killed after it.
+const RUNC_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long queued events may still be published when the shim is told to stop.
+const SHUTDOWN_PUBLISH_LIMIT: Duration = Duration::from_secs(2);
+
+fn main() {
+    // First, before any thread exists: block the signals (read them from the reaper) and become
+    // a child subreaper, so every thread inherits the mask and no exit can be missed.
+    let (reaper, signals) = match reaper::Reaper::builder()
+        .forward(&[Signal::SIGTERM, Signal::SIGINT, Signal::SIGUSR1])
+        .start()
+    {
+        Ok(r) => r,
+        Err(_) => std::process::exit(1),
+    };
+    let flags = match Flags::parse_from_go(std::env::args_os()) {
+        Ok(f) => f,
+        Err(e) => {
+            // stderr may be a dead pipe: printing is best effort.
+            let _ = e.print();
+            std::process::exit(e.exit_code());
+        }
+    };
+    let code = match run(flags, reaper, signals) {
+        Ok(()) => 0,
+        Err(e) => {
+            log::error!("shim failed", "error" => format!("{e:#}"));
+            1
+        }
+    };
+    std::process::exit(code);
+}
+
+fn run(
+    flags: Flags,
+    reaper: reaper::Reaper,
+    signals: std::sync::mpsc::Receiver<Signal>,
+) -> anyhow::Result<()> {
+    // Without its log fifo the shim still works; there is nowhere else to say so.
+    let _ = log::init(flags.workdir.as_deref(), flags.debug);
+    std::panic::set_hook(Box::new(|info| {
+        let text = guard::panic_text(info.payload());
+        let at = info.location().map(|l| l.to_string()).unwrap_or_default();
+        log::error!("panic", "panic" => text, "at" => at);
+    }));
+    log::info!("starting shim", "namespace" => flags.namespace, "pid" => std::process::id(), "debug" => flags.debug);
+
+    let publisher = Publisher::start(
+        Target {
+            containerd_binary: flags.containerd_binary.clone(),
+            address: flags.address.clone(),
+            namespace: flags.namespace.clone(),
+        },
+        reaper.clone(),
+    )
+    .context("starting the event publisher")?;
+    let events = publisher.clone();
+    let config = shim_core::config::Config {
+        namespace: flags.namespace.clone(),
+        workdir: flags.workdir.clone().unwrap_or_default(),
+        runtime_root: flags.runtime_root.clone(),
+        criu: flags.criu.clone(),
+        systemd_cgroup: flags.systemd_cgroup,
+        runc_timeout: RUNC_TIMEOUT,
+    };
+    let core = Arc::new(
+        shim_core::service::Shim::new(config, reaper, Box::new(events))
+            .context("starting shim-core")?,
+    );
+    let methods = shim_proto::shim::create_shim(Arc::new(service::Service::new(core.clone())));
+    let listen = match flags.socket.as_deref() {
+        Some(addr) => server::Listen::Address(addr),
+        None => server::Listen::Inherited,
+    };
+    let _server = server::start(listen, methods)?;
+    log::info!("serving");
+
+    for signal in signals {
+        match signal {
+            Signal::SIGTERM | Signal::SIGINT => {
+                log::info!("stopping on signal", "signal" => signal);
+                core.shutdown();
+                // Best effort: let the exits the shutdown caused go out, briefly.
+                let flushed = publisher.close_within(SHUTDOWN_PUBLISH_LIMIT);
+                log::info!("stopped", "events_flushed" => flushed);
+                std::process::exit(0);
+            }
+            other => log::info!("signal received (no stack dump in this shim)", "signal" => other),
+        }
+    }
+    anyhow::bail!("the reaper's signal channel closed")
+}

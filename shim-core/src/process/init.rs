@@ -226,6 +226,9 @@ impl Init {
     pub fn delete(&self) -> Result<ExitInfo, Error> {
         let _op = self.op();
         self.decide(Op::Delete)?;
+        // Taken first: deleting a never-started container kills its `runc init`, and that death
+        // is not the container's exit (Go reports status 0 and no time there).
+        let (status, at) = self.exit.get().map_or((0, None), |(s, t)| (s, Some(t)));
         self.stdio.drain_and_close(DRAIN_LIMIT);
         if let Err(e) = self.runc.delete(&self.id, false) {
             if !e.is_not_exist() {
@@ -237,7 +240,6 @@ impl Init {
         }
         let mut f = self.fields();
         f.state = InitState::Deleted;
-        let (status, at) = self.exit.get().map_or((0, None), |(s, t)| (s, Some(t)));
         Ok(ExitInfo {
             pid: f.pid,
             status,

@@ -1,0 +1,211 @@
+//! The command line: containerd's Go-style single-dash flags, normalised before clap parses them.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::Parser;
+
+/// What containerd (or a person, in standalone mode) passes to the shim.
+#[derive(Parser, Debug, Clone, PartialEq, Eq)]
+#[command(
+    name = "containerd-shim",
+    about = "containerd runtime v1 shim for runc"
+)]
+pub struct Flags {
+    /// containerd namespace: runc root is <runtime-root>/<namespace>; events are published in it.
+    #[arg(long)]
+    pub namespace: String,
+    /// Where shim.stdout.log, shim.stderr.log and criu-work live.
+    #[arg(long)]
+    pub workdir: Option<PathBuf>,
+    /// containerd's gRPC socket path, used only to publish events.
+    #[arg(long, default_value = "")]
+    pub address: String,
+    /// containerd's own executable, run as `<it> --address A publish ...` for each event.
+    #[arg(long = "containerd-binary", default_value = "containerd")]
+    pub containerd_binary: PathBuf,
+    /// runc's state root; runc gets `--root <runtime-root>/<namespace>`.
+    #[arg(long = "runtime-root", default_value = "/run/containerd/runc")]
+    pub runtime_root: PathBuf,
+    /// criu binary for checkpoint/restore (containerd sends `-criu-path`, the Go shim knew `-criu`).
+    #[arg(long = "criu", alias = "criu-path")]
+    pub criu: Option<PathBuf>,
+    /// Pass --systemd-cgroup to runc.
+    #[arg(long = "systemd-cgroup", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
+    pub systemd_cgroup: bool,
+    /// Debug log level.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
+    pub debug: bool,
+    /// Standalone mode: listen on this address (`unix:///path`, or an abstract name without prefix)
+    /// instead of the listener containerd passes as fd 3.
+    #[arg(long)]
+    pub socket: Option<String>,
+}
+
+/// Flags that take a value (Go consumes the next argument for them, whatever it looks like).
+const VALUE_FLAGS: &[&str] = &[
+    "namespace",
+    "workdir",
+    "address",
+    "containerd-binary",
+    "runtime-root",
+    "criu",
+    "criu-path",
+    "socket",
+];
+
+impl Flags {
+    /// Parse argv (including argv[0]) the way Go's `flag` package would accept it.
+    pub fn parse_from_go<I>(args: I) -> Result<Flags, clap::Error>
+    where
+        I: IntoIterator<Item = OsString>,
+    {
+        Flags::try_parse_from(normalise(args))
+    }
+}
+
+/// Rewrite Go `flag` syntax into what clap accepts: `-name v`, `-name=v`, `--name v` all become
+/// `--name=v` for value flags (so a value starting with `-` survives); bare `-flag` becomes `--flag`.
+/// Parsing stops at `--` or at the first non-flag argument, like Go.
+pub fn normalise<I>(args: I) -> Vec<OsString>
+where
+    I: IntoIterator<Item = OsString>,
+{
+    let mut it = args.into_iter();
+    let mut out: Vec<OsString> = it.next().into_iter().collect();
+    while let Some(arg) = it.next() {
+        let Some(text) = arg.to_str() else {
+            out.push(arg);
+            out.extend(it);
+            break;
+        };
+        let name_and_value = text.strip_prefix("--").or_else(|| text.strip_prefix('-'));
+        let Some(body) = name_and_value.filter(|b| !b.is_empty() && !b.starts_with('-')) else {
+            // "--" ends flags; "-" or a positional also does.
+            out.push(arg);
+            out.extend(it);
+            break;
+        };
+        let (name, inline) = match body.split_once('=') {
+            Some((n, v)) => (n, Some(v.to_string())),
+            None => (body, None),
+        };
+        if VALUE_FLAGS.contains(&name) {
+            let value = match inline {
+                Some(v) => Some(OsString::from(v)),
+                None => it.next(),
+            };
+            match value {
+                Some(v) => {
+                    let mut joined = OsString::from(format!("--{name}="));
+                    joined.push(v);
+                    out.push(joined);
+                }
+                // Missing value: let clap report it.
+                None => out.push(OsString::from(format!("--{name}"))),
+            }
+        } else {
+            out.push(OsString::from(format!("--{body}")));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Flags, clap::Error> {
+        Flags::parse_from_go(
+            std::iter::once("shim")
+                .chain(args.iter().copied())
+                .map(OsString::from),
+        )
+    }
+
+    #[test]
+    fn parses_the_argv_containerd_sends() {
+        let f = parse(&[
+            "-namespace",
+            "default",
+            "-workdir",
+            "/var/lib/containerd/io.containerd.runtime.v1.linux/default/t1",
+            "-address",
+            "/run/containerd/containerd.sock",
+            "-containerd-binary",
+            "/usr/bin/containerd",
+            "-debug",
+        ])
+        .unwrap();
+        assert_eq!(f.namespace, "default");
+        assert_eq!(
+            f.workdir,
+            Some(PathBuf::from(
+                "/var/lib/containerd/io.containerd.runtime.v1.linux/default/t1"
+            ))
+        );
+        assert_eq!(f.address, "/run/containerd/containerd.sock");
+        assert_eq!(f.containerd_binary, PathBuf::from("/usr/bin/containerd"));
+        assert!(f.debug);
+        assert!(!f.systemd_cgroup);
+        assert_eq!(f.runtime_root, PathBuf::from("/run/containerd/runc"));
+        assert_eq!(f.criu, None);
+        assert_eq!(f.socket, None);
+    }
+
+    #[test]
+    fn defaults_apply_when_only_namespace_is_given() {
+        let f = parse(&["-namespace=ns"]).unwrap();
+        assert_eq!(f.namespace, "ns");
+        assert_eq!(f.containerd_binary, PathBuf::from("containerd"));
+        assert!(!f.debug);
+    }
+
+    #[test]
+    fn accepts_equals_form_double_dash_and_bool_values() {
+        let f = parse(&[
+            "--namespace=a",
+            "-runtime-root=/r",
+            "-systemd-cgroup",
+            "-debug=false",
+        ])
+        .unwrap();
+        assert_eq!(f.namespace, "a");
+        assert_eq!(f.runtime_root, PathBuf::from("/r"));
+        assert!(f.systemd_cgroup);
+        assert!(!f.debug);
+    }
+
+    #[test]
+    fn accepts_both_criu_and_criu_path() {
+        assert_eq!(
+            parse(&["-namespace", "a", "-criu", "/c1"]).unwrap().criu,
+            Some(PathBuf::from("/c1"))
+        );
+        assert_eq!(
+            parse(&["-namespace", "a", "-criu-path", "/c2"])
+                .unwrap()
+                .criu,
+            Some(PathBuf::from("/c2"))
+        );
+    }
+
+    #[test]
+    fn a_value_starting_with_dash_is_a_value() {
+        let f = parse(&["-namespace", "a", "-workdir", "-odd"]).unwrap();
+        assert_eq!(f.workdir, Some(PathBuf::from("-odd")));
+    }
+
+    #[test]
+    fn socket_selects_standalone_mode() {
+        let f = parse(&["-namespace", "a", "-socket", "unix:///tmp/x.sock"]).unwrap();
+        assert_eq!(f.socket.as_deref(), Some("unix:///tmp/x.sock"));
+    }
+
+    #[test]
+    fn namespace_is_required_and_unknown_flags_are_rejected() {
+        assert!(parse(&["-workdir", "/w"]).is_err());
+        assert!(parse(&["-namespace", "a", "-bogus"]).is_err());
+        assert!(parse(&["-namespace"]).is_err());
+    }
+}

@@ -1,0 +1,222 @@
+//! Publishing events to containerd: `<containerd> --address A publish --topic T --namespace N`, one at
+//! a time in queue order on one thread, each bounded by 30 s (contract 4.1).
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use nix::fcntl::{fcntl, FcntlArg, OFlag};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use prost::Message;
+use shim_core::events::{EventSink, TaskExit};
+
+use crate::log;
+
+/// Go's channel size: exits beyond this many unpublished ones are dropped (and logged).
+const QUEUE: usize = 128;
+/// Bound on one `containerd publish`; it is SIGKILLed after this.
+const PUBLISH_TIMEOUT: Duration = Duration::from_secs(30);
+const TASK_EXIT_TOPIC: &str = shim_proto::type_url::topic::TASK_EXIT;
+
+/// Where and how to publish.
+#[derive(Clone, Debug)]
+pub struct Target {
+    pub containerd_binary: PathBuf,
+    pub address: String,
+    pub namespace: String,
+}
+
+/// The shim-core EventSink: queues TaskExit events for the publisher thread. Clones share it.
+#[derive(Clone)]
+pub struct Publisher {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    tx: Mutex<Option<SyncSender<TaskExit>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    /// Disconnected when the thread has published everything and is about to return.
+    done: Mutex<Receiver<()>>,
+}
+
+impl Publisher {
+    /// Start the publisher thread.
+    pub fn start(target: Target, reaper: reaper::Reaper) -> std::io::Result<Publisher> {
+        let (tx, rx) = sync_channel(QUEUE);
+        let (done_tx, done_rx) = sync_channel::<()>(0);
+        let thread = thread::Builder::new()
+            .name("publisher".into())
+            .spawn(move || {
+                run(&target, &reaper, rx);
+                drop(done_tx);
+            })?;
+        let inner = Inner {
+            tx: Mutex::new(Some(tx)),
+            thread: Mutex::new(Some(thread)),
+            done: Mutex::new(done_rx),
+        };
+        Ok(Publisher {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// Stop taking events and give the queued ones up to `limit` to go out; join the thread if it
+    /// finished (otherwise it is abandoned to the process exit). True when everything went out.
+    pub fn close_within(&self, limit: Duration) -> bool {
+        drop(lock(&self.inner.tx).take());
+        let finished = matches!(
+            lock(&self.inner.done).recv_timeout(limit),
+            Err(RecvTimeoutError::Disconnected)
+        );
+        if finished {
+            if let Some(t) = lock(&self.inner.thread).take() {
+                let _ = t.join();
+            }
+        }
+        finished
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl EventSink for Publisher {
+    fn task_exit(&self, e: TaskExit) {
+        let tx = lock(&self.inner.tx);
+        let Some(tx) = tx.as_ref() else { return };
+        match tx.try_send(e) {
+            Ok(()) => {}
+            Err(TrySendError::Full(e)) => {
+                log::error!("event queue full, dropping TaskExit", "id" => e.id, "pid" => e.pid);
+            }
+            Err(TrySendError::Disconnected(e)) => {
+                log::error!("publisher gone, dropping TaskExit", "id" => e.id, "pid" => e.pid);
+            }
+        }
+    }
+}
+
+fn run(target: &Target, reaper: &reaper::Reaper, rx: Receiver<TaskExit>) {
+    for exit in rx {
+        let payload = encode_task_exit(&exit);
+        match publish(target, reaper, TASK_EXIT_TOPIC, &payload) {
+            Ok(()) => {
+                log::debug!("published event", "topic" => TASK_EXIT_TOPIC, "id" => exit.id, "pid" => exit.pid)
+            }
+            Err(e) => {
+                log::error!("post event", "topic" => TASK_EXIT_TOPIC, "id" => exit.id, "error" => e)
+            }
+        }
+    }
+}
+
+/// The stdin of `containerd publish`: Any{containerd.events.TaskExit, protobuf TaskExit}.
+pub fn encode_task_exit(e: &TaskExit) -> Vec<u8> {
+    use shim_proto::events::{Event, TaskExit as PbTaskExit};
+    let event = PbTaskExit {
+        container_id: e.container_id.clone(),
+        id: e.id.clone(),
+        pid: e.pid,
+        exit_status: e.exit_status,
+        exited_at: Some(shim_proto::time::to_timestamp(e.exited_at)),
+    };
+    event.to_any().encode_to_vec()
+}
+
+/// Run one publish through the reaper, bounded; Err carries a readable reason and its output.
+fn publish(
+    target: &Target,
+    reaper: &reaper::Reaper,
+    topic: &str,
+    payload: &[u8],
+) -> Result<(), String> {
+    let (out_rx, out_tx) = os_pipe::pipe().map_err(|e| format!("pipe: {e}"))?;
+    let out_tx2 = out_tx.try_clone().map_err(|e| format!("pipe: {e}"))?;
+    let mut cmd = Command::new(&target.containerd_binary);
+    cmd.arg("--address")
+        .arg(&target.address)
+        .args(["publish", "--topic", topic, "--namespace"])
+        .arg(&target.namespace)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::from(OwnedFd::from(out_tx)))
+        .stderr(Stdio::from(OwnedFd::from(out_tx2)));
+    let spawned = reaper
+        .spawn(&mut cmd)
+        .map_err(|e| format!("running {}: {e}", target.containerd_binary.display()))?;
+    drop(cmd); // our copies of the child's output ends: EOF comes when the child is gone
+    let mut child = spawned.child;
+    if let Some(mut stdin) = child.stdin.take() {
+        // Small payload, far below a pipe's buffer: cannot block. A child that exits early gives EPIPE.
+        let _ = stdin.write_all(payload);
+    }
+    let status = match spawned.exit.wait_timeout(PUBLISH_TIMEOUT) {
+        Some(exit) => Some(exit.status),
+        None => {
+            let _ = kill(Pid::from_raw(spawned.pid), Signal::SIGKILL);
+            let _ = spawned.exit.wait_timeout(Duration::from_secs(5));
+            None
+        }
+    };
+    let output = read_available(File::from(OwnedFd::from(out_rx)));
+    match status {
+        Some(0) => Ok(()),
+        Some(code) => Err(format!("exit status {code}: {}", output.trim())),
+        None => Err(format!(
+            "timed out after {}s and was killed: {}",
+            PUBLISH_TIMEOUT.as_secs(),
+            output.trim()
+        )),
+    }
+}
+
+/// What the child left in its output pipe, without blocking on a descendant still holding it.
+fn read_available(mut f: File) -> String {
+    let _ = fcntl(f.as_raw_fd(), FcntlArg::F_SETFL(OFlag::O_NONBLOCK));
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while buf.len() < 64 * 1024 {
+        match f.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn task_exit_is_encoded_as_containerd_reads_it() {
+        let e = TaskExit {
+            container_id: "t12".into(),
+            id: "tt1".into(),
+            pid: 20269,
+            exit_status: 2,
+            exited_at: UNIX_EPOCH + Duration::new(1_700_000_000, 5),
+        };
+        let bytes = encode_task_exit(&e);
+        // Bytes seen from the Go shim (contract 4.1), up to the timestamp.
+        let mut want = vec![0x0a, 0x1a];
+        want.extend_from_slice(b"containerd.events.TaskExit");
+        want.extend_from_slice(&[0x12]);
+        assert!(bytes.starts_with(&want), "{bytes:02x?}");
+        let value = &bytes[want.len() + 1..];
+        let mut head = vec![0x0a, 0x03];
+        head.extend_from_slice(b"t12");
+        head.extend_from_slice(&[0x12, 0x03]);
+        head.extend_from_slice(b"tt1");
+        head.extend_from_slice(&[0x18, 0xad, 0x9e, 0x01, 0x20, 0x02, 0x2a]);
+        assert!(value.starts_with(&head), "{value:02x?}");
+    }
+}

@@ -1,0 +1,139 @@
+//! Container stdio through the shim: byte-exact output, stdin to EOF, and a terminal with resize.
+
+mod common;
+
+use std::io::Write;
+
+use common::*;
+use shim_proto::shim::{CloseIoRequest, ResizePtyRequest};
+
+#[test]
+fn stdout_and_stderr_arrive_byte_exact_and_separately() {
+    if !ready() {
+        return;
+    }
+    let shim = ShimUnderTest::start(
+        &["sh", "-c", "echo out; echo err >&2; echo more; exit 0"],
+        false,
+    );
+    let client = shim.client();
+    let (out, err) = (shim.fifo("stdout"), shim.fifo("stderr"));
+    let (out_r, err_r) = (FifoReader::start(&out), FifoReader::start(&err));
+    let io = Stdio3 {
+        stdout: out.display().to_string(),
+        stderr: err.display().to_string(),
+        ..Default::default()
+    };
+    shim.create(&client, io);
+    shim.start_task(&client);
+    assert_eq!(shim.wait_for(&client, &shim.id), 0);
+    assert_eq!(out_r.finish().text(), "out\nmore\n");
+    assert_eq!(err_r.finish().text(), "err\n");
+}
+
+#[test]
+fn sixty_four_mib_of_stdout_arrive_intact() {
+    if !ready() {
+        return;
+    }
+    const SIZE: u64 = 64 << 20;
+    let shim = ShimUnderTest::start(&["sh", "-c", "yes abcdefgh | head -c 67108864"], false);
+    let client = shim.client();
+    let (out, err) = (shim.fifo("stdout"), shim.fifo("stderr"));
+    let (reader, err_reader) = (FifoReader::start(&out), FifoReader::start(&err));
+    let io = Stdio3 {
+        stdout: out.display().to_string(),
+        stderr: err.display().to_string(),
+        ..Default::default()
+    };
+    shim.create(&client, io);
+    shim.start_task(&client);
+    assert_eq!(shim.wait_for(&client, &shim.id), 0);
+    let got = reader.finish();
+    assert_eq!(err_reader.finish().len, 0);
+
+    let mut expected = FNV_OFFSET;
+    let unit = b"abcdefgh\n".repeat(7282); // 65538 bytes
+    let mut left = SIZE as usize;
+    while left > 0 {
+        let n = left.min(unit.len() - unit.len() % 9);
+        expected = fnv1a(expected, &unit[..n]);
+        left -= n;
+    }
+    assert_eq!(got.len, SIZE);
+    assert_eq!(got.hash, expected, "content differs");
+}
+
+#[test]
+fn stdin_reaches_the_container_and_closeio_gives_it_eof() {
+    if !ready() {
+        return;
+    }
+    let shim = ShimUnderTest::start(&["cat"], false);
+    let client = shim.client();
+    let (inp, out, err) = (shim.fifo("stdin"), shim.fifo("stdout"), shim.fifo("stderr"));
+    let data = b"hello\nworld\nno newline at the end".to_vec();
+    let writer = FifoWriter::start(&inp, data.clone());
+    let reader = FifoReader::start(&out);
+    let _err_reader = FifoReader::start(&err);
+    let io = Stdio3 {
+        stdin: inp.display().to_string(),
+        stdout: out.display().to_string(),
+        stderr: err.display().to_string(),
+        ..Default::default()
+    };
+    shim.create(&client, io);
+    shim.start_task(&client);
+    // All written (and our end closed) before CloseIO: the shim's own writer still keeps cat going.
+    writer.finish();
+    client
+        .close_io(
+            ctx(),
+            &CloseIoRequest {
+                id: shim.id.clone(),
+                stdin: true,
+            },
+        )
+        .unwrap();
+    assert_eq!(shim.wait_for(&client, &shim.id), 0);
+    assert_eq!(reader.finish().head, data);
+}
+
+#[test]
+fn a_terminal_sees_the_size_set_by_resize_pty() {
+    if !ready() {
+        return;
+    }
+    let shim = ShimUnderTest::start(&["sh", "-c", "read x; stty size"], true);
+    let client = shim.client();
+    let (inp, out) = (shim.fifo("stdin"), shim.fifo("stdout"));
+    let writer = open_writer(&inp);
+    let reader = FifoReader::start(&out);
+    let io = Stdio3 {
+        stdin: inp.display().to_string(),
+        stdout: out.display().to_string(),
+        terminal: true,
+        ..Default::default()
+    };
+    shim.create(&client, io);
+    shim.start_task(&client);
+    client
+        .resize_pty(
+            ctx(),
+            &ResizePtyRequest {
+                id: shim.id.clone(),
+                width: 123,
+                height: 45,
+            },
+        )
+        .unwrap();
+    // Only now let the shell go on to `stty size`.
+    let mut stdin = writer
+        .recv_timeout(PATIENCE)
+        .expect("the shim never opened the stdin fifo");
+    stdin.write_all(b"go\n").unwrap();
+    assert_eq!(shim.wait_for(&client, &shim.id), 0);
+    drop(stdin);
+    let text = reader.finish().text();
+    assert!(text.contains("45 123"), "stty size printed {text:?}");
+}

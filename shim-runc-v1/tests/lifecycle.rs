@@ -1,0 +1,346 @@
+//! The init process's life through the shim: create, start, state, wait, kill, pause, update, delete.
+
+mod common;
+
+use std::sync::Arc;
+use std::thread;
+
+use common::*;
+use shim_proto::protobuf::Empty;
+use shim_proto::runc::ProcessDetails;
+use shim_proto::shim::{
+    ExecProcessRequest, KillRequest, ListPidsRequest, StateRequest, UpdateTaskRequest, WaitRequest,
+};
+use shim_proto::time::{is_go_zero, GO_ZERO_TIME};
+use shim_proto::types::Status;
+
+const SIGKILL: u32 = 9;
+
+#[test]
+fn init_runs_to_exit_and_wait_reports_the_code_before_and_after() {
+    if !ready() {
+        return;
+    }
+    let shim = ShimUnderTest::start(&["sh", "-c", "exit 3"], false);
+    let client = Arc::new(shim.client());
+    let pid = shim.create_plain(&client);
+    assert!(pid > 0);
+
+    let st = client
+        .state(
+            ctx(),
+            &StateRequest {
+                id: shim.id.clone(),
+            },
+        )
+        .unwrap();
+    assert_eq!(st.status(), Status::Created);
+    assert_eq!(st.pid, pid);
+    assert_eq!(st.bundle, shim.bundle.display().to_string());
+    assert_eq!(
+        st.exited_at,
+        Some(GO_ZERO_TIME),
+        "not exited: Go's zero time"
+    );
+
+    // A Wait sent before the process even started.
+    let early = {
+        let client = client.clone();
+        let id = shim.id.clone();
+        thread::spawn(move || client.wait(ctx(), &WaitRequest { id }).unwrap())
+    };
+    assert_eq!(shim.start_task(&client), pid);
+    let first = early.join().unwrap();
+    assert_eq!(first.exit_status, 3);
+    assert!(!is_go_zero(first.exited_at.as_ref().unwrap()));
+
+    // And one after the exit: the same answer.
+    let again = client
+        .wait(
+            ctx(),
+            &WaitRequest {
+                id: shim.id.clone(),
+            },
+        )
+        .unwrap();
+    assert_eq!(again, first);
+
+    let st = client
+        .state(
+            ctx(),
+            &StateRequest {
+                id: shim.id.clone(),
+            },
+        )
+        .unwrap();
+    assert_eq!(st.status(), Status::Stopped);
+    assert_eq!(st.exit_status, 3);
+    assert_eq!(st.exited_at, first.exited_at);
+
+    let del = client.delete(ctx(), &Empty {}).unwrap();
+    assert_eq!(
+        (del.pid, del.exit_status, del.exited_at),
+        (pid, 3, first.exited_at)
+    );
+    assert!(
+        shim.runc_list().is_empty(),
+        "runc still knows the container"
+    );
+
+    let (code, msg) = status_of(client.state(
+        ctx(),
+        &StateRequest {
+            id: shim.id.clone(),
+        },
+    ));
+    assert_eq!(code, 5, "{msg}");
+    let (code, msg) = status_of(client.delete(ctx(), &Empty {}));
+    assert_eq!((code, msg.as_str()), (9, "container must be created"));
+}
+
+#[test]
+fn deleting_a_never_started_init_reports_status_zero_and_zero_time() {
+    if !ready() {
+        return;
+    }
+    let shim = ShimUnderTest::start(&["sleep", "1000"], false);
+    let client = shim.client();
+    let pid = shim.create_plain(&client);
+    let del = client.delete(ctx(), &Empty {}).unwrap();
+    assert_eq!(del.pid, pid);
+    assert_eq!(del.exit_status, 0);
+    assert_eq!(del.exited_at, Some(GO_ZERO_TIME));
+    assert!(shim.runc_list().is_empty());
+}
+
+#[test]
+fn killing_the_init_gives_137_and_killing_it_again_is_not_found() {
+    let Some((shim, client, _pid)) = running(&["sleep", "1000"]) else {
+        return;
+    };
+    client
+        .kill(
+            ctx(),
+            &KillRequest {
+                id: shim.id.clone(),
+                signal: SIGKILL,
+                all: false,
+            },
+        )
+        .unwrap();
+    assert_eq!(shim.wait_for(&client, &shim.id), 137);
+    let (code, msg) = status_of(client.kill(
+        ctx(),
+        &KillRequest {
+            id: shim.id.clone(),
+            signal: SIGKILL,
+            all: false,
+        },
+    ));
+    assert_eq!(code, 5, "{msg}");
+}
+
+#[test]
+fn state_and_kill_are_answered_while_a_wait_blocks_on_the_same_connection() {
+    let Some((shim, client, pid)) = running(&["sleep", "1000"]) else {
+        return;
+    };
+    let client = Arc::new(client);
+    let waiter = {
+        let client = client.clone();
+        let id = shim.id.clone();
+        thread::spawn(move || client.wait(ctx(), &WaitRequest { id }).unwrap())
+    };
+    let st = client
+        .state(
+            ctx(),
+            &StateRequest {
+                id: shim.id.clone(),
+            },
+        )
+        .unwrap();
+    assert_eq!((st.status(), st.pid), (Status::Running, pid));
+    let info = client.shim_info(ctx(), &Empty {}).unwrap();
+    assert_eq!(info.shim_pid, shim.pid());
+    client
+        .kill(
+            ctx(),
+            &KillRequest {
+                id: shim.id.clone(),
+                signal: SIGKILL,
+                all: false,
+            },
+        )
+        .unwrap();
+    assert_eq!(waiter.join().unwrap().exit_status, 137);
+}
+
+#[test]
+fn pause_blocks_exec_and_resume_allows_it_again() {
+    let Some((shim, client, _pid)) = running(&["sleep", "1000"]) else {
+        return;
+    };
+    client.pause(ctx(), &Empty {}).unwrap();
+    let st = client
+        .state(
+            ctx(),
+            &StateRequest {
+                id: shim.id.clone(),
+            },
+        )
+        .unwrap();
+    assert_eq!(st.status(), Status::Paused);
+
+    let req = ExecProcessRequest {
+        id: "e1".into(),
+        spec: Some(process_spec(&["true"], false)),
+        ..Default::default()
+    };
+    let (code, msg) = status_of(client.exec(ctx(), &req));
+    assert_eq!(msg, "cannot exec in a paused state");
+    assert_eq!(code, 9, "state-machine refusals are FailedPrecondition");
+    let (_, msg) = status_of(client.pause(ctx(), &Empty {}));
+    assert_eq!(msg, "cannot pause a paused container");
+
+    client.resume(ctx(), &Empty {}).unwrap();
+    let st = client
+        .state(
+            ctx(),
+            &StateRequest {
+                id: shim.id.clone(),
+            },
+        )
+        .unwrap();
+    assert_eq!(st.status(), Status::Running);
+    exec_started(&shim, &client, "e1", &["true"], Stdio3::default());
+    assert_eq!(shim.wait_for(&client, "e1"), 0);
+}
+
+#[test]
+fn list_pids_names_the_init_and_each_exec() {
+    let Some((shim, client, pid)) = running(&["sleep", "1000"]) else {
+        return;
+    };
+    let exec_pid = exec_started(&shim, &client, "e1", &["sleep", "1000"], Stdio3::default());
+    let resp = client
+        .list_pids(
+            ctx(),
+            &ListPidsRequest {
+                id: shim.id.clone(),
+            },
+        )
+        .unwrap();
+    let exec_id_of = |want: u32| {
+        resp.processes.iter().find(|p| p.pid == want).map(|p| {
+            let any = p.info.as_ref().expect("known pid without ProcessDetails");
+            shim_proto::any::unpack::<ProcessDetails>(any, shim_proto::type_url::PROCESS_DETAILS)
+                .unwrap()
+                .exec_id
+        })
+    };
+    assert_eq!(
+        exec_id_of(pid).as_deref(),
+        Some(shim.id.as_str()),
+        "{resp:?}"
+    );
+    assert_eq!(exec_id_of(exec_pid).as_deref(), Some("e1"), "{resp:?}");
+}
+
+#[test]
+fn update_changes_the_memory_cgroup_limit() {
+    let Some((shim, client, _pid)) = running(&["sleep", "1000"]) else {
+        return;
+    };
+    let limit_file = format!(
+        "/sys/fs/cgroup/memory{}/memory.limit_in_bytes",
+        shim.cgroups_path
+    );
+    if !std::path::Path::new(&limit_file).exists() {
+        eprintln!("skipping: no cgroup v1 memory controller at {limit_file}");
+        return;
+    }
+    let limit: u64 = 48 << 20;
+    let resources = serde_json::json!({ "memory": { "limit": limit } });
+    let any = shim_proto::any::pack_json(shim_proto::type_url::OCI_LINUX_RESOURCES, &resources);
+    client
+        .update(
+            ctx(),
+            &UpdateTaskRequest {
+                resources: Some(any),
+            },
+        )
+        .unwrap();
+    let now: u64 = std::fs::read_to_string(&limit_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(now, limit);
+}
+
+#[test]
+fn standalone_socket_mode_serves_with_a_private_socket() {
+    if !ready() {
+        return;
+    }
+    let shim = ShimUnderTest::start_with(&["true"], false, Mode::Standalone);
+    let info = shim.client().shim_info(ctx(), &Empty {}).unwrap();
+    assert_eq!(info.shim_pid, shim.pid());
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&shim.socket)
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600);
+}
+
+#[test]
+fn an_exit_is_published_through_the_containerd_binary() {
+    if !ready() {
+        return;
+    }
+    // The fake containerd writes its argv and then its stdin (the event) into a fifo we read.
+    let dir = TempDir::new();
+    let fifo = dir.path().join("published");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let reader = FifoReader::start(&fifo);
+    let script = format!("{{ echo \"$@\"; cat; }} > {}", fifo.display());
+    let shim = ShimUnderTest::start_full(&["sh", "-c", "exit 5"], false, Mode::Fd3, Some(&script));
+    let client = shim.client();
+    let pid = shim.create_plain(&client);
+    shim.start_task(&client);
+    let waited = client
+        .wait(
+            ctx(),
+            &WaitRequest {
+                id: shim.id.clone(),
+            },
+        )
+        .unwrap();
+    assert_eq!(waited.exit_status, 5);
+
+    let got = reader.finish().head;
+    let newline = got.iter().position(|b| *b == b'\n').unwrap();
+    let argv = String::from_utf8_lossy(&got[..newline]);
+    assert_eq!(
+        argv,
+        format!(
+            "--address /nonexistent publish --topic /tasks/exit --namespace {}",
+            shim.namespace
+        )
+    );
+    use prost::Message;
+    let any = shim_proto::protobuf::Any::decode(&got[newline + 1..]).unwrap();
+    let exit: shim_proto::events::TaskExit =
+        shim_proto::any::unpack(&any, shim_proto::type_url::TASK_EXIT).unwrap();
+    assert_eq!(
+        (exit.container_id.as_str(), exit.id.as_str()),
+        (shim.id.as_str(), shim.id.as_str())
+    );
+    assert_eq!((exit.pid, exit.exit_status), (pid, 5));
+    assert_eq!(
+        exit.exited_at, waited.exited_at,
+        "the event carries the recorded exit time"
+    );
+}

@@ -1,0 +1,305 @@
+//! Bad input never harms the shim: invalid ids and bundles, unknown Any types, malformed or
+//! oversized frames, clients that vanish mid-call or belong to another user.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+
+use common::*;
+use prost::Message;
+use shim_proto::protobuf::{Any, Empty};
+use shim_proto::shim::{
+    CreateTaskRequest, ExecProcessRequest, KillRequest, ShimInfoResponse, StateRequest, WaitRequest,
+};
+
+const SERVICE: &str = "containerd.runtime.linux.shim.v1.Shim";
+
+fn frame(stream_id: u32, payload: &[u8]) -> Vec<u8> {
+    let mut f = Vec::with_capacity(10 + payload.len());
+    f.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    f.extend_from_slice(&stream_id.to_be_bytes());
+    f.extend_from_slice(&[1, 0]); // request, no flags
+    f.extend_from_slice(payload);
+    f
+}
+
+fn request(stream_id: u32, method: &str, payload: Vec<u8>) -> Vec<u8> {
+    let req = ttrpc::Request {
+        service: SERVICE.into(),
+        method: method.into(),
+        payload,
+        ..Default::default()
+    };
+    frame(stream_id, &req.encode_to_vec())
+}
+
+/// Read one response frame: (stream id, response).
+fn read_response(sock: &mut UnixStream) -> (u32, ttrpc::Response) {
+    let mut header = [0u8; 10];
+    sock.read_exact(&mut header).expect("no response frame");
+    let len = u32::from_be_bytes(header[0..4].try_into().unwrap()) as usize;
+    let stream = u32::from_be_bytes(header[4..8].try_into().unwrap());
+    assert_eq!(header[8], 2, "not a response frame");
+    let mut body = vec![0u8; len];
+    sock.read_exact(&mut body).unwrap();
+    (stream, ttrpc::Response::decode(body.as_slice()).unwrap())
+}
+
+fn code(r: &ttrpc::Response) -> i32 {
+    r.status.as_ref().map_or(0, |s| s.code)
+}
+
+fn raw(shim: &ShimUnderTest) -> UnixStream {
+    let s = UnixStream::connect(&shim.socket).unwrap();
+    s.set_read_timeout(Some(RPC_TIMEOUT)).unwrap();
+    s
+}
+
+#[test]
+fn invalid_ids_are_invalid_argument_and_create_nothing() {
+    if !ready() {
+        return;
+    }
+    let shim = ShimUnderTest::start(&["sleep", "1000"], false);
+    let client = shim.client();
+    for id in ["a/b", "..", "a\0b", &"x".repeat(1100), ""] {
+        let req = CreateTaskRequest {
+            id: id.to_string(),
+            bundle: shim.bundle.display().to_string(),
+            ..Default::default()
+        };
+        let (code, msg) = status_of(client.create(ctx(), &req));
+        assert_eq!(code, 3, "id {id:?}: {msg}");
+    }
+    assert!(
+        shim.runc_list().is_empty(),
+        "runc created something: {:?}",
+        shim.runc_list()
+    );
+    // The shim is still good for a valid create.
+    shim.create_plain(&client);
+}
+
+#[test]
+fn relative_or_missing_bundles_are_invalid_argument() {
+    if !ready() {
+        return;
+    }
+    let shim = ShimUnderTest::start(&["sleep", "1000"], false);
+    let client = shim.client();
+    for bundle in ["bundle", "", "/nonexistent/shim-it-bundle"] {
+        let req = CreateTaskRequest {
+            id: shim.id.clone(),
+            bundle: bundle.into(),
+            ..Default::default()
+        };
+        let (code, msg) = status_of(client.create(ctx(), &req));
+        assert_eq!(code, 3, "bundle {bundle:?}: {msg}");
+    }
+    assert!(shim.runc_list().is_empty());
+}
+
+#[test]
+fn unknown_any_type_urls_are_invalid_argument() {
+    if !ready() {
+        return;
+    }
+    let shim = ShimUnderTest::start(&["sleep", "1000"], false);
+    let client = shim.client();
+    let bogus = Any {
+        type_url: "example.com/Bogus".into(),
+        value: vec![1, 2, 3],
+    };
+    let req = CreateTaskRequest {
+        id: shim.id.clone(),
+        bundle: shim.bundle.display().to_string(),
+        options: Some(bogus.clone()),
+        ..Default::default()
+    };
+    let (code, msg) = status_of(client.create(ctx(), &req));
+    assert_eq!(code, 3);
+    assert!(msg.contains("example.com/Bogus"), "{msg}");
+    assert!(shim.runc_list().is_empty());
+
+    shim.create_plain(&client);
+    let exec = ExecProcessRequest {
+        id: "e1".into(),
+        spec: Some(bogus),
+        ..Default::default()
+    };
+    assert_eq!(status_of(client.exec(ctx(), &exec)).0, 3);
+}
+
+#[test]
+fn malformed_requests_get_an_answer_and_the_connection_survives() {
+    if !ready() {
+        return;
+    }
+    let shim = ShimUnderTest::start(&["sleep", "1000"], false);
+    let mut sock = raw(&shim);
+
+    // A valid ttrpc request whose State payload is not a StateRequest.
+    sock.write_all(&request(1, "State", vec![0xff, 0xff, 0xff]))
+        .unwrap();
+    let (stream, resp) = read_response(&mut sock);
+    assert_eq!((stream, code(&resp)), (1, 3), "{resp:?}");
+
+    // A frame that is not even a ttrpc request.
+    sock.write_all(&frame(3, &[0xff, 0xff])).unwrap();
+    let (stream, resp) = read_response(&mut sock);
+    assert_eq!((stream, code(&resp)), (3, 3), "{resp:?}");
+
+    // An unknown method.
+    sock.write_all(&request(5, "Nope", Vec::new())).unwrap();
+    let (stream, resp) = read_response(&mut sock);
+    assert_eq!(stream, 5);
+    assert_ne!(code(&resp), 0);
+
+    // The same connection still works.
+    sock.write_all(&request(7, "ShimInfo", Empty {}.encode_to_vec()))
+        .unwrap();
+    let (stream, resp) = read_response(&mut sock);
+    assert_eq!((stream, code(&resp)), (7, 0));
+    assert_eq!(
+        ShimInfoResponse::decode(resp.payload.as_slice())
+            .unwrap()
+            .shim_pid,
+        shim.pid()
+    );
+}
+
+#[test]
+fn an_oversized_frame_is_refused_and_the_shim_stays_up() {
+    if !ready() {
+        return;
+    }
+    let shim = ShimUnderTest::start(&["sleep", "1000"], false);
+    let mut sock = raw(&shim);
+    let big = vec![0u8; 5 << 20];
+    let mut writer = sock.try_clone().unwrap();
+    let sender = std::thread::spawn(move || {
+        // The shim may close instead of reading it all: a write error is fine.
+        let _ = writer.write_all(&frame(1, &big));
+    });
+    let mut header = [0u8; 10];
+    if sock.read_exact(&mut header).is_ok() {
+        let len = u32::from_be_bytes(header[0..4].try_into().unwrap()) as usize;
+        let mut body = vec![0u8; len];
+        sock.read_exact(&mut body).unwrap();
+        let resp = ttrpc::Response::decode(body.as_slice()).unwrap();
+        assert_ne!(code(&resp), 0, "an oversized request must not succeed");
+    }
+    sender.join().unwrap();
+    let info = shim.client().shim_info(ctx(), &Empty {}).unwrap();
+    assert_eq!(info.shim_pid, shim.pid());
+}
+
+#[test]
+fn a_client_that_disconnects_mid_wait_harms_nothing() {
+    let Some((shim, client, _)) = running(&["sleep", "1000"]) else {
+        return;
+    };
+    {
+        let mut sock = raw(&shim);
+        sock.write_all(&request(
+            1,
+            "Wait",
+            WaitRequest {
+                id: shim.id.clone(),
+            }
+            .encode_to_vec(),
+        ))
+        .unwrap();
+        // Make sure the Wait is in flight before hanging up: a later call on the same connection is answered.
+        sock.write_all(&request(3, "ShimInfo", Empty {}.encode_to_vec()))
+            .unwrap();
+        let (stream, _) = read_response(&mut sock);
+        assert_eq!(stream, 3);
+    }
+    let st = client
+        .state(
+            ctx(),
+            &StateRequest {
+                id: shim.id.clone(),
+            },
+        )
+        .unwrap();
+    assert_eq!(st.status(), shim_proto::types::Status::Running);
+    client
+        .kill(
+            ctx(),
+            &KillRequest {
+                id: shim.id.clone(),
+                signal: 9,
+                all: false,
+            },
+        )
+        .unwrap();
+    assert_eq!(shim.wait_for(&client, &shim.id), 137);
+    client.shim_info(ctx(), &Empty {}).unwrap();
+}
+
+/// Helper run as another user by the test below (a re-exec of this test binary): sends ShimInfo
+/// and exits 10 when the connection is closed without an answer, 11 when served, 12 when it cannot connect.
+#[test]
+fn helper_other_user_client() {
+    let Some(path) = std::env::var_os("SHIM_IT_OTHER_USER_SOCKET") else {
+        return;
+    };
+    let code = match UnixStream::connect(&path) {
+        Err(_) => 12,
+        Ok(mut sock) => {
+            sock.set_read_timeout(Some(RPC_TIMEOUT)).unwrap();
+            let _ = sock.write_all(&request(1, "ShimInfo", Empty {}.encode_to_vec()));
+            let mut buf = [0u8; 64];
+            match sock.read(&mut buf) {
+                Ok(n) if n > 0 => 11,
+                _ => 10,
+            }
+        }
+    };
+    std::process::exit(code);
+}
+
+#[test]
+fn a_connection_from_another_user_is_refused() {
+    if !ready() {
+        return;
+    }
+    let shim = ShimUnderTest::start(&["sleep", "1000"], false);
+    // Let the other user reach the socket at all (the check under test is the peer credential one).
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    std::fs::set_permissions(shim.dir(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&shim.socket, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let run_as = |uid: u32| {
+        std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "helper_other_user_client",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("SHIM_IT_OTHER_USER_SOCKET", &shim.socket)
+            .uid(uid)
+            .gid(uid)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap()
+            .code()
+    };
+    assert_eq!(
+        run_as(0),
+        Some(11),
+        "the helper must be served as our own user"
+    );
+    assert_eq!(
+        run_as(65534),
+        Some(10),
+        "another user's connection was served (11) or could not connect (12)"
+    );
+    // We are still served.
+    shim.client().shim_info(ctx(), &Empty {}).unwrap();
+}
