@@ -1,0 +1,310 @@
+//! Command-line arguments (clap derive): the shim target, global flags and every subcommand.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+const EXAMPLES: &str = "\
+Examples:
+  shim-ctl --id web state                      # containerd's v1 layout, namespace \"default\"
+  shim-ctl --id web --namespace k8s.io pids
+  shim-ctl --bundle /run/containerd/io.containerd.runtime.v1.linux/default/web kill TERM
+  shim-ctl --address unix:///run/containerd/s/3f2a... --id web wait
+  shim-ctl --id web exec -t -i -- sh
+  shim-ctl ls
+  shim-ctl spawn /tmp/bundle --runtime-root /tmp/runc && shim-ctl --bundle /tmp/bundle create /tmp/bundle
+
+Exit status: 0 on success, 1 when the shim (or the system) reports an error, 2 for usage errors.
+`exec` exits with the exit status of the executed process.";
+
+/// Talk to a containerd v1 shim (containerd-shim or shim-runc-v1) directly.
+#[derive(Debug, Parser)]
+#[command(name = "shim-ctl", version, after_help = EXAMPLES, arg_required_else_help = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub target: Target,
+    /// Print machine-readable JSON instead of text
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Give up on an RPC after SECS seconds (never for wait and exec's wait)
+    #[arg(long, global = true, value_name = "SECS")]
+    pub timeout: Option<f64>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Which shim to talk to (and which container it runs).
+#[derive(Debug, Clone, Args)]
+pub struct Target {
+    /// Shim ttrpc address (unix:///path or a plain socket path)
+    #[arg(long, value_name = "ADDR")]
+    pub address: Option<String>,
+    /// Bundle directory: read its `address` file; its name is the container id
+    #[arg(long, value_name = "DIR")]
+    pub bundle: Option<PathBuf>,
+    /// Container id: find the shim under <state-root>/io.containerd.runtime.v1.linux/<ns>/<id>
+    #[arg(long = "id", value_name = "ID")]
+    pub id: Option<String>,
+    /// containerd namespace
+    #[arg(long, short = 'n', value_name = "NS", default_value = "default")]
+    pub namespace: String,
+    /// containerd state directory
+    #[arg(long, value_name = "DIR", default_value = "/run/containerd")]
+    pub state_root: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show the state of the container (or of an exec process)
+    #[command(
+        after_help = "Examples:\n  shim-ctl --id web state\n  shim-ctl --id web state my-exec\n  shim-ctl --id web --json state"
+    )]
+    State {
+        /// Process id (default: the container id)
+        id: Option<String>,
+    },
+    /// List the container's processes (runc ps) with their exec ids
+    #[command(
+        after_help = "Examples:\n  shim-ctl --id web pids\n  shim-ctl --bundle /path/to/bundle --json pids"
+    )]
+    Pids,
+    /// Send a signal to the container's init (or to an exec process)
+    #[command(
+        after_help = "Examples:\n  shim-ctl --id web kill TERM\n  shim-ctl --id web kill --all SIGKILL\n  shim-ctl --id web kill --exec-id dbg 9"
+    )]
+    Kill {
+        /// Signal every process of the container (runc kill --all)
+        #[arg(long)]
+        all: bool,
+        /// Signal this exec process instead of the init
+        #[arg(long, value_name = "ID")]
+        exec_id: Option<String>,
+        /// Signal name (TERM, SIGKILL, RTMIN+1) or number
+        #[arg(value_parser = crate::signal::parse)]
+        signal: u32,
+    },
+    /// Run a command in the container, attached to this terminal
+    #[command(
+        after_help = "Examples:\n  shim-ctl --id web exec -- ps\n  shim-ctl --id web exec -t -i -- sh\n  shim-ctl --id web exec --user 1000:1000 --cwd /tmp --env DEBUG=1 -- env\n\nThe process is built from the bundle's config.json process (args, env, cwd and user replaced).\nshim-ctl exits with the process's exit status; the exec is deleted at the end."
+    )]
+    Exec(ExecArgs),
+    /// Wait for the container (or an exec process) to exit and print its exit status
+    #[command(
+        after_help = "Examples:\n  shim-ctl --id web wait\n  shim-ctl --id web wait my-exec"
+    )]
+    Wait {
+        /// Process id (default: the container id)
+        id: Option<String>,
+    },
+    /// Freeze every process of the container
+    #[command(after_help = "Example:\n  shim-ctl --id web pause")]
+    Pause,
+    /// Thaw a paused container
+    #[command(after_help = "Example:\n  shim-ctl --id web resume")]
+    Resume,
+    /// Delete the stopped container (or an exec process)
+    #[command(
+        after_help = "Examples:\n  shim-ctl --id web delete\n  shim-ctl --id web delete --exec-id my-exec"
+    )]
+    Delete {
+        /// Delete this exec process instead of the container
+        #[arg(long, value_name = "ID")]
+        exec_id: Option<String>,
+    },
+    /// Close the shim's end of a process's stdin (the process sees EOF)
+    #[command(
+        name = "close-stdin",
+        after_help = "Example:\n  shim-ctl --id web close-stdin web"
+    )]
+    CloseStdin {
+        /// Process id (the container id for the init)
+        id: String,
+    },
+    /// Resize a process's terminal
+    #[command(after_help = "Example:\n  shim-ctl --id web resize web 120 40")]
+    Resize {
+        /// Process id (the container id for the init)
+        id: String,
+        /// Columns
+        cols: u32,
+        /// Rows
+        rows: u32,
+    },
+    /// Change the container's resource limits
+    #[command(
+        after_help = "Examples:\n  shim-ctl --id web update --memory 268435456 --cpu-shares 512\n  shim-ctl --id web update --resources limits.json\n  echo '{\"pids\":{\"limit\":64}}' | shim-ctl --id web update --resources -"
+    )]
+    Update(UpdateArgs),
+    /// Checkpoint the container with criu
+    #[command(
+        after_help = "Examples:\n  shim-ctl --id web checkpoint /var/tmp/ckpt\n  shim-ctl --id web checkpoint /var/tmp/ckpt --exit --tcp"
+    )]
+    Checkpoint(CheckpointArgs),
+    /// Show the shim's own pid
+    #[command(after_help = "Example:\n  shim-ctl --id web info")]
+    Info,
+    /// Create the container from a bundle (the first RPC containerd sends)
+    #[command(
+        after_help = "Examples:\n  shim-ctl --bundle /tmp/b create /tmp/b\n  shim-ctl --bundle /tmp/b create --stdout file:///tmp/b/out.log --stderr file:///tmp/b/out.log /tmp/b\n  shim-ctl --bundle /tmp/b create --terminal --stdout /tmp/fifo-out /tmp/b\n\nWithout a target, the bundle's own `address` file names the shim."
+    )]
+    Create(CreateArgs),
+    /// Start the created container (or an exec process)
+    #[command(
+        after_help = "Examples:\n  shim-ctl --bundle /tmp/b start\n  shim-ctl --id web start my-exec"
+    )]
+    Start {
+        /// Process id (default: the container id)
+        id: Option<String>,
+    },
+    /// List every shim under a containerd state root
+    #[command(
+        after_help = "Examples:\n  shim-ctl ls\n  shim-ctl ls --state-root /tmp/containerd-state --json"
+    )]
+    Ls {
+        /// containerd state directory (default: the global --state-root)
+        #[arg(long, value_name = "DIR")]
+        state_root: Option<PathBuf>,
+    },
+    /// Start a shim for a bundle the way containerd does, and print its address and pid
+    #[command(
+        after_help = "Examples:\n  shim-ctl spawn /tmp/bundle\n  shim-ctl spawn /tmp/bundle --namespace test --runtime-root /tmp/runc --shim /usr/bin/containerd-shim\n\nThe shim listens on <bundle>/shim.sock (or /run/shim-ctl/<hash>.sock when that path is too\nlong); <bundle>/address and <bundle>/shim.pid are written like containerd writes them."
+    )]
+    Spawn(SpawnArgs),
+    /// Print a shell completion script (bash, zsh, fish)
+    #[command(
+        after_help = "Examples:\n  source <(shim-ctl completions bash)\n  shim-ctl completions fish > ~/.config/fish/completions/shim-ctl.fish"
+    )]
+    Completions {
+        /// bash, zsh or fish
+        shell: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// Allocate a terminal (local terminal goes to raw mode)
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// Attach stdin
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+    /// Exec id (default: shim-ctl-<pid>)
+    #[arg(long, value_name = "ID")]
+    pub exec_id: Option<String>,
+    /// User as uid[:gid]
+    #[arg(long, short = 'u', value_name = "UID[:GID]")]
+    pub user: Option<String>,
+    /// Working directory inside the container
+    #[arg(long, value_name = "DIR")]
+    pub cwd: Option<String>,
+    /// Extra environment KEY=VALUE (repeatable)
+    #[arg(long, short = 'e', value_name = "K=V")]
+    pub env: Vec<String>,
+    /// Command and arguments
+    #[arg(required = true, last = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+#[group(required = true, multiple = true)]
+pub struct UpdateArgs {
+    /// Memory limit in bytes
+    #[arg(long, value_name = "BYTES", conflicts_with = "resources")]
+    pub memory: Option<i64>,
+    /// CPU shares (relative weight)
+    #[arg(long, value_name = "N", conflicts_with = "resources")]
+    pub cpu_shares: Option<u64>,
+    /// CPU CFS quota in microseconds
+    #[arg(long, value_name = "N", conflicts_with = "resources")]
+    pub cpu_quota: Option<i64>,
+    /// CPU CFS period in microseconds
+    #[arg(long, value_name = "N", conflicts_with = "resources")]
+    pub cpu_period: Option<u64>,
+    /// Maximum number of pids
+    #[arg(long, value_name = "N", conflicts_with = "resources")]
+    pub pids_limit: Option<i64>,
+    /// OCI LinuxResources JSON file ("-" for stdin)
+    #[arg(long, value_name = "FILE")]
+    pub resources: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckpointArgs {
+    /// Image directory
+    pub path: String,
+    /// Stop the container after the checkpoint
+    #[arg(long)]
+    pub exit: bool,
+    /// Checkpoint established TCP connections
+    #[arg(long)]
+    pub tcp: bool,
+    /// Allow external unix sockets
+    #[arg(long)]
+    pub unix_sockets: bool,
+    /// Checkpoint a shell job (terminal)
+    #[arg(long)]
+    pub terminal: bool,
+    /// Checkpoint file locks
+    #[arg(long)]
+    pub file_locks: bool,
+    /// criu work directory
+    #[arg(long, value_name = "DIR")]
+    pub work_path: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// Give the container a terminal
+    #[arg(long)]
+    pub terminal: bool,
+    /// stdin fifo path
+    #[arg(long, value_name = "F", conflicts_with = "null_io")]
+    pub stdin: Option<String>,
+    /// stdout fifo path or file:///abs/path
+    #[arg(long, value_name = "F", conflicts_with = "null_io")]
+    pub stdout: Option<String>,
+    /// stderr fifo path or file:///abs/path
+    #[arg(long, value_name = "F", conflicts_with = "null_io")]
+    pub stderr: Option<String>,
+    /// No stdio at all (the default when no stream is given)
+    #[arg(long)]
+    pub null_io: bool,
+    /// Container id (default: the bundle directory's name)
+    #[arg(long = "id", value_name = "ID")]
+    pub id: Option<String>,
+    /// OCI runtime binary the shim runs
+    #[arg(long, value_name = "PATH", default_value = "runc")]
+    pub runtime: String,
+    /// Bundle directory (holds config.json and rootfs)
+    pub bundle: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct SpawnArgs {
+    /// Bundle directory: the shim's cwd; address and shim.pid are written here
+    pub bundle: PathBuf,
+    /// containerd namespace the shim serves
+    #[arg(long, value_name = "NS", default_value = "default")]
+    pub namespace: String,
+    /// Shim work directory (default: <bundle>/work)
+    #[arg(long, value_name = "DIR")]
+    pub workdir: Option<PathBuf>,
+    /// runc state root (the shim uses <DIR>/<ns>; default: the shim's own default)
+    #[arg(long, value_name = "DIR")]
+    pub runtime_root: Option<PathBuf>,
+    /// Shim binary (default: shim-runc-v1 next to shim-ctl, else on PATH)
+    #[arg(long, value_name = "PATH")]
+    pub shim: Option<PathBuf>,
+    /// containerd gRPC address passed as -address (events only)
+    #[arg(
+        long,
+        value_name = "PATH",
+        default_value = "/run/containerd/containerd.sock"
+    )]
+    pub containerd_address: String,
+    /// Binary the shim runs to publish events (default drops them)
+    #[arg(long, value_name = "PATH", default_value = "/bin/true")]
+    pub publish_binary: String,
+    /// Pass -debug to the shim
+    #[arg(long)]
+    pub debug: bool,
+}

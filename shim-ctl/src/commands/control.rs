@@ -1,0 +1,117 @@
+//! Commands that act on a running container: kill, pause, resume, close-stdin, resize, update, checkpoint.
+
+use super::Ctx;
+use crate::cli::{CheckpointArgs, UpdateArgs};
+use crate::client::CheckpointParams;
+use crate::error::UsageError;
+use crate::ocispec::{self, ResourceFlags};
+use crate::output;
+use crate::signal;
+use serde_json::{json, Value};
+use std::io::Read;
+
+fn done(ctx: &Ctx, text: String, value: Value) -> anyhow::Result<i32> {
+    if ctx.json {
+        output::print_json(&value)?;
+    } else {
+        output::print_text(&format!("{text}\n"))?;
+    }
+    Ok(0)
+}
+
+pub fn kill(ctx: &Ctx, all: bool, exec_id: Option<String>, number: u32) -> anyhow::Result<i32> {
+    // An empty id means the init to the shim; send the container id when we know it.
+    let id = exec_id
+        .or_else(|| ctx.target.container_id.clone())
+        .unwrap_or_default();
+    ctx.shim.kill(&id, number, all)?;
+    let name = signal::name(number);
+    let whom = if id.is_empty() {
+        "the container".to_string()
+    } else {
+        id.clone()
+    };
+    let scope = if all { " (all processes)" } else { "" };
+    done(
+        ctx,
+        format!("sent {name} to {whom}{scope}"),
+        json!({ "id": id, "signal": number, "all": all }),
+    )
+}
+
+pub fn pause(ctx: &Ctx) -> anyhow::Result<i32> {
+    ctx.shim.pause()?;
+    done(ctx, "paused".into(), json!({ "status": "paused" }))
+}
+
+pub fn resume(ctx: &Ctx) -> anyhow::Result<i32> {
+    ctx.shim.resume()?;
+    done(ctx, "resumed".into(), json!({ "status": "running" }))
+}
+
+pub fn close_stdin(ctx: &Ctx, id: &str) -> anyhow::Result<i32> {
+    ctx.shim.close_stdin(id)?;
+    done(ctx, format!("closed stdin of {id}"), json!({ "id": id }))
+}
+
+pub fn resize(ctx: &Ctx, id: &str, cols: u32, rows: u32) -> anyhow::Result<i32> {
+    ctx.shim.resize(id, cols, rows)?;
+    done(
+        ctx,
+        format!("resized {id} to {cols}x{rows}"),
+        json!({ "id": id, "cols": cols, "rows": rows }),
+    )
+}
+
+fn read_resources(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    if path.as_os_str() == "-" {
+        std::io::stdin().read_to_end(&mut bytes)?;
+    } else {
+        bytes = std::fs::read(path)
+            .map_err(|e| UsageError(format!("--resources {}: {e}", path.display())))?;
+    }
+    ocispec::check_resources_json(&bytes).map_err(|e| UsageError(e.to_string()))?;
+    Ok(bytes)
+}
+
+pub fn update(ctx: &Ctx, args: &UpdateArgs) -> anyhow::Result<i32> {
+    let flags = ResourceFlags {
+        memory: args.memory,
+        cpu_shares: args.cpu_shares,
+        cpu_quota: args.cpu_quota,
+        cpu_period: args.cpu_period,
+        pids_limit: args.pids_limit,
+    };
+    let resources = match &args.resources {
+        Some(path) => read_resources(path)?,
+        None if flags.is_empty() => {
+            return Err(UsageError("update: give at least one limit or --resources".into()).into())
+        }
+        None => ocispec::linux_resources(&flags),
+    };
+    let value: Value = serde_json::from_slice(&resources)?;
+    ctx.shim.update(resources)?;
+    done(
+        ctx,
+        format!("updated: {value}"),
+        json!({ "resources": value }),
+    )
+}
+
+pub fn checkpoint(ctx: &Ctx, args: &CheckpointArgs) -> anyhow::Result<i32> {
+    let params = CheckpointParams {
+        exit: args.exit,
+        open_tcp: args.tcp,
+        external_unix_sockets: args.unix_sockets,
+        terminal: args.terminal,
+        file_locks: args.file_locks,
+        work_path: args.work_path.clone().unwrap_or_default(),
+    };
+    ctx.shim.checkpoint(&args.path, &params)?;
+    done(
+        ctx,
+        format!("checkpointed to {}", args.path),
+        json!({ "path": args.path, "exit": args.exit }),
+    )
+}

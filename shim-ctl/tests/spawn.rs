@@ -1,0 +1,162 @@
+//! `shim-ctl spawn` starting a shim the way containerd does: the Go shim, then our shim-runc-v1.
+
+mod common;
+
+use common::*;
+use std::path::Path;
+
+/// A shim started by `shim-ctl spawn`: re-parented to us (we are a subreaper), killed and reaped on drop.
+struct Spawned {
+    pid: i32,
+    socket: std::path::PathBuf,
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        let pid = nix::unistd::Pid::from_raw(self.pid);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        let _ = nix::sys::wait::waitpid(pid, None);
+        let _ = std::fs::remove_file(&self.socket);
+    }
+}
+
+fn become_subreaper() {
+    // SAFETY: plain prctl; makes orphaned shims our children so we can reap them.
+    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+}
+
+fn spawn(b: &Bundle, shim: &Path) -> Result<Spawned, String> {
+    become_subreaper();
+    let o = shim_ctl(&[
+        "--json",
+        "spawn",
+        b.dir.to_str().unwrap(),
+        "--namespace",
+        NAMESPACE,
+        "--workdir",
+        b.workdir.to_str().unwrap(),
+        "--runtime-root",
+        b.runc_root.to_str().unwrap(),
+        "--shim",
+        shim.to_str().unwrap(),
+    ]);
+    if !o.status.success() {
+        return Err(format!("spawn failed: {}", stderr(&o)));
+    }
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    Ok(Spawned {
+        pid: v["pid"].as_i64().unwrap() as i32,
+        socket: v["socket"].as_str().unwrap().into(),
+    })
+}
+
+/// create, start, state, exec, kill, wait, delete through the spawned shim.
+fn drive(b: &Bundle) -> Result<(), String> {
+    let bundle = b.dir.to_str().unwrap();
+    let step = |args: &[&str]| -> Result<String, String> {
+        let o = shim_ctl(&[&["--bundle", bundle][..], args].concat());
+        if o.status.success() {
+            Ok(stdout(&o))
+        } else {
+            Err(format!("{args:?}: {:?}: {}", o.status.code(), stderr(&o)))
+        }
+    };
+    step(&["create", bundle])?;
+    step(&["start"])?;
+    let state = step(&["--json", "state"])?;
+    let state: serde_json::Value = serde_json::from_str(&state).map_err(|e| e.to_string())?;
+    if state["status"] != "running" {
+        return Err(format!("state after start: {state}"));
+    }
+    let o = shim_ctl(&[
+        "--bundle",
+        bundle,
+        "exec",
+        "--",
+        "sh",
+        "-c",
+        "echo hi; exit 7",
+    ]);
+    if o.status.code() != Some(7) || stdout(&o) != "hi\n" {
+        return Err(format!(
+            "exec: {:?} {:?} {}",
+            o.status.code(),
+            stdout(&o),
+            stderr(&o)
+        ));
+    }
+    step(&["kill", "KILL"])?;
+    let waited = step(&["wait"])?;
+    if !waited.contains("killed by SIGKILL") {
+        return Err(format!("wait: {waited}"));
+    }
+    step(&["delete"])?;
+    Ok(())
+}
+
+#[test]
+fn spawn_starts_the_go_shim_like_containerd_and_it_runs_a_container() {
+    if !root_and_runc("spawn_go_shim") {
+        return;
+    }
+    let b = Bundle::new("spgo", &["sleep", "1000"]);
+    let shim = spawn(&b, Path::new(GO_SHIM)).unwrap();
+    let address = std::fs::read_to_string(b.dir.join("address")).unwrap();
+    assert_eq!(
+        address,
+        format!("unix://{}", b.dir.join("shim.sock").display())
+    );
+    assert_eq!(
+        std::fs::read_to_string(b.dir.join("shim.pid")).unwrap(),
+        shim.pid.to_string()
+    );
+    for fifo in ["shim.stdout.log", "shim.stderr.log"] {
+        use std::os::unix::fs::FileTypeExt;
+        assert!(std::fs::metadata(b.workdir.join(fifo))
+            .unwrap()
+            .file_type()
+            .is_fifo());
+    }
+    // The shim outlived `shim-ctl spawn` and leads its own session.
+    let sid = nix::unistd::getsid(Some(nix::unistd::Pid::from_raw(shim.pid))).unwrap();
+    assert_eq!(sid.as_raw(), shim.pid);
+    let info = json(shim_ctl(&[
+        "--bundle",
+        b.dir.to_str().unwrap(),
+        "--json",
+        "info",
+    ]));
+    assert_eq!(info["shim_pid"].as_i64(), Some(i64::from(shim.pid)));
+    drive(&b).unwrap();
+}
+
+#[test]
+fn spawn_refuses_a_bundle_without_config_json() {
+    let tmp = TempDir::new("spbad");
+    let o = shim_ctl(&["spawn", tmp.0.to_str().unwrap(), "--shim", "/bin/true"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("no config.json"), "{}", stderr(&o));
+}
+
+#[test]
+fn spawn_runs_our_shim_runc_v1_and_it_runs_a_container() {
+    let ours = our_shim();
+    if !ours.is_file() {
+        eprintln!(
+            "skipping spawn_our_shim: {} not built (build shim-runc-v1 first)",
+            ours.display()
+        );
+        return;
+    }
+    if !root_and_runc("spawn_our_shim") {
+        return;
+    }
+    let strict = std::env::var("SHIM_REQUIRE_ROOT_TESTS").is_ok_and(|v| v == "1");
+    let b = Bundle::new("spours", &["sleep", "1000"]);
+    let result = spawn(&b, &ours).and_then(|shim| drive(&b).map(|()| shim));
+    match result {
+        Ok(_shim) => {}
+        Err(why) if strict => panic!("our shim: {why}"),
+        Err(why) => eprintln!("skipping spawn_our_shim: shim-runc-v1 not functional yet: {why}"),
+    }
+}
