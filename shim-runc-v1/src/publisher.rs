@@ -1,13 +1,16 @@
 //! Publishing events to containerd: `<containerd> --address A publish --topic T --namespace N`, one at
-//! a time in queue order on one thread, each bounded by 30 s (contract 4.1).
+//! a time in queue order on one thread, each bounded by 30 s (contract 4.1). Unlike the Go shim, an
+//! event that cannot be delivered (containerd down or restarting) is retried with back-off, in
+//! order, until it goes out or the shim is stopped: exits that happen while containerd is away
+//! still reach it.
 
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex};
+use std::sync::mpsc::{channel, sync_channel, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
@@ -19,8 +22,9 @@ use shim_core::events::{EventSink, TaskExit};
 
 use crate::log;
 
-/// Go's channel size: exits beyond this many unpublished ones are dropped (and logged).
-const QUEUE: usize = 128;
+/// First wait before retrying a failed publish; doubles up to RETRY_MAX.
+const RETRY_FIRST: Duration = Duration::from_millis(200);
+const RETRY_MAX: Duration = Duration::from_secs(10);
 /// Bound on one `containerd publish`; it is SIGKILLed after this.
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(30);
 const TASK_EXIT_TOPIC: &str = shim_proto::type_url::topic::TASK_EXIT;
@@ -40,7 +44,10 @@ pub struct Publisher {
 }
 
 struct Inner {
-    tx: Mutex<Option<SyncSender<TaskExit>>>,
+    /// Unbounded: an exit is never dropped because containerd is slow or away.
+    tx: Mutex<Option<Sender<TaskExit>>>,
+    /// Set when the shim stops: the thread makes one last attempt instead of waiting to retry.
+    closing: Arc<Closing>,
     thread: Mutex<Option<JoinHandle<()>>>,
     /// Disconnected when the thread has published everything and is about to return.
     done: Mutex<Receiver<()>>,
@@ -49,16 +56,19 @@ struct Inner {
 impl Publisher {
     /// Start the publisher thread.
     pub fn start(target: Target, reaper: reaper::Reaper) -> std::io::Result<Publisher> {
-        let (tx, rx) = sync_channel(QUEUE);
+        let (tx, rx) = channel();
         let (done_tx, done_rx) = sync_channel::<()>(0);
+        let closing = Arc::new(Closing::default());
+        let thread_closing = Arc::clone(&closing);
         let thread = thread::Builder::new()
             .name("publisher".into())
             .spawn(move || {
-                run(&target, &reaper, rx);
+                run(&target, &reaper, rx, &thread_closing);
                 drop(done_tx);
             })?;
         let inner = Inner {
             tx: Mutex::new(Some(tx)),
+            closing,
             thread: Mutex::new(Some(thread)),
             done: Mutex::new(done_rx),
         };
@@ -71,6 +81,7 @@ impl Publisher {
     /// finished (otherwise it is abandoned to the process exit). True when everything went out.
     pub fn close_within(&self, limit: Duration) -> bool {
         drop(lock(&self.inner.tx).take());
+        self.inner.closing.close();
         let finished = matches!(
             lock(&self.inner.done).recv_timeout(limit),
             Err(RecvTimeoutError::Disconnected)
@@ -92,27 +103,56 @@ impl EventSink for Publisher {
     fn task_exit(&self, e: TaskExit) {
         let tx = lock(&self.inner.tx);
         let Some(tx) = tx.as_ref() else { return };
-        match tx.try_send(e) {
-            Ok(()) => {}
-            Err(TrySendError::Full(e)) => {
-                log::error!("event queue full, dropping TaskExit", "id" => e.id, "pid" => e.pid);
-            }
-            Err(TrySendError::Disconnected(e)) => {
-                log::error!("publisher gone, dropping TaskExit", "id" => e.id, "pid" => e.pid);
-            }
+        if let Err(e) = tx.send(e) {
+            let e = e.0;
+            log::error!("publisher gone, dropping TaskExit", "id" => e.id, "pid" => e.pid);
         }
     }
 }
 
-fn run(target: &Target, reaper: &reaper::Reaper, rx: Receiver<TaskExit>) {
+/// The shim is stopping: stop waiting between retries.
+#[derive(Default)]
+struct Closing {
+    flag: Mutex<bool>,
+    cv: Condvar,
+}
+
+impl Closing {
+    fn close(&self) {
+        *lock(&self.flag) = true;
+        self.cv.notify_all();
+    }
+
+    /// Wait `d` unless closing; true if closing.
+    fn wait(&self, d: Duration) -> bool {
+        let (closing, _) = self
+            .cv
+            .wait_timeout_while(lock(&self.flag), d, |closing| !*closing)
+            .unwrap_or_else(|p| p.into_inner());
+        *closing
+    }
+}
+
+fn run(target: &Target, reaper: &reaper::Reaper, rx: Receiver<TaskExit>, closing: &Closing) {
     for exit in rx {
         let payload = encode_task_exit(&exit);
-        match publish(target, reaper, TASK_EXIT_TOPIC, &payload) {
-            Ok(()) => {
-                log::debug!("published event", "topic" => TASK_EXIT_TOPIC, "id" => exit.id, "pid" => exit.pid)
-            }
-            Err(e) => {
-                log::error!("post event", "topic" => TASK_EXIT_TOPIC, "id" => exit.id, "error" => e)
+        let mut backoff = RETRY_FIRST;
+        for attempt in 1u32.. {
+            match publish(target, reaper, TASK_EXIT_TOPIC, &payload) {
+                Ok(()) => {
+                    log::debug!("published event", "topic" => TASK_EXIT_TOPIC, "id" => exit.id, "pid" => exit.pid, "attempts" => attempt);
+                    break;
+                }
+                Err(e) => {
+                    log::warn!("post event", "topic" => TASK_EXIT_TOPIC, "id" => exit.id, "attempt" => attempt, "retry_in" => format!("{backoff:?}"), "error" => e);
+                    if closing.wait(backoff) {
+                        if let Err(e) = publish(target, reaper, TASK_EXIT_TOPIC, &payload) {
+                            log::error!("shim stopping, event not delivered", "topic" => TASK_EXIT_TOPIC, "id" => exit.id, "error" => e);
+                        }
+                        break;
+                    }
+                    backoff = (backoff * 2).min(RETRY_MAX);
+                }
             }
         }
     }

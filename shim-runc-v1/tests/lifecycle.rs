@@ -344,3 +344,40 @@ fn an_exit_is_published_through_the_containerd_binary() {
         "the event carries the recorded exit time"
     );
 }
+
+#[test]
+fn a_publish_that_fails_is_retried_in_order_until_containerd_takes_it() {
+    if !ready() {
+        return;
+    }
+    // containerd is "down" for the first two attempts, then takes the event.
+    let dir = TempDir::new();
+    let fifo = dir.path().join("published");
+    let attempts = dir.path().join("attempts");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let reader = FifoReader::start(&fifo);
+    let script = format!(
+        "n=$(cat {a} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {a}\n\
+         if [ $n -lt 3 ]; then cat >/dev/null; echo 'failed to dial: connection refused' >&2; exit 1; fi\n\
+         cat > {f}",
+        a = attempts.display(),
+        f = fifo.display()
+    );
+    let shim = ShimUnderTest::start_full(&["sh", "-c", "exit 7"], false, Mode::Fd3, Some(&script));
+    let client = shim.client();
+    shim.create_plain(&client);
+    shim.start_task(&client);
+    assert_eq!(shim.wait_for(&client, &shim.id), 7);
+
+    use prost::Message;
+    let got = reader.finish().head;
+    let any = shim_proto::protobuf::Any::decode(&got[..]).unwrap();
+    let exit: shim_proto::events::TaskExit =
+        shim_proto::any::unpack(&any, shim_proto::type_url::TASK_EXIT).unwrap();
+    assert_eq!(exit.exit_status, 7);
+    assert_eq!(std::fs::read_to_string(&attempts).unwrap().trim(), "3");
+    assert!(
+        shim.log_text().contains("connection refused"),
+        "the failures are logged"
+    );
+}
