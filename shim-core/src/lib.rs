@@ -10,3 +10,11 @@ pub mod process;
 pub mod runc;
 pub mod service;
 pub mod validate;
+
+pub use config::Config;
+pub use error::Error;
+pub use events::{EventSink, TaskExit};
+pub use service::{
+    CheckpointRequest, CreateOptions, CreateRequest, ExecRequest, ExitInfo, Mount, PidInfo,
+    ProcessState, Shim, Status,
+};

@@ -45,6 +45,7 @@ pub fn parse_options(options: &[String]) -> (MsFlags, String) {
             "relatime" => (false, MsFlags::MS_RELATIME),
             "norelatime" => (true, MsFlags::MS_RELATIME),
             "strictatime" => (false, MsFlags::MS_STRICTATIME),
+            "nostrictatime" => (true, MsFlags::MS_STRICTATIME),
             "private" => (false, MsFlags::MS_PRIVATE),
             "rprivate" => (false, MsFlags::MS_PRIVATE | MsFlags::MS_REC),
             "shared" => (false, MsFlags::MS_SHARED),
@@ -79,11 +80,10 @@ pub fn mount_rootfs(bundle: &Path, mounts: &[Mount]) -> Result<(), Error> {
         }
     }
     let _ = std::fs::set_permissions(&target, std::os::unix::fs::PermissionsExt::from_mode(0o711));
-    for (n, m) in mounts.iter().enumerate() {
+    for m in mounts {
         if let Err(e) = mount_one(&target, m) {
-            for _ in 0..n {
-                let _ = unmount_all(bundle);
-            }
+            // Also takes down an entry whose propagation or read-only remount step failed.
+            let _ = unmount_all(bundle);
             return Err(e);
         }
     }
@@ -175,6 +175,43 @@ mod tests {
             MsFlags::MS_RDONLY | MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_NOSUID
         ));
         assert_eq!(data, "lowerdir=/a:/b,upperdir=/u");
+    }
+
+    #[test]
+    fn propagation_options_are_flags_not_data() {
+        let table = [
+            ("private", MsFlags::MS_PRIVATE),
+            ("rprivate", MsFlags::MS_PRIVATE | MsFlags::MS_REC),
+            ("shared", MsFlags::MS_SHARED),
+            ("rshared", MsFlags::MS_SHARED | MsFlags::MS_REC),
+            ("slave", MsFlags::MS_SLAVE),
+            ("rslave", MsFlags::MS_SLAVE | MsFlags::MS_REC),
+            ("unbindable", MsFlags::MS_UNBINDABLE),
+            ("runbindable", MsFlags::MS_UNBINDABLE | MsFlags::MS_REC),
+        ];
+        for (option, want) in table {
+            assert_eq!(
+                parse_options(&opts(&[option])),
+                (want, String::new()),
+                "{option}"
+            );
+        }
+    }
+
+    #[test]
+    fn defaults_and_no_options_mount_read_write_without_data() {
+        assert_eq!(parse_options(&[]), (MsFlags::empty(), String::new()));
+        assert_eq!(
+            parse_options(&opts(&["defaults"])),
+            (MsFlags::empty(), String::new())
+        );
+    }
+
+    #[test]
+    fn unknown_options_keep_their_order_in_the_data() {
+        let (flags, data) = parse_options(&opts(&["mode=755", "nodev", "size=65536k"]));
+        assert_eq!(flags, MsFlags::MS_NODEV);
+        assert_eq!(data, "mode=755,size=65536k");
     }
 
     #[test]

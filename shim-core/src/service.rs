@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::events::EventSink;
 use crate::exits;
-use crate::io::{IoOwner, IoSpec};
+use crate::io::{IoOwner, IoSpec, LoggerContext};
 use crate::process::exec::Exec;
 use crate::process::init::{self, Init, InitParts, RestoreFrom};
 use crate::process::state::{self, Op};
@@ -237,13 +237,19 @@ impl Shim {
             owner,
             restore,
             workdir,
+            logger: LoggerContext {
+                reaper: self.reaper.clone(),
+                id: req.id.clone(),
+                namespace: self.config.namespace.clone(),
+            },
         };
         if parts.restore.is_some() {
             // Restored at Start: nothing runs yet, containerd gets pid 0.
             self.table.lock().init = Some(Arc::new(Init::new(parts, 0)));
             return Ok(0);
         }
-        let (prepared, stdio) = Prepared::new(&req.io, owner, "init process").map_err(undo)?;
+        let (prepared, stdio) =
+            Prepared::new(&req.io, owner, parts.logger.clone(), "init process").map_err(undo)?;
         let pid_file = req.bundle.join("init.pid");
         let opts = CreateOpts {
             pid_file: pid_file.clone(),
@@ -337,15 +343,7 @@ impl Shim {
             )));
         }
         init.decide(Op::Exec)?;
-        let exec = Exec::new(
-            req.id.clone(),
-            init.id.clone(),
-            init.bundle.clone(),
-            req.io,
-            init.owner,
-            spec,
-            init.runc.clone(),
-        );
+        let exec = Exec::new(req.id.clone(), &init, req.io, spec);
         t.execs.insert(req.id, Arc::new(exec));
         Ok(())
     }

@@ -251,10 +251,11 @@ fn empty_streams_get_dev_null_not_a_pipe() {
 }
 
 #[test]
-fn binary_scheme_is_unsupported_for_now() {
-    let err = ProcessIo::new(&spec("", "binary:///usr/bin/logger?a=b", ""), owner())
-        .err()
-        .unwrap();
+fn a_binary_logger_needs_to_know_who_it_logs_for() {
+    // The shim always supplies the context; without one, start refuses instead of guessing.
+    let (mut io, _stdio) =
+        ProcessIo::new(&spec("", "binary:///usr/bin/logger?a=b", ""), owner()).unwrap();
+    let err = io.start().err().unwrap();
     assert!(matches!(err, IoError::Unsupported(_)), "{err}");
 }
 

@@ -137,3 +137,48 @@ fn a_terminal_sees_the_size_set_by_resize_pty() {
     let text = reader.finish().text();
     assert!(text.contains("45 123"), "stty size printed {text:?}");
 }
+
+#[test]
+fn a_binary_log_uri_runs_the_logger_with_the_namespace_from_the_command_line() {
+    if !ready() {
+        return;
+    }
+    // The Go shim fails here ("namespace is required"): containerd 1.6 sends no metadata.
+    let shim = ShimUnderTest::start(&["sh", "-c", "echo out; echo err >&2"], false);
+    let dir = shim.dir().join("logger");
+    std::fs::create_dir_all(&dir).unwrap();
+    let logger = dir.join("logger.sh");
+    std::fs::write(
+        &logger,
+        format!(
+            "#!/bin/sh\n\
+             {{ echo \"args=$*\"; echo \"id=$CONTAINER_ID\"; echo \"ns=$CONTAINER_NAMESPACE\"; env | wc -l; }} > {d}/meta\n\
+             echo ready >&5; exec 5>&-\n\
+             cat <&3 > {d}/stdout & cat <&4 > {d}/stderr; wait\n",
+            d = dir.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&logger, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let uri = format!("binary://{}?level=debug&flag", logger.display());
+    let io = Stdio3 {
+        stdout: uri.clone(),
+        stderr: uri,
+        ..Default::default()
+    };
+    let client = shim.client();
+    shim.create(&client, io);
+    shim.start_task(&client);
+    assert_eq!(shim.wait_for(&client, &shim.id), 0);
+    client
+        .delete(ctx(), &shim_proto::protobuf::Empty {})
+        .unwrap();
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
+    let meta = read("meta");
+    assert!(meta.contains("args=level debug flag"), "{meta}");
+    assert!(meta.contains(&format!("id={}", shim.id)), "{meta}");
+    assert!(meta.contains(&format!("ns={}", shim.namespace)), "{meta}");
+    assert_eq!(read("stdout"), "out\n");
+    assert_eq!(read("stderr"), "err\n");
+}

@@ -1,5 +1,6 @@
 //! A process's IO as the client gave it: IoSpec (URIs as received), IoOwner, and scheme parsing.
 
+pub mod binary;
 pub mod console;
 pub mod error;
 pub mod fifo;
@@ -8,6 +9,7 @@ mod pump;
 
 use std::path::PathBuf;
 
+pub use binary::LoggerContext;
 pub use console::{Console, ConsoleSocket};
 pub use error::IoError;
 pub use pipes::ProcessIo;
@@ -37,6 +39,8 @@ pub(crate) enum Scheme {
     Fifo,
     /// `file:///abs`: stdout and stderr appended to one file.
     File(PathBuf),
+    /// `binary:///abs/logger?k=v`: a logging binary reads the output pipes itself.
+    Binary { path: PathBuf, args: Vec<String> },
 }
 
 impl IoSpec {
@@ -52,10 +56,7 @@ impl IoSpec {
         match uri_scheme(&self.stdout) {
             None | Some("fifo") => Ok(Scheme::Fifo),
             Some("file") => file_path(&self.stdout).map(Scheme::File),
-            Some("binary") => Err(IoError::Unsupported(format!(
-                "binary logging is not supported yet: {}",
-                self.stdout
-            ))),
+            Some("binary") => binary_uri(&self.stdout),
             Some(other) => Err(IoError::Unsupported(format!(
                 "unknown STDIO scheme {other}"
             ))),
@@ -70,6 +71,27 @@ fn uri_scheme(uri: &str) -> Option<&str> {
     let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
     valid.then_some(scheme)
+}
+
+/// `binary:///abs/logger?k1=v1&k2` → the logger and its arguments `k1 v1 k2` (Go's order is a
+/// map's; ours is the query's).
+fn binary_uri(uri: &str) -> Result<Scheme, IoError> {
+    let (path_part, query) = uri.split_once('?').unwrap_or((uri, ""));
+    let path =
+        file_path(&path_part.replacen("binary:", "file:", 1)).map_err(|_| IoError::InvalidUri {
+            uri: uri.to_string(),
+            reason: "binary URI needs an absolute path",
+        })?;
+    let mut args = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let decode = |s: &str| percent_decode(s).map(|o| o.to_string_lossy().into_owned());
+        args.extend(decode(k));
+        if !v.is_empty() {
+            args.extend(decode(v));
+        }
+    }
+    Ok(Scheme::Binary { path, args })
 }
 
 /// The decoded absolute path of `file:///abs/path` (query and fragment dropped).
@@ -156,11 +178,24 @@ mod tests {
     }
 
     #[test]
-    fn binary_and_unknown_schemes_are_unsupported() {
+    fn a_binary_uri_gives_the_logger_and_its_query_as_arguments() {
+        assert_eq!(
+            spec("", "binary:///bin/log?a=b&flag&c=d%20e", "")
+                .scheme()
+                .unwrap(),
+            Scheme::Binary {
+                path: PathBuf::from("/bin/log"),
+                args: ["a", "b", "flag", "c", "d e"].map(String::from).to_vec(),
+            }
+        );
         assert!(matches!(
-            spec("", "binary:///bin/log?a=b", "").scheme(),
-            Err(IoError::Unsupported(_))
+            spec("", "binary:relative", "").scheme(),
+            Err(IoError::InvalidUri { .. })
         ));
+    }
+
+    #[test]
+    fn unknown_schemes_are_unsupported() {
         assert!(matches!(
             spec("", "tcp://x", "").scheme(),
             Err(IoError::Unsupported(_))

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
+use super::binary::{BinaryLogger, LoggerContext};
 use super::fifo::{open_input, open_output, OutputFifo};
 use super::pump::{pump, stop_pipe, Latch, LatchGuard, OnWriteError};
 use super::{IoError, IoOwner, IoSpec, Scheme};
@@ -38,6 +39,10 @@ pub struct ProcessIo {
     drained: Arc<Latch>,
     dropped: Arc<AtomicU64>,
     started: bool,
+    /// `binary://` logging: the logger and its arguments, who it logs for, and the running logger.
+    binary: Option<(PathBuf, Vec<String>)>,
+    logger_ctx: Option<LoggerContext>,
+    logger: Option<BinaryLogger>,
 }
 
 /// Our writer on the stdin fifo: held from `start` until `close_stdin`.
@@ -113,6 +118,9 @@ impl ProcessIo {
             drained: Latch::new(0),
             dropped: Arc::new(AtomicU64::new(0)),
             started: false,
+            binary: None,
+            logger_ctx: None,
+            logger: None,
         };
         match spec.scheme()? {
             Scheme::Null => {}
@@ -127,7 +135,12 @@ impl ProcessIo {
                 io.stdout_path = Some(path.clone());
                 io.stderr_path = Some(path);
             }
+            Scheme::Binary { path, args } => {
+                io.stdin_path = non_empty(&spec.stdin);
+                io.binary = Some((path, args));
+            }
         }
+        let logged = io.binary.is_some();
         let mut stdio = RuncStdio::default();
         if io.stdin_path.is_some() {
             let (r, w) = pipe()?;
@@ -139,7 +152,7 @@ impl ProcessIo {
             (&io.stdout_path, &mut io.stdout_pipe, &mut stdio.stdout),
             (&io.stderr_path, &mut io.stderr_pipe, &mut stdio.stderr),
         ] {
-            if path.is_some() {
+            if path.is_some() || logged {
                 let (r, w) = pipe()?;
                 chown(&w, owner)?;
                 *theirs = Some(w.into());
@@ -158,6 +171,17 @@ impl ProcessIo {
     pub fn start(&mut self) -> Result<(), IoError> {
         if self.started {
             return Ok(());
+        }
+        if let Some((path, args)) = self.binary.take() {
+            let ctx = self.logger_ctx.clone().ok_or_else(|| {
+                IoError::Unsupported("binary logging needs the container id and namespace".into())
+            })?;
+            let (Some(out), Some(err)) = (self.stdout_pipe.take(), self.stderr_pipe.take()) else {
+                return Err(IoError::Unsupported(
+                    "binary logging without output pipes".into(),
+                ));
+            };
+            self.logger = Some(BinaryLogger::start(&path, &args, out, err, &ctx)?);
         }
         let stdin = self.stdin_path.as_deref().map(open_input).transpose()?;
         let stdout = self.stdout_path.as_deref().map(open_output).transpose()?;
@@ -213,9 +237,15 @@ impl ProcessIo {
         held.writer = None;
     }
 
-    /// Delete: wait (bounded) for the output copiers to reach EOF. True when they all did.
+    /// Who a `binary://` logger logs for (ignored by the other schemes).
+    pub fn with_logger(mut self, ctx: LoggerContext) -> ProcessIo {
+        self.logger_ctx = Some(ctx);
+        self
+    }
+
+    /// Delete: wait (bounded) for the output copiers (or the logger) to reach EOF. True when they did.
     pub fn wait_drained(&self, limit: Duration) -> bool {
-        self.drained.wait(limit)
+        self.drained.wait(limit) && self.logger.as_ref().map_or(true, |l| l.wait(limit))
     }
 
     /// Output bytes thrown away because the client's side failed (the container never blocks on us).
@@ -232,6 +262,9 @@ impl ProcessIo {
 impl Drop for ProcessIo {
     fn drop(&mut self) {
         self.stop = None; // hangs up the stdin pump's stop pipe
+        if let Some(logger) = self.logger.take() {
+            logger.stop();
+        }
         if let Some(handle) = self.stdin_pump.take() {
             let _ = handle.join();
         }

@@ -4,11 +4,8 @@ use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard};
 use std::time::SystemTime;
 
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
-
 use crate::error::Error;
-use crate::io::{IoOwner, IoSpec};
+use crate::io::{IoOwner, IoSpec, LoggerContext};
 use crate::process::exit_cell::ExitCell;
 use crate::process::state::{self, Action, ExecState, Op};
 use crate::process::{read_pid_file, Prepared, ProcIo, DRAIN_LIMIT};
@@ -29,6 +26,7 @@ pub struct Exec {
     /// The OCI process JSON, `terminal` already set from the request.
     spec: Vec<u8>,
     runc: Runc,
+    logger: LoggerContext,
     fields: Mutex<Fields>,
     /// Serialises start and delete of this exec; State, Kill and Wait never take it.
     op: Mutex<()>,
@@ -37,23 +35,21 @@ pub struct Exec {
 }
 
 impl Exec {
-    pub fn new(
-        id: String,
-        container_id: String,
-        bundle: PathBuf,
-        io: IoSpec,
-        owner: IoOwner,
-        spec: Vec<u8>,
-        runc: Runc,
-    ) -> Exec {
+    /// A new exec in `init`'s container, in created state.
+    pub fn new(id: String, init: &crate::process::init::Init, io: IoSpec, spec: Vec<u8>) -> Exec {
+        let logger = LoggerContext {
+            id: id.clone(),
+            ..init.logger.clone()
+        };
         Exec {
             id,
-            container_id,
-            bundle,
+            container_id: init.id.clone(),
+            bundle: init.bundle.clone(),
             io,
-            owner,
+            owner: init.owner,
             spec,
-            runc,
+            runc: init.runc.clone(),
+            logger,
             fields: Mutex::new(Fields {
                 state: ExecState::Created,
                 pid: 0,
@@ -98,7 +94,7 @@ impl Exec {
 
     fn run(&self) -> Result<u32, Error> {
         let what = format!("exec {}", self.id);
-        let (prepared, stdio) = Prepared::new(&self.io, self.owner, &what)?;
+        let (prepared, stdio) = Prepared::new(&self.io, self.owner, self.logger.clone(), &what)?;
         let opts = ExecOpts {
             pid_file: self.pid_file(),
             console_socket: prepared.console_path(),
@@ -128,12 +124,18 @@ impl Exec {
         if state == ExecState::Stopped {
             return Err(Error::NotFound("process already finished".into()));
         }
-        let sig = Signal::try_from(signal as i32)
-            .map_err(|_| Error::InvalidArgument(format!("invalid signal {signal}")))?;
-        match kill(Pid::from_raw(pid as i32), sig) {
-            Ok(()) => Ok(()),
-            Err(nix::Error::ESRCH) => Err(Error::NotFound("process already finished".into())),
-            Err(e) => Err(Error::Internal(format!("kill {pid}: {e}"))),
+        // The raw number, as Go's unix.Kill: real-time signals have no nix `Signal`.
+        let (Ok(pid), Ok(sig)) = (i32::try_from(pid), i32::try_from(signal)) else {
+            return Err(Error::InvalidArgument(format!("invalid signal {signal}")));
+        };
+        // SAFETY: kill(2) takes two integers and touches no memory of ours.
+        if unsafe { libc::kill(pid, sig) } == 0 {
+            return Ok(());
+        }
+        match nix::Error::last() {
+            nix::Error::ESRCH => Err(Error::NotFound("process already finished".into())),
+            nix::Error::EINVAL => Err(Error::InvalidArgument(format!("invalid signal {signal}"))),
+            e => Err(Error::Internal(format!("kill {pid}: {e}"))),
         }
     }
 

@@ -5,7 +5,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::SystemTime;
 
 use crate::error::{kill_error, Error};
-use crate::io::{IoOwner, IoSpec};
+use crate::io::{IoOwner, IoSpec, LoggerContext};
 use crate::mount;
 use crate::process::exit_cell::ExitCell;
 use crate::process::state::{self, Action, InitState, Op};
@@ -25,6 +25,9 @@ pub struct RestoreFrom {
 struct Fields {
     state: InitState,
     pid: u32,
+    /// `runc delete` of a never-started init is running: the death of its `runc init` is not an
+    /// exit of the container (Go has already dropped the init from its table; no TaskExit).
+    deleting: bool,
 }
 
 pub struct Init {
@@ -39,6 +42,8 @@ pub struct Init {
     pub restore: Option<RestoreFrom>,
     /// Work dir for checkpoints when the request gives none.
     pub workdir: PathBuf,
+    /// For `binary://` loggers: the reaper and the namespace.
+    pub logger: LoggerContext,
     fields: Mutex<Fields>,
     /// Serialises the lifecycle runc calls of this process. State, Kill and Wait never take it.
     op: Mutex<()>,
@@ -57,6 +62,7 @@ pub struct InitParts {
     pub rootfs_mounted: bool,
     pub restore: Option<RestoreFrom>,
     pub workdir: PathBuf,
+    pub logger: LoggerContext,
 }
 
 impl Init {
@@ -76,7 +82,12 @@ impl Init {
             rootfs_mounted: parts.rootfs_mounted,
             restore: parts.restore,
             workdir: parts.workdir,
-            fields: Mutex::new(Fields { state, pid }),
+            logger: parts.logger,
+            fields: Mutex::new(Fields {
+                state,
+                pid,
+                deleting: false,
+            }),
             op: Mutex::new(()),
             exit: ExitCell::default(),
             stdio: ProcIo::default(),
@@ -133,7 +144,8 @@ impl Init {
 
     fn restore(&self) -> Result<u32, Error> {
         let from = self.restore.clone().unwrap_or_default();
-        let (prepared, stdio) = Prepared::new(&self.io, self.owner, "init process")?;
+        let (prepared, stdio) =
+            Prepared::new(&self.io, self.owner, self.logger.clone(), "init process")?;
         let pid_file = self.bundle.join("init.pid");
         let opts = RestoreOpts {
             image_path: from.image,
@@ -229,9 +241,11 @@ impl Init {
         // Taken first: deleting a never-started container kills its `runc init`, and that death
         // is not the container's exit (Go reports status 0 and no time there).
         let (status, at) = self.exit.get().map_or((0, None), |(s, t)| (s, Some(t)));
+        self.set_deleting(true);
         self.stdio.drain_and_close(DRAIN_LIMIT);
         if let Err(e) = self.runc.delete(&self.id, false) {
             if !e.is_not_exist() {
+                self.set_deleting(false);
                 return Err(e.into());
             }
         }
@@ -247,8 +261,26 @@ impl Init {
         })
     }
 
-    /// The reaper saw the init die. Returns false if it was already recorded.
+    fn set_deleting(&self, on: bool) {
+        self.fields().deleting = on;
+    }
+
+    /// Whether an exit now would be news (recorded and published).
+    fn exit_is_news(&self) -> bool {
+        let f = self.fields();
+        !f.deleting
+            && matches!(
+                state::init(f.state, Op::Exit),
+                Ok(Action::Proceed | Action::RecordThenResume)
+            )
+    }
+
+    /// The reaper saw the init die. Returns false if it was already recorded, or ignored.
+    /// Only the exit dispatcher calls this, so nothing else records between check and record.
     pub fn exited(&self, status: u32, at: SystemTime) -> bool {
+        if !self.exit_is_news() {
+            return false;
+        }
         if self.shares_pid_ns {
             // Its processes would outlive it: take them down before the exit is visible.
             let _ = self.runc.kill(&self.id, 9, true);
@@ -257,6 +289,7 @@ impl Init {
             let mut f = self.fields();
             match state::init(f.state, Op::Exit) {
                 Ok(Action::Ignore) | Err(_) => return false,
+                _ if f.deleting => return false,
                 Ok(action) => {
                     f.state = InitState::Stopped;
                     self.exit.set(status, at);

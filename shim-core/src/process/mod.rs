@@ -10,7 +10,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::error::{io_error, Error};
-use crate::io::{Console, ConsoleSocket, IoOwner, IoSpec, ProcessIo};
+use crate::io::{Console, ConsoleSocket, IoOwner, IoSpec, LoggerContext, ProcessIo};
 use crate::runc::RuncStdio;
 
 /// How long runc may take to hand over the pty master once it returned.
@@ -21,7 +21,7 @@ pub(crate) const DRAIN_LIMIT: Duration = Duration::from_secs(2);
 /// The IO a process owns once runc has started it.
 enum Stdio {
     None,
-    Pipes(ProcessIo),
+    Pipes(Box<ProcessIo>),
     Console(Console),
 }
 
@@ -108,7 +108,12 @@ pub(crate) struct Prepared {
 
 impl Prepared {
     /// Make the pipes or the console socket; returns runc's side of the IO too.
-    pub fn new(spec: &IoSpec, owner: IoOwner, what: &str) -> Result<(Prepared, RuncStdio), Error> {
+    pub fn new(
+        spec: &IoSpec,
+        owner: IoOwner,
+        logger: LoggerContext,
+        what: &str,
+    ) -> Result<(Prepared, RuncStdio), Error> {
         if spec.terminal {
             let socket = ConsoleSocket::new().map_err(|e| io_error(what, e))?;
             return Ok((
@@ -123,7 +128,7 @@ impl Prepared {
         Ok((
             Prepared {
                 console_socket: None,
-                pipes: Some(pipes),
+                pipes: Some(pipes.with_logger(logger)),
             },
             runc,
         ))
@@ -145,7 +150,7 @@ impl Prepared {
             }
             (None, Some(mut pipes)) => {
                 pipes.start().map_err(|e| io_error(what, e))?;
-                Stdio::Pipes(pipes)
+                Stdio::Pipes(Box::new(pipes))
             }
             (None, None) => Stdio::None,
         };

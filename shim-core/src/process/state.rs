@@ -98,8 +98,10 @@ pub fn init(state: InitState, op: Op) -> Result<Action, Error> {
         (Op::Checkpoint, S::Deleted) => refuse("cannot checkpoint a deleted process"),
         (Op::Checkpoint, s) => refuse(&format!("cannot checkpoint a {} container", name(s))),
 
-        (Op::Exec, S::Created | S::Running | S::Pausing) => Ok(Proceed),
+        (Op::Exec, S::Created | S::Running) => Ok(Proceed),
         (Op::Exec, S::CreatedCheckpoint) => refuse("cannot exec in a created state"),
+        // Go's Exec waits for the init's mutex held by Pause, then finds it paused.
+        (Op::Exec, S::Pausing) => refuse("cannot exec in a paused state"),
         (Op::Exec, s) => refuse(&format!("cannot exec in a {} state", name(s))),
 
         (Op::Kill, S::Deleted) => gone("cannot kill a deleted process"),
@@ -190,7 +192,7 @@ mod tests {
             Stopped,
             Deleted,
         ];
-        let rows: [(Op, [&str; 6]); 9] = [
+        let rows: [(Op, [&str; 6]); 10] = [
             (
                 Op::Start,
                 [
@@ -279,11 +281,53 @@ mod tests {
                     "NotFound: cannot kill a deleted process",
                 ],
             ),
+            (
+                Op::Resize,
+                [OK, OK, OK, OK, OK, "cannot resize a deleted process"],
+            ),
             (Op::Exit, [OK, OK, OK, RESUME, IGNORE, IGNORE]),
         ];
         for (op, want) in rows {
             for (state, want) in states.iter().zip(want) {
                 assert_eq!(show(init(*state, op)), want, "init {op:?} in {state:?}");
+            }
+        }
+    }
+
+    /// Pausing is visible only while `runc pause` runs; ops that serialise on the init's op lock
+    /// (start, delete, pause, resume, update, checkpoint) never see it. The rest:
+    #[test]
+    fn pausing_behaves_like_paused_for_ops_that_do_not_wait_for_pause() {
+        let table = [
+            (Op::Kill, OK),
+            (Op::Exec, "cannot exec in a paused state"),
+            (Op::Resize, OK),
+            (Op::Exit, RESUME),
+            (Op::Start, "cannot start a pausing process"),
+            (Op::Delete, "cannot delete a pausing process"),
+            (Op::Pause, "cannot pause a pausing container"),
+            (Op::Resume, "cannot resume a pausing container"),
+            (Op::Update, OK),
+            (Op::Checkpoint, "cannot checkpoint a pausing container"),
+        ];
+        for (op, want) in table {
+            assert_eq!(show(init(InitState::Pausing, op)), want, "init {op:?}");
+        }
+    }
+
+    #[test]
+    fn init_only_operations_on_an_exec_are_invalid_arguments() {
+        for op in [Op::Pause, Op::Resume, Op::Update, Op::Checkpoint, Op::Exec] {
+            for state in [
+                ExecState::Created,
+                ExecState::Running,
+                ExecState::Stopped,
+                ExecState::Deleted,
+            ] {
+                assert!(
+                    matches!(exec(state, op), Err(Error::InvalidArgument(_))),
+                    "exec {op:?} in {state:?}"
+                );
             }
         }
     }
