@@ -1,43 +1,58 @@
-//! `cargo xtask install [--prefix DIR]`: release binaries onto PATH.
+//! `cargo xtask install [--prefix DIR]`: release binaries into DIR/bin, each replaced atomically.
 
-use std::path::PathBuf;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-use crate::run::{cargo, root, step};
+use crate::run::{cargo, step, target_dir};
 
-const BINARIES: [(&str, &str); 3] = [
-    ("shim-runc-v1", "shim-runc-v1"),
-    ("shim-ctl", "shim-ctl"),
-    ("reaper", "reaper"),
-];
+/// The binaries we install; each is the package's binary of the same name.
+const BINARIES: [&str; 3] = ["shim-runc-v1", "shim-ctl", "reaper"];
 
 pub fn run(args: &[String]) -> Result<()> {
     let prefix = match args {
         [] => PathBuf::from("/usr/local"),
         [flag, dir] if flag == "--prefix" => PathBuf::from(dir),
+        [arg] if arg.starts_with("--prefix=") => PathBuf::from(&arg["--prefix=".len()..]),
         _ => bail!("usage: cargo xtask install [--prefix DIR]"),
     };
     let mut build = cargo();
     build.args(["build", "--release"]);
-    for (package, _) in BINARIES {
-        build.args(["-p", package]);
+    for name in BINARIES {
+        build.args(["-p", name, "--bin", name]);
     }
     step("build --release", &mut build)?;
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target"));
+    let release = target_dir().join("release");
     let bin = prefix.join("bin");
     std::fs::create_dir_all(&bin).with_context(|| format!("create {}", bin.display()))?;
-    for (_, name) in BINARIES {
-        let from = target.join("release").join(name);
+    for name in BINARIES {
         let to = bin.join(name);
-        let tmp = bin.join(format!(".{name}.xtask-tmp"));
-        std::fs::copy(&from, &tmp)
-            .with_context(|| format!("copy {} to {}", from.display(), tmp.display()))?;
-        std::fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
-        std::fs::rename(&tmp, &to).with_context(|| format!("install {}", to.display()))?;
+        install(&release.join(name), &to)?;
         println!("installed {}", to.display());
     }
     Ok(())
+}
+
+/// Copy to a temporary name beside `to`, make it 0755, then rename over `to`.
+fn install(from: &Path, to: &Path) -> Result<()> {
+    let name = to.file_name().context("install target has no file name")?;
+    let tmp = to.with_file_name(format!(
+        ".{}.xtask-{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let placed = std::fs::copy(from, &tmp)
+        .with_context(|| format!("copy {} to {}", from.display(), tmp.display()))
+        .and_then(|_| {
+            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755))
+                .with_context(|| format!("chmod {}", tmp.display()))
+        })
+        .and_then(|()| {
+            std::fs::rename(&tmp, to).with_context(|| format!("rename to {}", to.display()))
+        });
+    if placed.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    placed
 }

@@ -1,5 +1,6 @@
 //! cargo xtask: the project's build driver (dispatch and usage).
 
+mod demo;
 mod deps;
 mod install;
 mod run;
@@ -10,11 +11,11 @@ use anyhow::{bail, Result};
 const USAGE: &str = "\
 usage: cargo xtask <command>
 
-  deps                  install what is missing (Debian packages; needs root)
-  test [-- ARGS]        deps, fmt, clippy, every test in the workspace; closing count
-  install [--prefix P]  release build of shim-runc-v1, shim-ctl, reaper into P/bin (/usr/local)
-  demo                  a busybox container through our shim, step by step
-  bench [--quick]       our shim against the Go containerd-shim, as ratios
+  deps                  check the Debian packages the build and tests need; install what is missing (root)
+  test [-- ARGS]        deps, fmt, clippy, then every test in the workspace (ARGS go to cargo test)
+  install [--prefix P]  release build of shim-runc-v1, shim-ctl, reaper into P/bin (default /usr/local)
+  demo                  a busybox container through our shim, standalone, step by step
+  bench                 our shim against the Go containerd-shim (not implemented yet)
 ";
 
 fn main() {
@@ -32,19 +33,28 @@ fn dispatch() -> Result<()> {
     };
     match cmd {
         "deps" => deps::run(),
-        "test" => test::run(rest),
+        "test" => test::run(test_args(rest)?),
         "install" => install::run(rest),
-        "demo" | "bench" => {
-            eprintln!(
-                "xtask {cmd}: not implemented yet (arrives with issue {})",
-                if cmd == "demo" { 4 } else { 7 }
-            );
-            std::process::exit(2);
-        }
+        "demo" => demo::run(),
+        "bench" => not_yet("bench", 7),
         "-h" | "--help" | "help" => {
             print!("{USAGE}");
             Ok(())
         }
         other => bail!("unknown command {other:?}\n{USAGE}"),
     }
+}
+
+/// `test [-- ARGS]`: what follows `--` is passed to cargo test as is.
+fn test_args(rest: &[String]) -> Result<&[String]> {
+    match rest.split_first() {
+        None => Ok(rest),
+        Some((dashes, extra)) if dashes == "--" => Ok(extra),
+        Some(_) => bail!("usage: cargo xtask test [-- ARGS for cargo test]"),
+    }
+}
+
+fn not_yet(cmd: &str, issue: u32) -> ! {
+    eprintln!("xtask {cmd}: not implemented yet: arrives with issue {issue}");
+    std::process::exit(2);
 }

@@ -1,15 +1,17 @@
 //! `cargo xtask test`: deps, fmt, clippy, then every test in the workspace, with a closing count.
 
-use std::io::{BufRead, BufReader, Write};
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::process::Stdio;
-use std::time::Instant;
+use std::sync::{Arc, Mutex};
+use std::thread;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 
-use crate::run::{cargo, root, step};
+use crate::run::{cargo, step, target_dir, timed};
 
 pub fn run(extra: &[String]) -> Result<()> {
-    crate::deps::run()?;
+    timed("deps", crate::deps::run)?;
     step("fmt", cargo().args(["fmt", "--all", "--", "--check"]))?;
     step(
         "clippy",
@@ -22,15 +24,17 @@ pub fn run(extra: &[String]) -> Result<()> {
             "warnings",
         ]),
     )?;
-    // Every binary first: tests of one crate run another's (shim-ctl drives shim-runc-v1).
+    // Every binary first: one crate's tests run another's (shim-ctl drives shim-runc-v1).
     step("build", cargo().args(["build", "--workspace", "--bins"]))?;
-    let counts = tests(extra)?;
+    let mut counts = Counts::default();
+    let outcome = timed("test", || tests(extra, &mut counts));
     println!(
         "test: {} passed, {} failed, {} skipped",
         counts.passed, counts.failed, counts.skipped
     );
-    if counts.failed > 0 || !counts.ok {
-        bail!("tests failed");
+    outcome?;
+    if counts.failed > 0 {
+        bail!("{} tests failed", counts.failed);
     }
     Ok(())
 }
@@ -40,40 +44,62 @@ struct Counts {
     passed: u64,
     failed: u64,
     skipped: u64,
-    ok: bool,
 }
 
-/// `cargo test --workspace`, streamed live and into target/xtask-test.log, counting results.
-fn tests(extra: &[String]) -> Result<Counts> {
-    println!("==> test");
-    let started = Instant::now();
-    let log_path = root().join("target").join("xtask-test.log");
-    let mut log = std::fs::File::create(&log_path)
-        .with_context(|| format!("create {}", log_path.display()))?;
+/// `cargo test --workspace`, streamed live and into <target>/xtask-test.log, counting results.
+fn tests(extra: &[String], counts: &mut Counts) -> Result<()> {
+    let log_path = target_dir().join("xtask-test.log");
+    if let Some(dir) = log_path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+    }
+    let log = File::create(&log_path).with_context(|| format!("create {}", log_path.display()))?;
+    let log = Arc::new(Mutex::new(log));
+    println!("(log: {})", log_path.display());
     let mut child = cargo()
         .args(["test", "--workspace", "--no-fail-fast"])
         .args(extra)
         .env("SHIM_REQUIRE_ROOT_TESTS", "1")
         .env("RUST_BACKTRACE", "1")
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(Stdio::piped())
         .spawn()
         .context("cannot run cargo test")?;
-    let mut counts = Counts::default();
     let stdout = child.stdout.take().context("cargo test stdout")?;
-    for line in BufReader::new(stdout).lines() {
-        let line = line?;
-        println!("{line}");
-        let _ = writeln!(log, "{line}");
-        count(&line, &mut counts);
+    let stderr = child.stderr.take().context("cargo test stderr")?;
+    let err_log = Arc::clone(&log);
+    let stderr_copier =
+        thread::spawn(move || tee(stderr, &mut std::io::stderr(), &err_log, |_| {}));
+    let stdout_result = tee(stdout, &mut std::io::stdout(), &log, |line| {
+        count(line, counts)
+    });
+    let stderr_result = stderr_copier
+        .join()
+        .map_err(|_| anyhow!("stderr copier panicked"))?;
+    let status = child.wait().context("wait for cargo test")?;
+    stdout_result?;
+    stderr_result?;
+    if !status.success() {
+        bail!("cargo test failed ({status})");
     }
-    counts.ok = child.wait()?.success();
-    println!(
-        "==> test: {} in {:.1}s",
-        if counts.ok { "ok" } else { "FAILED" },
-        started.elapsed().as_secs_f64()
-    );
-    Ok(counts)
+    Ok(())
+}
+
+/// Copy `from` line by line to `to` and the shared log, handing each line to `seen`.
+fn tee(
+    from: impl Read,
+    to: &mut impl Write,
+    log: &Mutex<File>,
+    mut seen: impl FnMut(&str),
+) -> Result<()> {
+    for line in BufReader::new(from).lines() {
+        let line = line.context("read cargo test output")?;
+        let _ = writeln!(to, "{line}");
+        if let Ok(mut log) = log.lock() {
+            let _ = writeln!(log, "{line}");
+        }
+        seen(&line);
+    }
+    Ok(())
 }
 
 /// Add up libtest's `test result:` lines and the plain `N passed, N failed` lines of harness=false tests.
@@ -108,8 +134,9 @@ mod tests {
     fn libtest_and_plain_closing_lines_are_both_counted() {
         let mut c = Counts::default();
         count("test result: ok. 5 passed; 1 failed; 2 ignored; 0 measured; 0 filtered out; finished in 0.01s", &mut c);
+        count("test result: FAILED. 3 passed; 2 failed; 0 ignored; 0 measured; 0 filtered out; finished in 1.50s", &mut c);
         count("6 passed, 0 failed", &mut c);
         count("test foo ... ok", &mut c);
-        assert_eq!((c.passed, c.failed, c.skipped), (11, 1, 2));
+        assert_eq!((c.passed, c.failed, c.skipped), (14, 3, 2));
     }
 }
