@@ -381,3 +381,30 @@ fn a_publish_that_fails_is_retried_in_order_until_containerd_takes_it() {
         "the failures are logged"
     );
 }
+
+#[test]
+fn the_container_inherits_no_fd_of_the_shim_not_even_the_listener_on_fd_3() {
+    if !ready() {
+        return;
+    }
+    // containerd's listening socket arrives on fd 3: runc and the container must never get it.
+    let shim = ShimUnderTest::start(&["sh", "-c", "ls /proc/self/fd"], false);
+    let client = shim.client();
+    let out = shim.fifo("stdout");
+    let reader = FifoReader::start(&out);
+    let io = Stdio3 {
+        stdout: out.display().to_string(),
+        ..Default::default()
+    };
+    shim.create(&client, io);
+    shim.start_task(&client);
+    assert_eq!(shim.wait_for(&client, &shim.id), 0);
+    let fds: Vec<String> = reader
+        .finish()
+        .text()
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+    // 0, 1, 2 and the directory fd ls itself opened.
+    assert_eq!(fds, ["0", "1", "2", "3"], "the container saw extra fds");
+}
