@@ -408,3 +408,82 @@ fn the_container_inherits_no_fd_of_the_shim_not_even_the_listener_on_fd_3() {
     // 0, 1, 2 and the directory fd ls itself opened.
     assert_eq!(fds, ["0", "1", "2", "3"], "the container saw extra fds");
 }
+
+#[test]
+fn state_and_kill_answer_while_runc_pause_is_stuck_and_state_says_pausing() {
+    if !ready() {
+        return;
+    }
+    // The runtime is real runc behind a wrapper that, for `pause`, says it entered and then
+    // blocks until the test opens the gate: a slow runc call, with no timing in the test.
+    let shim = ShimUnderTest::start(&["sleep", "1000"], false);
+    let dir = shim.dir().join("slow-runc");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (entered, gate) = (dir.join("entered"), dir.join("gate"));
+    for f in [&entered, &gate] {
+        nix::unistd::mkfifo(f, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    }
+    let wrapper = dir.join("runc");
+    let runc = which("runc").unwrap();
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nfor a in \"$@\"; do if [ \"$a\" = pause ]; then echo in > {e}; read _ < {g}; fi; done\nexec {r} \"$@\"\n",
+            e = entered.display(),
+            g = gate.display(),
+            r = runc.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let client = shim.client();
+    let req = shim_proto::shim::CreateTaskRequest {
+        id: shim.id.clone(),
+        bundle: shim.bundle.display().to_string(),
+        runtime: wrapper.display().to_string(),
+        ..Default::default()
+    };
+    client.create(ctx(), &req).unwrap();
+    shim.start_task(&client);
+
+    let pausing = {
+        let client = shim.client();
+        thread::spawn(move || client.pause(ctx(), &Empty {}))
+    };
+    std::fs::read(&entered).unwrap(); // runc pause is now running and stuck
+    let state = |client: &shim_proto::shim::ShimClient| {
+        client
+            .state(
+                ctx(),
+                &StateRequest {
+                    id: shim.id.clone(),
+                },
+            )
+            .unwrap()
+            .status()
+    };
+    assert_eq!(state(&client), Status::Pausing);
+    let kill = KillRequest {
+        id: shim.id.clone(),
+        signal: 0,
+        all: false,
+    };
+    client.kill(ctx(), &kill).unwrap();
+    assert!(
+        !pausing.is_finished(),
+        "pause finished before the gate opened"
+    );
+
+    std::fs::write(&gate, "go\n").unwrap();
+    pausing.join().unwrap().unwrap();
+    assert_eq!(state(&client), Status::Paused);
+    client.resume(ctx(), &Empty {}).unwrap();
+    let kill = KillRequest {
+        id: shim.id.clone(),
+        signal: SIGKILL,
+        all: false,
+    };
+    client.kill(ctx(), &kill).unwrap();
+    assert_eq!(shim.wait_for(&client, &shim.id), 137);
+}
