@@ -92,6 +92,11 @@ struct World {
 
 impl World {
     fn new(name: &str, args: &[&str]) -> World {
+        World::with_config(name, args, |_| {})
+    }
+
+    /// Like `new`, with a last edit of config.json.
+    fn with_config(name: &str, args: &[&str], edit: impl FnOnce(&mut serde_json::Value)) -> World {
         let dir = TempDir::new("shim-core-e2e");
         let unique = dir
             .path()
@@ -124,6 +129,7 @@ impl World {
         config["process"]["terminal"] = serde_json::json!(false);
         config["root"]["readonly"] = serde_json::json!(false);
         config["linux"]["cgroupsPath"] = serde_json::json!(format!("/shim-core-e2e-{unique}"));
+        edit(&mut config);
         std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
 
         let events = Arc::new(Recorder::default());
@@ -385,6 +391,65 @@ fn deleting_a_never_started_init_reports_no_exit() {
         (pid, 0, None)
     );
     assert!(!w.rootfs_mounted());
+    // The killed `runc init` is not the container's exit: nothing is published for it.
+    reaper().wait_childless(Some(HANG));
+    assert!(w.events.exits.lock().unwrap().is_empty());
+}
+
+fn without_a_pid_namespace_the_init_exit_takes_every_process_down() {
+    let w = World::with_config("hostpid", &["sleep", "1000"], |config| {
+        let namespaces = config["linux"]["namespaces"].as_array_mut().unwrap();
+        namespaces.retain(|n| n["type"] != "pid");
+    });
+    w.create("").unwrap();
+    w.shim.start(&w.id).unwrap();
+    w.shim
+        .exec(w.exec_request("orphan", &["sleep", "1000"], ""))
+        .unwrap();
+    w.shim.start("orphan").unwrap();
+    w.shim.kill(&w.id, 9, false).unwrap();
+    assert_eq!(w.wait(&w.id).status, 137);
+    // No kernel pid-namespace teardown here: only the shim's `runc kill --all` ends the exec.
+    assert_eq!(w.wait("orphan").status, 137);
+    let events = w.events.until(&w.id);
+    assert!(events.iter().any(|e| e.id == "orphan"));
+    w.shim.delete().unwrap();
+}
+
+fn a_failed_checkpoint_points_at_the_copied_criu_log() {
+    let w = World::new("ckpt", &["sleep", "1000"]);
+    w.create("").unwrap();
+    failed_precondition(
+        w.shim.checkpoint(
+            &w.dir.join("image1").display().to_string(),
+            Default::default(),
+        ),
+        "cannot checkpoint a task in created state",
+    );
+    w.shim.start(&w.id).unwrap();
+    let work = w.dir.join("criu-work");
+    let request = shim_core::CheckpointRequest {
+        work_path: work.display().to_string(),
+        ..Default::default()
+    };
+    // criu cannot dump on every kernel (not on this project's test machines); when it can,
+    // the container keeps running (no exit option) and there is nothing more to check.
+    match w
+        .shim
+        .checkpoint(&w.dir.join("image2").display().to_string(), request)
+    {
+        Ok(()) => eprintln!("shim_lifecycle: criu dumped; failure path not exercised"),
+        Err(Error::Runtime(m)) => {
+            let dump = w.bundle.join("criu-dump.log");
+            assert!(m.ends_with(&format!(" path= {}", dump.display())), "{m}");
+            assert!(!m.contains('\n'), "first line only: {m}");
+        }
+        Err(e) => panic!("want a runtime error, got {e:?}"),
+    }
+    assert_eq!(w.status(&w.id), Status::Running);
+    w.shim.kill(&w.id, 9, false).unwrap();
+    assert_eq!(w.wait(&w.id).status, 137);
+    w.shim.delete().unwrap();
 }
 
 fn main() {
@@ -416,6 +481,14 @@ fn main() {
         (
             "deleting_a_never_started_init_reports_no_exit",
             deleting_a_never_started_init_reports_no_exit,
+        ),
+        (
+            "without_a_pid_namespace_the_init_exit_takes_every_process_down",
+            without_a_pid_namespace_the_init_exit_takes_every_process_down,
+        ),
+        (
+            "a_failed_checkpoint_points_at_the_copied_criu_log",
+            a_failed_checkpoint_points_at_the_copied_criu_log,
         ),
     ]);
 }
