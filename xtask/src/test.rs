@@ -59,6 +59,8 @@ fn tests(extra: &[String], counts: &mut Counts) -> Result<()> {
         .args(["test", "--workspace", "--no-fail-fast"])
         .args(extra)
         .env("SHIM_REQUIRE_ROOT_TESTS", "1")
+        // The containerd end-to-end suite runs every row against our shim and the Go reference.
+        .env("E2E_SHIMS", "go,ours")
         .env("RUST_BACKTRACE", "1")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -1,0 +1,480 @@
+//! A private containerd for one test and one shim: its own temp dir, namespace and mount namespace,
+//! driven with `ctr`, restartable in the same mount namespace, and torn down completely on drop.
+
+use std::env;
+use std::fs;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::events::Events;
+use super::proc::{self, Exit, Output, Proc};
+use super::rootfs;
+use super::shims::Shim;
+use super::sys;
+
+pub const RUNTIME: &str = "io.containerd.runtime.v1.linux";
+/// Bound for one ctr call (a hung ctr fails the row instead of the suite).
+pub const CTR_BOUND: Duration = Duration::from_secs(60);
+/// Bound for containerd to answer `ctr version` after start.
+const READY_BOUND: Duration = Duration::from_secs(30);
+
+/// One private containerd. Every method panics on harness failure (this is test code).
+pub struct Containerd {
+    pub shim: Shim,
+    /// The containerd namespace: unique per test run, row and shim.
+    pub ns: String,
+    pub dir: PathBuf,
+    holder: Option<Proc>,
+    daemon: Option<Proc>,
+    generation: u32,
+    pub events: Events,
+}
+
+fn find_on_path(tool: &str) -> PathBuf {
+    env::var_os("PATH")
+        .and_then(|p| {
+            env::split_paths(&p)
+                .map(|d| d.join(tool))
+                .find(|c| c.is_file())
+        })
+        .unwrap_or_else(|| PathBuf::from(tool))
+}
+
+/// Single-quotes `s` for sh.
+pub fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+fn with_pdeathsig(cmd: &mut Command) {
+    // SAFETY: the closure only calls prctl, which is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(sys::set_parent_death_signal);
+    }
+}
+
+impl Containerd {
+    /// Starts a private containerd configured with `shim` for the row `tag`.
+    pub fn start(shim: &Shim, tag: &str) -> Containerd {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let ns = format!("e2e-{}-{n}-{tag}-{}", std::process::id(), shim.name);
+        let dir = PathBuf::from(format!("/tmp/{ns}"));
+        let _ = fs::remove_dir_all(&dir);
+        for d in ["root", "state", "opt"] {
+            fs::create_dir_all(dir.join(d)).expect("create temp dirs");
+        }
+        let mut cd = Containerd {
+            shim: shim.clone(),
+            ns,
+            dir,
+            holder: None,
+            daemon: None,
+            generation: 0,
+            events: Events::default(),
+        };
+        rootfs::busybox(&cd.rootfs()).expect("busybox rootfs");
+        cd.write_runc_wrapper();
+        cd.write_config();
+        cd.start_holder();
+        cd.start_daemon();
+        cd
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.dir.join("containerd.sock")
+    }
+
+    pub fn rootfs(&self) -> PathBuf {
+        self.dir.join("rootfs")
+    }
+
+    /// `<state>/io.containerd.runtime.v1.linux/<ns>/<id>`
+    pub fn bundle(&self, id: &str) -> PathBuf {
+        self.dir.join("state").join(RUNTIME).join(&self.ns).join(id)
+    }
+
+    /// `<root>/io.containerd.runtime.v1.linux/<ns>/<id>`
+    pub fn workdir(&self, id: &str) -> PathBuf {
+        self.dir.join("root").join(RUNTIME).join(&self.ns).join(id)
+    }
+
+    fn read_pid(&self, id: &str, file: &str) -> i32 {
+        let p = self.bundle(id).join(file);
+        let s = fs::read_to_string(&p).unwrap_or_else(|e| panic!("read {}: {e}", p.display()));
+        s.trim()
+            .parse()
+            .unwrap_or_else(|e| panic!("{}: {s:?}: {e}", p.display()))
+    }
+
+    pub fn shim_pid(&self, id: &str) -> i32 {
+        self.read_pid(id, "shim.pid")
+    }
+
+    pub fn init_pid(&self, id: &str) -> i32 {
+        self.read_pid(id, "init.pid")
+    }
+
+    pub fn daemon_pid(&self) -> i32 {
+        self.daemon.as_ref().expect("containerd is running").pid()
+    }
+
+    /// Every runc command line the shims (and containerd) ran, one per line, without `runc`.
+    pub fn runc_calls(&self) -> String {
+        fs::read_to_string(self.dir.join("runc-calls.log")).unwrap_or_default()
+    }
+
+    /// Everything containerd (and, with shim_debug, the shims) logged, all generations.
+    pub fn log(&self) -> String {
+        (0..=self.generation)
+            .filter_map(|g| fs::read_to_string(self.dir.join(format!("containerd-{g}.log"))).ok())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    fn write_runc_wrapper(&self) {
+        let runc = find_on_path("runc");
+        let script = format!(
+            "#!/bin/sh\necho \"$*\" >> {}\nexec {} \"$@\"\n",
+            sh_quote(&self.dir.join("runc-calls.log").to_string_lossy()),
+            sh_quote(&runc.to_string_lossy())
+        );
+        let p = self.dir.join("runc");
+        fs::write(&p, script).expect("write runc wrapper");
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).expect("chmod runc wrapper");
+    }
+
+    fn write_config(&self) {
+        let d = self.dir.display();
+        let cfg = format!(
+            r#"version = 2
+root = "{d}/root"
+state = "{d}/state"
+disabled_plugins = [
+  "io.containerd.grpc.v1.cri",
+  "io.containerd.snapshotter.v1.aufs",
+  "io.containerd.snapshotter.v1.btrfs",
+  "io.containerd.snapshotter.v1.devmapper",
+  "io.containerd.snapshotter.v1.zfs",
+  "io.containerd.snapshotter.v1.overlayfs",
+  "io.containerd.tracing.processor.v1.otlp",
+  "io.containerd.internal.v1.tracing",
+]
+
+[grpc]
+  address = "{d}/containerd.sock"
+
+[plugins."io.containerd.internal.v1.opt"]
+  path = "{d}/opt"
+
+[plugins."io.containerd.runtime.v1.linux"]
+  shim = "{shim}"
+  runtime = "{d}/runc"
+  shim_debug = true
+"#,
+            shim = self.shim.path.display()
+        );
+        fs::write(self.dir.join("config.toml"), cfg).expect("write config.toml");
+    }
+
+    /// The long-lived holder of the private mount namespace (a tmpfs on /run/containerd, so
+    /// `/run/containerd/s` and runc's default root are ours alone). It outlives containerd restarts.
+    fn start_holder(&mut self) {
+        fs::create_dir_all("/run/containerd").expect("mkdir /run/containerd (mount point)");
+        let mut cmd = Command::new("unshare");
+        cmd.args(["-m", "--propagation", "private", "sh", "-c"])
+            .arg("mount -t tmpfs tmpfs /run/containerd && echo ready && exec sleep infinity")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        with_pdeathsig(&mut cmd);
+        let (holder, mut child) = Proc::spawn(&mut cmd).expect("spawn mount namespace holder");
+        let mut line = String::new();
+        let out = child.stdout.take().expect("holder stdout");
+        let _ = BufReader::new(out).read_line(&mut line);
+        self.holder = Some(holder);
+        assert_eq!(line.trim(), "ready", "mount namespace holder failed");
+    }
+
+    fn holder_pid(&self) -> String {
+        self.holder.as_ref().expect("holder").pid().to_string()
+    }
+
+    /// A command run inside the private mount namespace.
+    pub fn in_ns(&self, program: &str) -> Command {
+        let mut cmd = Command::new("nsenter");
+        cmd.args(["-t", &self.holder_pid(), "-m", program]);
+        cmd
+    }
+
+    /// `nsenter … ctr --address <sock> --namespace <ns> <args>`
+    pub fn ctr_cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = self.in_ns("ctr");
+        cmd.arg("--address")
+            .arg(self.socket())
+            .args(["--namespace", &self.ns])
+            .args(args);
+        cmd
+    }
+
+    pub fn ctr(&self, args: &[&str]) -> Output {
+        proc::run(self.ctr_cmd(args), CTR_BOUND, None)
+    }
+
+    /// `run --runtime <v1> --env PATH=/bin <flags> --rootfs <dir> <id> <argv>`
+    pub fn run_args(&self, flags: &[&str], id: &str, argv: &[&str]) -> Vec<String> {
+        let mut a: Vec<String> = ["run", "--runtime", RUNTIME, "--env", "PATH=/bin"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        a.extend(flags.iter().map(|s| s.to_string()));
+        a.push("--rootfs".into());
+        a.push(self.rootfs().to_string_lossy().into_owned());
+        a.push(id.into());
+        a.extend(argv.iter().map(|s| s.to_string()));
+        a
+    }
+
+    pub fn run(&self, flags: &[&str], id: &str, argv: &[&str]) -> Output {
+        let a = self.run_args(flags, id, argv);
+        let refs: Vec<&str> = a.iter().map(String::as_str).collect();
+        self.ctr(&refs)
+    }
+
+    /// `ctr run -d`, asserting success and waiting for the task's start event.
+    pub fn run_detached(&self, id: &str, argv: &[&str]) {
+        self.run(&["-d"], id, argv).expect_code(0);
+        self.events.wait("/tasks/start", id);
+    }
+
+    /// The full ctr command line as one sh string (for `script -c`).
+    pub fn ctr_shell(&self, args: &[String]) -> String {
+        let cmd = self.ctr_cmd(&[]);
+        std::iter::once(cmd.get_program().to_string_lossy().into_owned())
+            .chain(cmd.get_args().map(|a| a.to_string_lossy().into_owned()))
+            .chain(args.iter().cloned())
+            .map(|s| sh_quote(&s))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// Starts containerd (again) inside the mount namespace and waits until it answers.
+    pub fn start_daemon(&mut self) {
+        assert!(self.daemon.is_none(), "containerd already running");
+        self.generation += 1;
+        let log = fs::File::create(self.dir.join(format!("containerd-{}.log", self.generation)))
+            .expect("create containerd log");
+        let mut cmd = self.in_ns("containerd");
+        cmd.arg("--config")
+            .arg(self.dir.join("config.toml"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("dup log"))
+            .stderr(log);
+        with_pdeathsig(&mut cmd);
+        let (daemon, _child) = Proc::spawn(&mut cmd).expect("spawn containerd");
+        self.daemon = Some(daemon);
+        self.wait_ready();
+        self.events.attach(self.ctr_cmd(&["events"]));
+        self.events_barrier();
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + READY_BOUND;
+        let daemon = self.daemon.as_ref().expect("daemon");
+        loop {
+            let v = proc::run(self.ctr_cmd(&["version"]), CTR_BOUND, None);
+            if v.code() == Some(0) {
+                return;
+            }
+            if let e @ (Exit::Code(_) | Exit::Signal(_)) = daemon.wait_timeout(Duration::ZERO) {
+                panic!("containerd exited ({e:?}) before ready:\n{}", self.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "containerd not ready within {READY_BOUND:?}: {v}\n{}",
+                self.log()
+            );
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Publishes marker events until `ctr events` prints one: then its subscription is live.
+    /// (A readiness check: nothing tells us when ctr has subscribed.)
+    fn events_barrier(&self) {
+        let id = format!("e2e-ready-{}", self.generation);
+        let type_url = b"containerd.events.TaskOOM";
+        let mut oom = vec![0x0a, id.len() as u8];
+        oom.extend_from_slice(id.as_bytes());
+        let mut any = vec![0x0a, type_url.len() as u8];
+        any.extend_from_slice(type_url);
+        any.push(0x12);
+        any.push(oom.len() as u8);
+        any.extend_from_slice(&oom);
+        let deadline = Instant::now() + READY_BOUND;
+        loop {
+            let mut cmd = Command::new("containerd");
+            cmd.arg("--address").arg(self.socket()).args([
+                "publish",
+                "--topic",
+                "/e2e/ready",
+                "--namespace",
+                &self.ns,
+            ]);
+            let payload = any.clone();
+            let feed: Box<dyn FnOnce(std::process::ChildStdin) + Send> = Box::new(move |mut w| {
+                let _ = w.write_all(&payload);
+            });
+            proc::run(cmd, CTR_BOUND, Some(feed)).expect_code(0);
+            let seen = self
+                .events
+                .wait_within(Duration::from_millis(200), |e| e.is("/e2e/ready", &id));
+            if seen.is_some() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "ctr events did not subscribe within {READY_BOUND:?}"
+            );
+        }
+    }
+
+    /// Stops containerd (SIGTERM, then SIGKILL); shims keep running and re-parent to this process.
+    pub fn stop_daemon(&mut self) {
+        self.events.detach();
+        if let Some(d) = self.daemon.take() {
+            d.stop(Duration::from_secs(15));
+        }
+    }
+
+    pub fn restart_daemon(&mut self) {
+        self.stop_daemon();
+        self.start_daemon();
+    }
+
+    /// Pids of every process started with `-namespace <ns>` (the shims of this containerd).
+    pub fn shim_pids(&self) -> Vec<i32> {
+        let Ok(dir) = fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        let needle = format!("\0-namespace\0{}\0", self.ns);
+        dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+            .filter(|pid| {
+                fs::read(format!("/proc/{pid}/cmdline"))
+                    .map(|c| {
+                        let mut c = c;
+                        c.insert(0, 0);
+                        String::from_utf8_lossy(&c).contains(&needle)
+                    })
+                    .unwrap_or(false)
+            })
+            .collect()
+    }
+
+    fn cgroup_dirs(&self) -> Vec<PathBuf> {
+        let Ok(subs) = fs::read_dir("/sys/fs/cgroup") else {
+            return Vec::new();
+        };
+        subs.filter_map(|e| Some(e.ok()?.path().join(&self.ns)))
+            .filter(|p| p.is_dir())
+            .collect()
+    }
+
+    fn teardown(&mut self) {
+        if self.daemon.is_some() {
+            let bound = Duration::from_secs(20);
+            let q = |args: &[&str]| proc::run(self.ctr_cmd(args), bound, None);
+            let tasks = q(&["t", "ls", "-q"]).stdout;
+            for id in tasks.split_whitespace() {
+                q(&["t", "resume", id]);
+                q(&["t", "kill", "-a", "-s", "SIGKILL", id]);
+                q(&["t", "rm", "-f", id]);
+            }
+            for id in q(&["c", "ls", "-q"]).stdout.split_whitespace() {
+                q(&["c", "rm", id]);
+            }
+        }
+        self.stop_daemon();
+        let bound = Duration::from_secs(10);
+        for pid in self.shim_pids() {
+            sys::signal(pid, sys::SIGKILL);
+            sys::wait_pid_gone(pid, bound);
+        }
+        // Container processes left behind (their shim died): thaw, then kill by cgroup.
+        let cgroups = self.cgroup_dirs();
+        for cg in &cgroups {
+            for sub in walk_dirs(cg) {
+                let _ = fs::write(sub.join("freezer.state"), "THAWED");
+                let procs = fs::read_to_string(sub.join("cgroup.procs")).unwrap_or_default();
+                for pid in procs
+                    .split_whitespace()
+                    .filter_map(|p| p.parse::<i32>().ok())
+                {
+                    sys::signal(pid, sys::SIGKILL);
+                    sys::wait_pid_gone(pid, bound);
+                }
+            }
+        }
+        if let Some(h) = self.holder.take() {
+            h.kill_group();
+        }
+        if let Ok(info) = fs::read_to_string("/proc/self/mountinfo") {
+            let prefix = self.dir.to_string_lossy().into_owned();
+            let mut points: Vec<&str> = info
+                .lines()
+                .filter_map(|l| l.split(' ').nth(4))
+                .filter(|m| m.starts_with(&prefix))
+                .collect();
+            points.sort_by_key(|m| std::cmp::Reverse(m.len()));
+            for m in points {
+                sys::unmount_detach(Path::new(m));
+            }
+        }
+        for cg in &cgroups {
+            let mut dirs = walk_dirs(cg);
+            dirs.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+            for d in dirs {
+                let _ = fs::remove_dir(d);
+            }
+        }
+        if thread::panicking() {
+            let log = self.log();
+            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            eprintln!(
+                "--- [{}] containerd log (last 40 lines) ---\n{}\n--- runc calls ---\n{}\n--- events ---\n{}",
+                self.shim.name,
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
+                self.runc_calls(),
+                self.events.transcript()
+            );
+        }
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// `dir` and every directory below it.
+fn walk_dirs(dir: &Path) -> Vec<PathBuf> {
+    let mut out = vec![dir.to_path_buf()];
+    let mut i = 0;
+    while i < out.len() {
+        if let Ok(rd) = fs::read_dir(&out[i]) {
+            out.extend(
+                rd.filter_map(|e| e.ok())
+                    .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
+                    .map(|e| e.path()),
+            );
+        }
+        i += 1;
+    }
+    out
+}
+
+impl Drop for Containerd {
+    fn drop(&mut self) {
+        self.teardown();
+    }
+}

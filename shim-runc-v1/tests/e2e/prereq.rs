@@ -1,0 +1,55 @@
+//! Whether this machine can run the suite, and what to do when it cannot (skip, or fail on demand).
+
+use std::env;
+use std::path::Path;
+
+use super::sys;
+
+/// Tools the harness runs; each must be on PATH (or absolute).
+const TOOLS: &[&str] = &[
+    "containerd",
+    "ctr",
+    "runc",
+    "unshare",
+    "nsenter",
+    "script",
+    "sha256sum",
+    "/usr/bin/busybox",
+];
+
+fn on_path(tool: &str) -> bool {
+    if tool.starts_with('/') {
+        return Path::new(tool).is_file();
+    }
+    env::var_os("PATH")
+        .map(|p| env::split_paths(&p).any(|d| d.join(tool).is_file()))
+        .unwrap_or(false)
+}
+
+/// `Err(reason)` when the suite cannot run here.
+pub fn missing() -> Result<(), String> {
+    if !sys::is_root() {
+        return Err("not root".into());
+    }
+    let absent: Vec<&str> = TOOLS.iter().copied().filter(|t| !on_path(t)).collect();
+    if absent.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("missing tools: {}", absent.join(", ")))
+    }
+}
+
+/// True when the caller should return early (reason printed); panics instead when
+/// `SHIM_REQUIRE_ROOT_TESTS=1`.
+pub fn skip(row: &str) -> bool {
+    match missing() {
+        Ok(()) => false,
+        Err(reason) => {
+            if env::var("SHIM_REQUIRE_ROOT_TESTS").as_deref() == Ok("1") {
+                panic!("{row}: cannot run ({reason}) and SHIM_REQUIRE_ROOT_TESTS=1");
+            }
+            eprintln!("{row}: SKIPPED: {reason}");
+            true
+        }
+    }
+}
