@@ -654,8 +654,36 @@ fn row31_init_killed_while_containerd_is_down_shows_stopped_and_137() {
         cd.stop_daemon();
         sys::signal(init, sys::SIGKILL);
         assert!(sys::wait_pid_gone(init, PROCESS_BOUND));
+        let retries = shim.expect().exit_published_after_restart;
+        if retries {
+            // containerd is away: read the shim's log fifo as containerd would, until the shim
+            // says its publish of this exit failed (so delivery has to come from a retry).
+            let line = first_log_line(&cd.workdir("r31").join("shim.stdout.log"), |l| {
+                l.contains("msg=\"post event\"") && l.contains("id=r31")
+            });
+            assert!(
+                line.is_some(),
+                "no failed publish logged while containerd was down"
+            );
+        }
         cd.start_daemon();
         assert_eq!(task_status(&cd, "r31").as_deref(), Some("STOPPED"));
+        if retries {
+            // containerd drains the shim's log again: the retry went through (publish exit 0).
+            let published = wait_text(PROCESS_BOUND, || {
+                cd.log()
+                    .lines()
+                    .find(|l| l.contains("msg=\"published event\"") && l.contains("id=r31"))
+                    .map(String::from)
+            });
+            let line = published.expect("the exit was never delivered after the restart");
+            let attempts: u32 = line
+                .split("attempts=")
+                .nth(1)
+                .and_then(|a| a.split_whitespace().next()?.parse().ok())
+                .unwrap_or(0);
+            assert!(attempts >= 2, "delivered without a retry: {line}");
+        }
         let rm = cd.ctr(&["t", "rm", "r31"]);
         rm.expect_code(0);
         assert!(rm.stderr.contains("exit code 137"), "{rm}");
@@ -722,4 +750,37 @@ fn row35_criu_path_flag_is_fatal_for_go_and_accepted_by_ours() {
             );
         }
     });
+}
+
+/// The first line of a log fifo matching `pred`, read with a bound (the writer holds it open).
+fn first_log_line(
+    fifo: &std::path::Path,
+    pred: impl Fn(&str) -> bool + Send + 'static,
+) -> Option<String> {
+    use std::io::BufRead;
+    let file = std::fs::File::open(fifo).ok()?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let found = std::io::BufReader::new(file)
+            .lines()
+            .map_while(Result::ok)
+            .find(|l| pred(l));
+        let _ = tx.send(found);
+    });
+    rx.recv_timeout(PROCESS_BOUND).ok().flatten()
+}
+
+/// Re-check `probe` until it yields, within `bound`. Only for containerd's log file, which
+/// offers no event to wait on.
+fn wait_text(bound: Duration, probe: impl Fn() -> Option<String>) -> Option<String> {
+    let deadline = std::time::Instant::now() + bound;
+    loop {
+        if let Some(found) = probe() {
+            return Some(found);
+        }
+        if std::time::Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
