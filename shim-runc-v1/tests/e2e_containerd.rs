@@ -3,10 +3,9 @@
 //! Shims: `E2E_SHIMS=go,ours` runs every row for both (ours = `<target>/debug/shim-runc-v1`,
 //! skipped with a reason when not built); else `E2E_SHIM=<path>`; default the Go shim.
 //! Needs root, containerd, ctr and runc; skips otherwise unless `SHIM_REQUIRE_ROOT_TESTS=1`.
-//! Not automated: row 28 (restore: criu cannot dump on this kernel, so there is no image),
-//! row 29 (update: ctr 1.6 has no `task update`; needs a ttrpc client inside the private mount
-//! namespace, e.g. shim-ctl under `nsenter`), row 34 (a writer blocked for lack of a reader can
-//! only be sampled from /proc/<pid>/wchan; there is no event to wait on).
+//! Not automated: row 28 (restore: criu cannot dump on this kernel, so there is no image). Row 29
+//! calls Update through our ttrpc client (ctr 1.6 has no `task update`); row 34 checks that
+//! nothing is lost until attach, not that the writer was blocked (no event to wait on).
 
 mod e2e;
 
@@ -617,6 +616,50 @@ fn row27_checkpoint_runs_runc_checkpoint_and_reports_the_criu_failure() {
 }
 
 #[test]
+fn row29_update_through_the_shim_api_changes_the_cgroup() {
+    // ctr 1.6 has no `task update`: call the shim's Update directly, reaching its socket inside
+    // the private mount namespace through /proc/<holder>/root.
+    each_shim("row29", |shim| {
+        let cd = Containerd::start(shim, "r29");
+        cd.run_detached("r29", SLEEP);
+        let address = fs::read_to_string(cd.bundle("r29").join("address")).expect("address file");
+        let socket = address.trim().trim_start_matches("unix://");
+        let via = format!("unix:///proc/{}/root{socket}", cd.holder_pid());
+        let client =
+            shim_proto::shim::ShimClient::new(ttrpc::Client::connect(&via).expect("dial the shim"));
+        let resources = serde_json::json!({"memory": {"limit": 52428800}, "cpu": {"shares": 512}});
+        let req = shim_proto::shim::UpdateTaskRequest {
+            resources: Some(shim_proto::pack_json(
+                shim_proto::type_url::OCI_LINUX_RESOURCES,
+                &resources,
+            )),
+        };
+        client
+            .update(
+                ttrpc::context::with_timeout(CTR_BOUND.as_nanos() as i64),
+                &req,
+            )
+            .expect("Update");
+        let cgroup = format!("/{}/r29", cd.ns);
+        let read = |file: &str| {
+            fs::read_to_string(file)
+                .map(|s| s.trim().to_string())
+                .unwrap_or_default()
+        };
+        assert_eq!(
+            read(&format!(
+                "/sys/fs/cgroup/memory{cgroup}/memory.limit_in_bytes"
+            )),
+            "52428800"
+        );
+        assert_eq!(
+            read(&format!("/sys/fs/cgroup/cpu{cgroup}/cpu.shares")),
+            "512"
+        );
+    });
+}
+
+#[test]
 fn row30_killed_shim_is_cleaned_up_by_containerd() {
     each_shim("row30", |shim| {
         let cd = Containerd::start(shim, "r30");
@@ -731,6 +774,30 @@ fn row33_sigterm_of_a_reconnected_shim_is_cleaned_up_through_connection_eof() {
         );
         cd.events.wait("/tasks/delete", "r33");
         assert!(!cd.bundle("r33").exists(), "bundle left behind");
+    });
+}
+
+#[test]
+fn row34_output_nobody_reads_waits_for_attach_and_none_is_lost() {
+    // With `run -d` nobody reads the fifo: 1 MiB cannot fit the fifo and pipe buffers, so the
+    // container has to wait for a reader. `ctr t attach` must then get every byte, and the task
+    // must finish. (That the writer is blocked meanwhile has no event to wait on: not asserted.)
+    each_shim("row34", |shim| {
+        let cd = Containerd::start(shim, "r34");
+        let script = "head -c 1048576 /dev/zero | tr '\\0' x; echo; echo end";
+        // `run -d` itself may read some output before it exits: it prints what it read.
+        let detached = cd.run(&["-d"], "r34", &sh(script));
+        detached.expect_code(0);
+        let attach = cd.ctr(&["t", "attach", "r34"]);
+        attach.expect_code(0);
+        let out = format!("{}{}", detached.stdout, attach.stdout).replace("\r", "");
+        assert_eq!(out.len(), 1048576 + "\nend\n".len(), "bytes lost or added");
+        assert!(
+            out.ends_with("x\nend\n"),
+            "{}",
+            &out[out.len().saturating_sub(40)..]
+        );
+        cd.events.wait("/tasks/exit", "r34");
     });
 }
 

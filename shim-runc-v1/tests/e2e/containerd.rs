@@ -201,7 +201,7 @@ disabled_plugins = [
         assert_eq!(line.trim(), "ready", "mount namespace holder failed");
     }
 
-    fn holder_pid(&self) -> String {
+    pub fn holder_pid(&self) -> String {
         self.holder.as_ref().expect("holder").pid().to_string()
     }
 
