@@ -3,7 +3,7 @@
 //! Shims: `E2E_SHIMS=go,ours` runs every row for both (ours = `<target>/debug/shim-runc-v1`,
 //! skipped with a reason when not built); else `E2E_SHIM=<path>`; default the Go shim.
 //! Needs root, containerd, ctr and runc; skips otherwise unless `SHIM_REQUIRE_ROOT_TESTS=1`.
-//! Not automated: row 28 (restore: criu cannot dump on this kernel, so there is no image). Row 29
+//! Row 28 (restore) reports that it cannot run where criu cannot dump (this kernel). Row 29
 //! calls Update through our ttrpc client (ctr 1.6 has no `task update`); row 34 checks that
 //! nothing is lost until attach, not that the writer was blocked (no event to wait on).
 
@@ -612,6 +612,40 @@ fn row27_checkpoint_runs_runc_checkpoint_and_reports_the_criu_failure() {
             out.expect_error(&format!("path= {}: unknown", dump.display()));
         }
         assert_eq!(task_status(&cd, "t2").as_deref(), Some("RUNNING"));
+    });
+}
+
+#[test]
+fn row28_restore_needs_a_checkpoint_image_which_criu_cannot_make_on_this_kernel() {
+    // Restore starts from a checkpoint image. Try to make one for real: where criu cannot dump
+    // (this kernel's vDSO layout), the row cannot run, and says so with criu's own words.
+    each_shim("row28", |shim| {
+        let cd = Containerd::start(shim, "r28");
+        cd.run_detached("t28", SLEEP);
+        let image = cd.dir.join("ckpt28");
+        let out = cd.ctr(&[
+            "t",
+            "checkpoint",
+            "--image-path",
+            &image.to_string_lossy(),
+            "t28",
+        ]);
+        if out.code() != Some(0) {
+            let criu =
+                fs::read_to_string(cd.bundle("t28").join("criu-dump.log")).unwrap_or_default();
+            let why = criu
+                .lines()
+                .rev()
+                .find(|l| l.contains("Error"))
+                .unwrap_or("criu failed");
+            eprintln!(
+                "row28 [{}]: cannot run here: no checkpoint image to restore ({why})",
+                shim.name
+            );
+            out.expect_error("criu failed");
+            return;
+        }
+        panic!("criu can dump on this machine: automate the restore path of row 28 ({image:?})");
     });
 }
 
