@@ -9,7 +9,12 @@ use clap::Parser;
 #[derive(Parser, Debug, Clone, PartialEq, Eq)]
 #[command(
     name = "containerd-shim",
-    about = "containerd runtime v1 shim for runc"
+    about = "containerd runtime v1 shim for runc",
+    after_help = "containerd starts it exactly as it starts containerd-shim (Go-style flags such as \
+`-namespace x` work; the listener arrives on fd 3; cwd is the bundle). To run one by hand:\n\n  \
+cd /path/to/bundle && shim-runc-v1 -namespace demo -workdir /tmp/demo-work -socket unix:///tmp/demo.sock &\n  \
+shim-ctl --address unix:///tmp/demo.sock create --null-io /path/to/bundle\n\n\
+or let shim-ctl lay it out as containerd would: shim-ctl spawn /path/to/bundle"
 )]
 pub struct Flags {
     /// containerd namespace: runc root is <runtime-root>/<namespace>; events are published in it.
