@@ -24,9 +24,17 @@ struct Inner {
     /// around `waitpid`. So no exit can be collected before its pid is registered, and std's own
     /// `waitpid` on a child whose exec failed never races ours.
     gate: RwLock<()>,
-    /// True when the last reaping pass ended with ECHILD (no children at all).
-    childless: Mutex<bool>,
+    /// Whether we have no children at all, and how many spawns happened so far. A spawn clears
+    /// the flag; a reaping pass sets it only after delivering its exits and only if no spawn
+    /// happened since its waitpid, so the flag is never stale in either direction.
+    childless: Mutex<Childless>,
     childless_cv: Condvar,
+}
+
+#[derive(Default)]
+struct Childless {
+    none: bool,
+    spawns: u64,
 }
 
 /// A child started through [`Reaper::spawn`].
@@ -60,6 +68,13 @@ impl Reaper {
         let child = cmd.spawn()?;
         let pid = child.id() as i32;
         self.registry().watch_new_child(pid, tx);
+        let mut c = self
+            .inner
+            .childless
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        c.none = false;
+        c.spawns += 1;
         Ok(Spawned {
             pid,
             child,
@@ -101,14 +116,16 @@ impl Reaper {
             .unwrap_or_else(|p| p.into_inner());
         let cv = &self.inner.childless_cv;
         match limit {
-            None => *cv
-                .wait_while(guard, |c| !*c)
-                .unwrap_or_else(|p| p.into_inner()),
+            None => {
+                cv.wait_while(guard, |c| !c.none)
+                    .unwrap_or_else(|p| p.into_inner())
+                    .none
+            }
             Some(d) => {
                 let (g, _) = cv
-                    .wait_timeout_while(guard, d, |c| !*c)
+                    .wait_timeout_while(guard, d, |c| !c.none)
                     .unwrap_or_else(|p| p.into_inner());
-                *g
+                g.none
             }
         }
     }
@@ -152,7 +169,7 @@ impl Builder {
         let inner = Arc::new(Inner {
             registry: Mutex::new(Registry::default()),
             gate: RwLock::new(()),
-            childless: Mutex::new(false),
+            childless: Mutex::new(Childless::default()),
             childless_cv: Condvar::new(),
         });
         let (sig_tx, sig_rx) = channel();
@@ -191,16 +208,20 @@ fn reap_loop(inner: &Inner, mut wakeups: Wakeups, forward: &Sender<Signal>) {
     let mut pending = true;
     loop {
         if pending {
-            let (exits, none_left) = reap_all(inner);
+            let (exits, none_left, spawns) = reap_all(inner);
             {
                 let mut reg = inner.registry.lock().unwrap_or_else(|p| p.into_inner());
                 for e in exits {
                     reg.deliver(e);
                 }
             }
-            *inner.childless.lock().unwrap_or_else(|p| p.into_inner()) = none_left;
-            if none_left {
-                inner.childless_cv.notify_all();
+            // After delivery: whoever sees "childless" has every exit of this pass already.
+            let mut c = inner.childless.lock().unwrap_or_else(|p| p.into_inner());
+            if c.spawns == spawns {
+                c.none = none_left;
+                if none_left {
+                    inner.childless_cv.notify_all();
+                }
             }
         }
         pending = false;
@@ -214,20 +235,26 @@ fn reap_loop(inner: &Inner, mut wakeups: Wakeups, forward: &Sender<Signal>) {
     }
 }
 
-/// Collect every child that has exited. Returns the exits and whether no child is left at all.
-fn reap_all(inner: &Inner) -> (Vec<Exit>, bool) {
+/// Collect every child that has exited. Returns the exits, whether no child is left at all, and
+/// the spawn count this view of the children belongs to (no spawn runs while we hold the gate).
+fn reap_all(inner: &Inner) -> (Vec<Exit>, bool, u64) {
     let _gate = inner.gate.write().unwrap_or_else(|p| p.into_inner());
+    let spawns = inner
+        .childless
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .spawns;
     let mut exits = Vec::new();
     loop {
         let mut raw = 0;
         // SAFETY: waitpid writes the status into `raw`.
         let pid = unsafe { libc::waitpid(-1, &mut raw, libc::WNOHANG) };
         match pid {
-            0 => return (exits, false),
+            0 => return (exits, false, spawns),
             p if p > 0 => exits.push(Exit::from_wait_status(p, raw, SystemTime::now())),
             _ => match std::io::Error::last_os_error().raw_os_error() {
                 Some(libc::EINTR) => continue,
-                _ => return (exits, true),
+                _ => return (exits, true, spawns),
             },
         }
     }

@@ -132,7 +132,9 @@ fn keep_alive_reader_means_no_epipe_when_the_client_reader_goes_away() {
     // The test drives the container through its own stdin pipe.
     let (go_r, mut go_w) = os_pipe::pipe().unwrap();
     stdio.stdin = Some(go_r.into());
-    let mut child = spawn_container("echo one; read x; echo two", stdio);
+    // It stays alive until the re-attached reader has read: once it exits, the copier closes
+    // the fifo and, with no reader attached, the kernel drops what the fifo held (as with Go).
+    let mut child = spawn_container("echo one; read x; echo two; read y", stdio);
     io.start().unwrap();
     {
         let mut first = BufReader::new(File::open(&out).unwrap());
@@ -156,8 +158,12 @@ fn keep_alive_reader_means_no_epipe_when_the_client_reader_goes_away() {
         )
     };
     let mut rest = String::new();
-    BufReader::new(again).read_to_string(&mut rest).unwrap();
+    let mut again = BufReader::new(again);
+    again.read_line(&mut rest).unwrap();
     assert_eq!(rest, "two\n");
+    go_w.write_all(b"done\n").unwrap();
+    again.read_to_string(&mut rest).unwrap();
+    assert_eq!(rest, "two\n", "nothing after the container's last line");
     assert!(child.wait().unwrap().success());
     assert!(io.wait_drained(LIMIT));
     assert_eq!(
