@@ -1,5 +1,6 @@
 //! cargo xtask: the project's build driver (dispatch and usage).
 
+mod bench;
 mod demo;
 mod deps;
 mod install;
@@ -15,7 +16,7 @@ usage: cargo xtask <command>
   test [-- ARGS]        deps, fmt, clippy, then every test in the workspace (ARGS go to cargo test)
   install [--prefix P]  release build of shim-runc-v1, shim-ctl, reaper into P/bin (default /usr/local)
   demo                  a busybox container through our shim, standalone, step by step
-  bench                 our shim against the Go containerd-shim (not implemented yet)
+  bench [--quick]       our shim against the Go containerd-shim: table + target/bench/latest.json
 ";
 
 fn main() {
@@ -36,7 +37,7 @@ fn dispatch() -> Result<()> {
         "test" => test::run(test_args(rest)?),
         "install" => install::run(rest),
         "demo" => demo::run(),
-        "bench" => not_yet("bench", 7),
+        "bench" => bench::run(rest),
         "-h" | "--help" | "help" => {
             print!("{USAGE}");
             Ok(())
@@ -52,9 +53,4 @@ fn test_args(rest: &[String]) -> Result<&[String]> {
         Some((dashes, extra)) if dashes == "--" => Ok(extra),
         Some(_) => bail!("usage: cargo xtask test [-- ARGS for cargo test]"),
     }
-}
-
-fn not_yet(cmd: &str, issue: u32) -> ! {
-    eprintln!("xtask {cmd}: not implemented yet: arrives with issue {issue}");
-    std::process::exit(2);
 }

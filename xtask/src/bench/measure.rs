@@ -1,0 +1,218 @@
+//! The measurements, each run on both containerds interleaved (ours, Go, ours, Go, ...): what one
+//! run does and which figures it yields (wall times in ms, CPU in ms, memory in KiB).
+
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+
+use super::containerd::Containerd;
+
+/// Repeated figures of one shim: the measured value and the CPU time (ms) spent meanwhile by
+/// its containerd, shims and runc.
+#[derive(Default)]
+pub struct Series {
+    pub value: Vec<f64>,
+    pub cpu_ms: Vec<f64>,
+}
+
+/// Runs `op(cd, i)` `runs` times on each containerd, interleaved, recording what `op` returns
+/// and the CPU its containerd's group used meanwhile.
+pub fn interleaved(
+    cds: &[Containerd],
+    runs: usize,
+    mut op: impl FnMut(&Containerd, usize) -> Result<f64>,
+) -> Result<Vec<Series>> {
+    let mut out: Vec<Series> = cds.iter().map(|_| Series::default()).collect();
+    for i in 0..runs {
+        once(cds, i, &mut op, &mut out)?;
+    }
+    Ok(out)
+}
+
+/// Run `i` of `op` on each containerd in turn, appended to `into` (one series per containerd).
+pub fn once(
+    cds: &[Containerd],
+    i: usize,
+    mut op: impl FnMut(&Containerd, usize) -> Result<f64>,
+    into: &mut [Series],
+) -> Result<()> {
+    for (cd, s) in cds.iter().zip(into) {
+        if super::interrupted() {
+            bail!("interrupted");
+        }
+        let before = cd.cpu_ns()?;
+        let v = op(cd, i).with_context(|| format!("{} run {i}", cd.name))?;
+        let after = cd.cpu_ns()?;
+        s.value.push(v);
+        s.cpu_ms.push(after.saturating_sub(before) as f64 / 1e6);
+    }
+    Ok(())
+}
+
+/// Runs `cmd` to completion; fails with its stderr unless it exits 0.
+pub fn check(mut cmd: Command) -> Result<()> {
+    let out = cmd.output().with_context(|| format!("run {cmd:?}"))?;
+    if !out.status.success() {
+        bail!(
+            "{cmd:?}: {}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+/// Wall milliseconds `f` took.
+fn timed(f: impl FnOnce() -> Result<()>) -> Result<f64> {
+    let t = Instant::now();
+    f()?;
+    Ok(t.elapsed().as_secs_f64() * 1e3)
+}
+
+/// `ctr run --rm <id> /bin/true`: wall ms.
+pub fn start(cd: &Containerd, rootfs: &Path, i: usize) -> Result<f64> {
+    let id = format!("start-{i}");
+    timed(|| check(cd.run_cmd(&["--rm"], rootfs, &id, &["/bin/true"])))
+}
+
+/// `ctr run -d <id> sleep 1000000`: an idle container.
+pub fn idle(cd: &Containerd, rootfs: &Path, id: &str) -> Result<()> {
+    check(cd.run_cmd(&["-d"], rootfs, id, &["/bin/sleep", "1000000"]))
+}
+
+/// `ctr task exec --exec-id e<i> <id> /bin/true`: wall ms.
+pub fn exec(cd: &Containerd, id: &str, i: usize) -> Result<f64> {
+    let eid = format!("e{i}");
+    timed(|| check(cd.ctr(&["task", "exec", "--exec-id", &eid, id, "/bin/true"])))
+}
+
+/// The shim of `id`: (PSS KiB, RSS KiB, threads).
+pub fn memory(cd: &Containerd, id: &str) -> Result<(f64, f64, f64)> {
+    let pid = cd.shim_pid(id)?;
+    let field = |text: &str, key: &str| -> Result<f64> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .with_context(|| format!("no {key} for shim {pid}"))
+    };
+    let smaps = fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))?;
+    let status = fs::read_to_string(format!("/proc/{pid}/status"))?;
+    Ok((
+        field(&smaps, "Pss:")?,
+        field(&smaps, "Rss:")?,
+        field(&status, "Threads:")?,
+    ))
+}
+
+/// The container writes `bytes` of zeros to stdout; we count what ctr hands us.
+/// MiB/s from the first byte to EOF.
+pub fn io(cd: &Containerd, rootfs: &Path, i: usize, bytes: u64) -> Result<f64> {
+    let id = format!("io-{i}");
+    let n = bytes.to_string();
+    let mut cmd = cd.run_cmd(
+        &["--rm"],
+        rootfs,
+        &id,
+        &["/bin/head", "-c", &n, "/dev/zero"],
+    );
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("spawn ctr run")?;
+    let mut out = child.stdout.take().context("ctr stdout")?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut total = 0u64;
+    let mut first = None;
+    loop {
+        let r = out.read(&mut buf).context("read ctr stdout")?;
+        if r == 0 {
+            break;
+        }
+        first.get_or_insert_with(Instant::now);
+        total += r as u64;
+    }
+    let secs = first.map_or(0.0, |t| t.elapsed().as_secs_f64());
+    let out = child.wait_with_output()?;
+    if !out.status.success() || total != bytes {
+        bail!(
+            "io run: {} after {total} of {bytes} bytes: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(bytes as f64 / (1 << 20) as f64 / secs.max(1e-9))
+}
+
+/// `n` `ctr run -d` at once, one thread each: wall ms until every one has returned (task running).
+pub fn burst(cd: &Containerd, rootfs: &Path, n: usize) -> Result<f64> {
+    timed(|| {
+        let handles: Vec<_> = (0..n)
+            .map(|k| {
+                let cmd = cd.run_cmd(
+                    &["-d"],
+                    rootfs,
+                    &format!("burst-{k}"),
+                    &["/bin/sleep", "1000000"],
+                );
+                thread::spawn(move || check(cmd))
+            })
+            .collect();
+        let mut first_err = None;
+        for h in handles {
+            let r = h.join().unwrap_or_else(|_| bail!("burst thread panicked"));
+            if let (Err(e), None) = (r, &first_err) {
+                first_err = Some(e);
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    })
+}
+
+/// A bundle for bare `runc run`: `runc spec`, then /bin/true on our rootfs, no terminal.
+pub fn bare_bundle(dir: &Path, rootfs: &Path) -> Result<PathBuf> {
+    let b = dir.join("bare-bundle");
+    fs::create_dir_all(&b)?;
+    let mut spec = Command::new("runc");
+    spec.args(["spec", "--bundle"]).arg(&b);
+    check(spec)?;
+    let p = b.join("config.json");
+    let mut cfg: serde_json::Value = serde_json::from_str(&fs::read_to_string(&p)?)?;
+    cfg["process"]["args"] = serde_json::json!(["/bin/true"]);
+    cfg["process"]["terminal"] = serde_json::json!(false);
+    cfg["root"]["path"] = serde_json::json!(rootfs);
+    fs::write(&p, serde_json::to_vec_pretty(&cfg)?)?;
+    Ok(b)
+}
+
+/// Bare `runc --root <dir>/runc-root run --bundle <b> bare-<i>`: (wall ms, CPU ms of runc and
+/// the container, from our children's rusage).
+pub fn bare_runc(dir: &Path, bundle: &Path, i: usize) -> Result<(f64, f64)> {
+    let before = children_cpu_ms();
+    let mut cmd = Command::new("runc");
+    cmd.arg("--root")
+        .arg(dir.join("runc-root"))
+        .args(["run", "--bundle"])
+        .arg(bundle)
+        .arg(format!("bare-{i}"))
+        .stdin(Stdio::null());
+    let wall = timed(|| check(cmd))?;
+    Ok((wall, children_cpu_ms() - before))
+}
+
+/// User+system ms of our reaped descendants.
+fn children_cpu_ms() -> f64 {
+    // SAFETY: getrusage fills the zeroed struct we own.
+    let ru = unsafe {
+        let mut ru: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru);
+        ru
+    };
+    let ms = |t: libc::timeval| t.tv_sec as f64 * 1e3 + t.tv_usec as f64 / 1e3;
+    ms(ru.ru_utime) + ms(ru.ru_stime)
+}
