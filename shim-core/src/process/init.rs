@@ -9,7 +9,7 @@ use crate::io::{IoOwner, IoSpec, LoggerContext};
 use crate::mount;
 use crate::process::exit_cell::ExitCell;
 use crate::process::state::{self, Action, InitState, Op};
-use crate::process::{read_pid_file, Prepared, ProcIo, DRAIN_LIMIT};
+use crate::process::{read_pid_file, Prepared, ProcIo, DRAIN_LIMIT, SETTLE_LIMIT};
 use crate::runc::{CheckpointOpts, RestoreOpts, Runc};
 use crate::service::{CheckpointRequest, ExitInfo, ProcessState, Status};
 
@@ -285,6 +285,8 @@ impl Init {
             // Its processes would outlive it: take them down before the exit is visible.
             let _ = self.runc.kill(&self.id, 9, true);
         }
+        // The last output first: whoever learns of the exit may close its end at once.
+        self.stdio.wait_drained(SETTLE_LIMIT);
         let action = {
             let mut f = self.fields();
             match state::init(f.state, Op::Exit) {

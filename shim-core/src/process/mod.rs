@@ -17,6 +17,9 @@ use crate::runc::RuncStdio;
 const CONSOLE_LIMIT: Duration = Duration::from_secs(10);
 /// Delete waits this long for output to drain (Go: 2 s).
 pub(crate) const DRAIN_LIMIT: Duration = Duration::from_secs(2);
+/// Before an exit is recorded, its output gets this long to reach the client: ctr closes its
+/// fifos as soon as Wait returns, and would lose the last line still in flight.
+pub(crate) const SETTLE_LIMIT: Duration = Duration::from_millis(500);
 
 /// The IO a process owns once runc has started it.
 enum Stdio {
@@ -71,6 +74,15 @@ impl ProcIo {
                 slot.pending_resize = Some((width, height));
                 Ok(())
             }
+        }
+    }
+
+    /// Wait (bounded) until the output copiers reached EOF; true if they did. Nothing is closed.
+    pub fn wait_drained(&self, limit: Duration) -> bool {
+        match &self.lock().stdio {
+            Stdio::Pipes(p) => p.wait_drained(limit),
+            Stdio::Console(c) => c.wait_drained(limit),
+            Stdio::None => true,
         }
     }
 
