@@ -71,11 +71,13 @@ fn record(table: &Table, exit: &reaper::Exit) -> Option<TaskExit> {
         (owner, t.init.clone()?, exec)
     };
     let id = match owner {
-        Owner::Init => init.exited(status, exit.at).then(|| init.id.clone())?,
+        Owner::Init => init
+            .exited(status, exit.at)
+            .then(|| init.parts.id.clone())?,
         Owner::Exec(id) => exec?.exited(status, exit.at).then_some(id)?,
     };
     Some(TaskExit {
-        container_id: init.id.clone(),
+        container_id: init.parts.id.clone(),
         id,
         pid,
         exit_status: status,

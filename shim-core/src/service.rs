@@ -163,7 +163,7 @@ impl Shim {
     fn lookup(&self, id: &str) -> Result<Proc, Error> {
         let t = self.table.lock();
         let init = t.init.clone().ok_or_else(|| Error::no_such_process(id))?;
-        if id == init.id {
+        if id == init.parts.id {
             return Ok(Proc::Init(init));
         }
         match t.execs.get(id) {
@@ -201,7 +201,7 @@ impl Shim {
         if let Some(init) = &self.table.lock().init {
             return Err(Error::AlreadyExists(format!(
                 "id {}: already exists",
-                init.id
+                init.parts.id
             )));
         }
         crate::mount::mount_rootfs(&req.bundle, &req.rootfs)?;
@@ -266,7 +266,7 @@ impl Shim {
             .finish(&req.io, &started.stdio, "init process")
             .and_then(|()| read_pid_file(&pid_file))
             .map_err(|e| {
-                let _ = started.runc.delete(&req.id, true);
+                let _ = started.parts.runc.delete(&req.id, true);
                 undo(e)
             })?;
         started.set_pid(pid);
@@ -305,7 +305,7 @@ impl Shim {
 
     pub fn delete_process(&self, id: &str) -> Result<ExitInfo, Error> {
         let init = self.init()?;
-        if id == init.id {
+        if id == init.parts.id {
             return Err(Error::InvalidArgument(
                 "cannot delete init process with DeleteProcess".into(),
             ));
@@ -336,7 +336,7 @@ impl Shim {
         let spec = serde_json::to_vec(&spec).map_err(|e| Error::Internal(e.to_string()))?;
         let mut t = self.table.lock();
         let init = t.init.clone().ok_or_else(Error::not_created)?;
-        if req.id == init.id || t.execs.contains_key(&req.id) {
+        if req.id == init.parts.id || t.execs.contains_key(&req.id) {
             return Err(Error::AlreadyExists(format!(
                 "id {}: already exists",
                 req.id
@@ -352,14 +352,14 @@ impl Shim {
         Ok(match self.lookup(id)? {
             Proc::Init(init) => init.process_state(),
             Proc::Exec(exec, init) => {
-                exec.process_state(init.bundle.clone(), init::status_of(init.state()))
+                exec.process_state(init.parts.bundle.clone(), init::status_of(init.state()))
             }
         })
     }
 
     pub fn kill(&self, id: &str, signal: u32, all: bool) -> Result<(), Error> {
         let id = if id.is_empty() {
-            self.init()?.id.clone()
+            self.init()?.parts.id.clone()
         } else {
             id.to_string()
         };
@@ -392,14 +392,14 @@ impl Shim {
 
     pub fn list_pids(&self) -> Result<Vec<PidInfo>, Error> {
         let init = self.init()?;
-        let pids = match init.runc.ps(&init.id) {
+        let pids = match init.parts.runc.ps(&init.parts.id) {
             Ok(p) => p,
             Err(_) if init.exit.get().is_some() => return Ok(Vec::new()),
             Err(e) => return Err(e.into()),
         };
         let t = self.table.lock();
         let mut owners: HashMap<u32, String> = HashMap::new();
-        owners.insert(init.pid(), init.id.clone());
+        owners.insert(init.pid(), init.parts.id.clone());
         for (id, e) in &t.execs {
             owners.insert(e.pid(), id.clone());
         }

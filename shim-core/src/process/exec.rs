@@ -39,16 +39,16 @@ impl Exec {
     pub fn new(id: String, init: &crate::process::init::Init, io: IoSpec, spec: Vec<u8>) -> Exec {
         let logger = LoggerContext {
             id: id.clone(),
-            ..init.logger.clone()
+            ..init.parts.logger.clone()
         };
         Exec {
             id,
-            container_id: init.id.clone(),
-            bundle: init.bundle.clone(),
+            container_id: init.parts.id.clone(),
+            bundle: init.parts.bundle.clone(),
             io,
-            owner: init.owner,
+            owner: init.parts.owner,
             spec,
-            runc: init.runc.clone(),
+            runc: init.parts.runc.clone(),
             logger,
             fields: Mutex::new(Fields {
                 state: ExecState::Created,
@@ -148,7 +148,7 @@ impl Exec {
         self.exit.release();
         let mut f = self.fields();
         f.state = ExecState::Deleted;
-        let (status, at) = self.exit.get().map_or((0, None), |(s, t)| (s, Some(t)));
+        let (status, at) = self.exit.so_far();
         Ok(ExitInfo {
             pid: f.pid,
             status,
@@ -173,7 +173,7 @@ impl Exec {
     /// State as containerd sees it; a running exec reports its init's pause.
     pub fn process_state(&self, bundle: PathBuf, init_status: Status) -> ProcessState {
         let f = self.fields();
-        let (exit_status, exited_at) = self.exit.get().map_or((0, None), |(s, t)| (s, Some(t)));
+        let (exit_status, exited_at) = self.exit.so_far();
         let status = match f.state {
             ExecState::Created => Status::Created,
             ExecState::Running if matches!(init_status, Status::Paused | Status::Pausing) => {

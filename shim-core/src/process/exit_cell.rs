@@ -58,6 +58,12 @@ impl ExitCell {
         }
     }
 
+    /// Status and time as State, Wait and Delete report them so far: (0, None) before the exit.
+    pub fn so_far(&self) -> (u32, Option<SystemTime>) {
+        self.get()
+            .map_or((0, None), |(status, at)| (status, Some(at)))
+    }
+
     /// Block until the exit is recorded or released.
     pub fn wait(&self) -> (u32, Option<SystemTime>) {
         let c = self

@@ -31,6 +31,17 @@ struct Fields {
 }
 
 pub struct Init {
+    /// What Create decided; fixed for the life of the process.
+    pub parts: InitParts,
+    fields: Mutex<Fields>,
+    /// Serialises the lifecycle runc calls of this process. State, Kill and Wait never take it.
+    op: Mutex<()>,
+    pub exit: ExitCell,
+    pub stdio: ProcIo,
+}
+
+/// Everything Create decided about the init.
+pub struct InitParts {
     pub id: String,
     pub bundle: PathBuf,
     pub io: IoSpec,
@@ -44,25 +55,6 @@ pub struct Init {
     pub workdir: PathBuf,
     /// For `binary://` loggers: the reaper and the namespace.
     pub logger: LoggerContext,
-    fields: Mutex<Fields>,
-    /// Serialises the lifecycle runc calls of this process. State, Kill and Wait never take it.
-    op: Mutex<()>,
-    pub exit: ExitCell,
-    pub stdio: ProcIo,
-}
-
-/// Everything Create decided, for building the Init.
-pub struct InitParts {
-    pub id: String,
-    pub bundle: PathBuf,
-    pub io: IoSpec,
-    pub owner: IoOwner,
-    pub runc: Runc,
-    pub shares_pid_ns: bool,
-    pub rootfs_mounted: bool,
-    pub restore: Option<RestoreFrom>,
-    pub workdir: PathBuf,
-    pub logger: LoggerContext,
 }
 
 impl Init {
@@ -73,16 +65,7 @@ impl Init {
             InitState::Created
         };
         Init {
-            id: parts.id,
-            bundle: parts.bundle,
-            io: parts.io,
-            owner: parts.owner,
-            runc: parts.runc,
-            shares_pid_ns: parts.shares_pid_ns,
-            rootfs_mounted: parts.rootfs_mounted,
-            restore: parts.restore,
-            workdir: parts.workdir,
-            logger: parts.logger,
+            parts,
             fields: Mutex::new(Fields {
                 state,
                 pid,
@@ -135,7 +118,7 @@ impl Init {
         match self.decide(Op::Start)? {
             Action::Restore => self.restore().map(|pid| (pid, true)),
             _ => {
-                self.runc.start(&self.id)?;
+                self.parts.runc.start(&self.parts.id)?;
                 self.transition(InitState::Created, InitState::Running);
                 Ok((self.pid(), false))
             }
@@ -143,10 +126,14 @@ impl Init {
     }
 
     fn restore(&self) -> Result<u32, Error> {
-        let from = self.restore.clone().unwrap_or_default();
-        let (prepared, stdio) =
-            Prepared::new(&self.io, self.owner, self.logger.clone(), "init process")?;
-        let pid_file = self.bundle.join("init.pid");
+        let from = self.parts.restore.clone().unwrap_or_default();
+        let (prepared, stdio) = Prepared::new(
+            &self.parts.io,
+            self.parts.owner,
+            self.parts.logger.clone(),
+            "init process",
+        )?;
+        let pid_file = self.parts.bundle.join("init.pid");
         let opts = RestoreOpts {
             image_path: from.image,
             work_path: from.work,
@@ -155,8 +142,10 @@ impl Init {
             console_socket: prepared.console_path(),
             no_pivot: from.no_pivot,
         };
-        self.runc.restore(&self.id, &self.bundle, &opts, stdio)?;
-        prepared.finish(&self.io, &self.stdio, "init process")?;
+        self.parts
+            .runc
+            .restore(&self.parts.id, &self.parts.bundle, &opts, stdio)?;
+        prepared.finish(&self.parts.io, &self.stdio, "init process")?;
         let pid = read_pid_file(&pid_file)?;
         let mut f = self.fields();
         f.pid = pid;
@@ -170,7 +159,7 @@ impl Init {
         let _op = self.op();
         self.decide(Op::Pause)?;
         self.transition(InitState::Running, InitState::Pausing);
-        let result = self.runc.pause(&self.id);
+        let result = self.parts.runc.pause(&self.parts.id);
         let to = if result.is_ok() {
             InitState::Paused
         } else {
@@ -183,7 +172,7 @@ impl Init {
     pub fn resume(&self) -> Result<(), Error> {
         let _op = self.op();
         self.decide(Op::Resume)?;
-        self.runc.resume(&self.id)?;
+        self.parts.runc.resume(&self.parts.id)?;
         self.transition(InitState::Paused, InitState::Running);
         Ok(())
     }
@@ -191,12 +180,15 @@ impl Init {
     pub fn update(&self, resources: &[u8]) -> Result<(), Error> {
         let _op = self.op();
         self.decide(Op::Update)?;
-        Ok(self.runc.update(&self.id, resources)?)
+        Ok(self.parts.runc.update(&self.parts.id, resources)?)
     }
 
     pub fn kill(&self, signal: u32, all: bool) -> Result<(), Error> {
         self.decide(Op::Kill)?;
-        self.runc.kill(&self.id, signal, all).map_err(kill_error)
+        self.parts
+            .runc
+            .kill(&self.parts.id, signal, all)
+            .map_err(kill_error)
     }
 
     pub fn checkpoint(&self, image: &str, req: &CheckpointRequest) -> Result<(), Error> {
@@ -204,7 +196,7 @@ impl Init {
         self.decide(Op::Checkpoint)?;
         let default_work = req.work_path.is_empty();
         let work = if default_work {
-            self.workdir.join("criu-work")
+            self.parts.workdir.join("criu-work")
         } else {
             PathBuf::from(&req.work_path)
         };
@@ -218,11 +210,11 @@ impl Init {
             file_locks: req.file_locks,
             empty_namespaces: req.empty_namespaces.clone(),
         };
-        let result = self.runc.checkpoint(&self.id, &opts);
+        let result = self.parts.runc.checkpoint(&self.parts.id, &opts);
         let out = match result {
             Ok(()) => Ok(()),
             Err(e) => {
-                let dump = self.bundle.join("criu-dump.log");
+                let dump = self.parts.bundle.join("criu-dump.log");
                 let _ = std::fs::copy(work.join("dump.log"), &dump);
                 let first = e.message.lines().next().unwrap_or_default().to_string();
                 Err(Error::Runtime(format!("{first} path= {}", dump.display())))
@@ -238,20 +230,20 @@ impl Init {
     pub fn delete(&self) -> Result<ExitInfo, Error> {
         let _op = self.op();
         self.decide(Op::Delete)?;
-        // Taken first: deleting a never-started container kills its `runc init`, and that death
-        // is not the container's exit (Go reports status 0 and no time there).
-        let (status, at) = self.exit.get().map_or((0, None), |(s, t)| (s, Some(t)));
+        // Deleting a never-started container kills its `runc init`: that death is not the
+        // container's exit, and `deleting` keeps `exited` from recording it.
         self.set_deleting(true);
         self.stdio.drain_and_close(DRAIN_LIMIT);
-        if let Err(e) = self.runc.delete(&self.id, false) {
+        if let Err(e) = self.parts.runc.delete(&self.parts.id, false) {
             if !e.is_not_exist() {
                 self.set_deleting(false);
                 return Err(e.into());
             }
         }
-        if self.rootfs_mounted {
-            mount::unmount_all(&self.bundle)?;
+        if self.parts.rootfs_mounted {
+            mount::unmount_all(&self.parts.bundle)?;
         }
+        let (status, at) = self.exit.so_far();
         let mut f = self.fields();
         f.state = InitState::Deleted;
         Ok(ExitInfo {
@@ -281,9 +273,9 @@ impl Init {
         if !self.exit_is_news() {
             return false;
         }
-        if self.shares_pid_ns {
+        if self.parts.shares_pid_ns {
             // Its processes would outlive it: take them down before the exit is visible.
-            let _ = self.runc.kill(&self.id, 9, true);
+            let _ = self.parts.runc.kill(&self.parts.id, 9, true);
         }
         // The last output first: whoever learns of the exit may close its end at once.
         self.stdio.wait_drained(SETTLE_LIMIT);
@@ -300,20 +292,20 @@ impl Init {
             }
         };
         if action == Action::RecordThenResume {
-            let _ = self.runc.resume(&self.id);
+            let _ = self.parts.runc.resume(&self.parts.id);
         }
         true
     }
 
     pub fn process_state(&self) -> ProcessState {
         let f = self.fields();
-        let (exit_status, exited_at) = self.exit.get().map_or((0, None), |(s, t)| (s, Some(t)));
+        let (exit_status, exited_at) = self.exit.so_far();
         ProcessState {
-            id: self.id.clone(),
-            bundle: self.bundle.clone(),
+            id: self.parts.id.clone(),
+            bundle: self.parts.bundle.clone(),
             pid: f.pid,
             status: status_of(f.state),
-            io: self.io.clone(),
+            io: self.parts.io.clone(),
             exit_status,
             exited_at,
         }
