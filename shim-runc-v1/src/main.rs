@@ -23,8 +23,8 @@ const RUNC_TIMEOUT: Duration = Duration::from_secs(120);
 const SHUTDOWN_PUBLISH_LIMIT: Duration = Duration::from_secs(2);
 
 fn main() {
-    // First, before any thread exists: block the signals (read them from the reaper) and become
-    // a child subreaper, so every thread inherits the mask and no exit can be missed.
+    // First, before any child exists: become a child subreaper and install the reaper's signal
+    // handlers (SIGCHLD, and the signals delivered on `signals`), so no exit can be missed.
     let (reaper, signals) = match reaper::Reaper::builder()
         .forward(&[Signal::SIGTERM, Signal::SIGINT, Signal::SIGUSR1])
         .start()
