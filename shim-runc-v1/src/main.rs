@@ -7,6 +7,7 @@ mod log;
 mod publisher;
 mod server;
 mod service;
+mod wire;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,32 +1,41 @@
-//! Publishing events to containerd: `<containerd> --address A publish --topic T --namespace N`, one at
-//! a time in queue order on one thread, each bounded by 30 s (contract 4.1). Unlike the Go shim, an
-//! event that cannot be delivered (containerd down or restarting) is retried with back-off, in
-//! order, until it goes out or the shim is stopped: exits that happen while containerd is away
-//! still reach it.
+//! Publishing events to containerd, one at a time in queue order on one thread: straight to
+//! containerd's ttrpc `Events.Forward` (`<address>.ttrpc`), or, where that socket does not exist,
+//! through `<containerd> --address A publish --topic T --namespace N` as the Go shim does (contract
+//! 4.1). Unlike the Go shim, an event that cannot be delivered (containerd down or restarting) is
+//! retried with back-off, in order, until it goes out or the shim is stopped: exits that happen
+//! while containerd is away still reach it.
+//!
+//! Why Forward first: `containerd publish` starts the whole containerd binary for every event
+//! (about 40 ms of CPU here), more than the rest of an exec costs the shim; one ttrpc call costs
+//! well under a millisecond and reaches the same exchange.
 
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc::{channel, sync_channel, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use prost::Message;
 use shim_core::events::{EventSink, TaskExit};
+use shim_proto::events_ttrpc::{Envelope, ForwardRequest};
+use shim_proto::protobuf::Any;
 
 use crate::log;
+use crate::wire::{self, CallError};
 
 /// First wait before retrying a failed publish; doubles up to RETRY_MAX.
 const RETRY_FIRST: Duration = Duration::from_millis(200);
 const RETRY_MAX: Duration = Duration::from_secs(10);
-/// Bound on one `containerd publish`; it is SIGKILLed after this.
+/// Bound on one delivery: a `containerd publish` is SIGKILLed after this, a Forward call gives up.
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(30);
+const EVENTS_SERVICE: &str = "containerd.services.events.ttrpc.v1.Events";
 const TASK_EXIT_TOPIC: &str = shim_proto::type_url::topic::TASK_EXIT;
 
 /// Where and how to publish.
@@ -135,10 +144,10 @@ impl Closing {
 
 fn run(target: &Target, reaper: &reaper::Reaper, rx: Receiver<TaskExit>, closing: &Closing) {
     for exit in rx {
-        let payload = encode_task_exit(&exit);
+        let event = task_exit_any(&exit);
         let mut backoff = RETRY_FIRST;
         for attempt in 1u32.. {
-            match publish(target, reaper, TASK_EXIT_TOPIC, &payload) {
+            match deliver(target, reaper, TASK_EXIT_TOPIC, &event) {
                 Ok(()) => {
                     log::debug!("published event", "topic" => TASK_EXIT_TOPIC, "id" => exit.id, "pid" => exit.pid, "attempts" => attempt);
                     break;
@@ -146,7 +155,7 @@ fn run(target: &Target, reaper: &reaper::Reaper, rx: Receiver<TaskExit>, closing
                 Err(e) => {
                     log::warn!("post event", "topic" => TASK_EXIT_TOPIC, "id" => exit.id, "attempt" => attempt, "retry_in" => format!("{backoff:?}"), "error" => e);
                     if closing.wait(backoff) {
-                        if let Err(e) = publish(target, reaper, TASK_EXIT_TOPIC, &payload) {
+                        if let Err(e) = deliver(target, reaper, TASK_EXIT_TOPIC, &event) {
                             log::error!("shim stopping, event not delivered", "topic" => TASK_EXIT_TOPIC, "id" => exit.id, "error" => e);
                         }
                         break;
@@ -158,8 +167,8 @@ fn run(target: &Target, reaper: &reaper::Reaper, rx: Receiver<TaskExit>, closing
     }
 }
 
-/// The stdin of `containerd publish`: Any{containerd.events.TaskExit, protobuf TaskExit}.
-pub fn encode_task_exit(e: &TaskExit) -> Vec<u8> {
+/// The event as containerd reads it: Any{containerd.events.TaskExit, protobuf TaskExit}.
+pub fn task_exit_any(e: &TaskExit) -> Any {
     use shim_proto::events::{Event, TaskExit as PbTaskExit};
     let event = PbTaskExit {
         container_id: e.container_id.clone(),
@@ -168,10 +177,54 @@ pub fn encode_task_exit(e: &TaskExit) -> Vec<u8> {
         exit_status: e.exit_status,
         exited_at: Some(shim_proto::time::to_timestamp(e.exited_at)),
     };
-    event.to_any().encode_to_vec()
+    event.to_any()
 }
 
-/// Run one publish through the reaper, bounded; Err carries a readable reason and its output.
+/// One delivery attempt: Forward over containerd's ttrpc socket when it exists, else (or when
+/// that containerd has no ttrpc events service) the publish binary. Err is a readable reason.
+fn deliver(
+    target: &Target,
+    reaper: &reaper::Reaper,
+    topic: &str,
+    event: &Any,
+) -> Result<(), String> {
+    let socket = PathBuf::from(format!("{}.ttrpc", target.address));
+    match forward(&socket, &target.namespace, topic, event) {
+        Ok(()) => Ok(()),
+        // No ttrpc socket at all (another layout, or a test's fake containerd): the binary knows.
+        Err(CallError::Connect(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+            publish(target, reaper, topic, &event.encode_to_vec())
+        }
+        // containerd 1.6 always serves Events on ttrpc; a containerd that does not says so here.
+        Err(CallError::Status(code, _)) if code == ttrpc::Code::UNIMPLEMENTED as i32 => {
+            publish(target, reaper, topic, &event.encode_to_vec())
+        }
+        Err(e) => Err(format!("forward to {}: {e}", socket.display())),
+    }
+}
+
+/// `Events.Forward` of one envelope, stamped now (as containerd stamps what `publish` sends).
+fn forward(socket: &Path, namespace: &str, topic: &str, event: &Any) -> Result<(), CallError> {
+    let request = ForwardRequest {
+        envelope: Some(Envelope {
+            timestamp: Some(shim_proto::time::to_timestamp(SystemTime::now())),
+            namespace: namespace.to_string(),
+            topic: topic.to_string(),
+            event: Some(event.clone()),
+        }),
+    };
+    wire::call(
+        socket,
+        EVENTS_SERVICE,
+        "Forward",
+        request.encode_to_vec(),
+        PUBLISH_TIMEOUT,
+    )
+    .map(drop)
+}
+
+/// Run one `containerd publish` through the reaper, bounded; Err carries a readable reason and
+/// its output.
 fn publish(
     target: &Target,
     reaper: &reaper::Reaper,
@@ -245,7 +298,7 @@ mod tests {
             exit_status: 2,
             exited_at: UNIX_EPOCH + Duration::new(1_700_000_000, 5),
         };
-        let bytes = encode_task_exit(&e);
+        let bytes = task_exit_any(&e).encode_to_vec();
         // Bytes seen from the Go shim (contract 4.1), up to the timestamp.
         let mut want = vec![0x0a, 0x1a];
         want.extend_from_slice(b"containerd.events.TaskExit");
