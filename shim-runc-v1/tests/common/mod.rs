@@ -177,6 +177,18 @@ impl ShimUnderTest {
         mode: Mode,
         publisher: Option<&str>,
     ) -> ShimUnderTest {
+        Self::start_publishing(args, terminal, mode, publisher, Path::new("/nonexistent"))
+    }
+
+    /// Like `start_full`, with `address` as containerd's address (`-address`): events go to
+    /// `<address>.ttrpc` when that socket exists.
+    pub fn start_publishing(
+        args: &[&str],
+        terminal: bool,
+        mode: Mode,
+        publisher: Option<&str>,
+        address: &Path,
+    ) -> ShimUnderTest {
         let dir = TempDir::new();
         let containerd_binary = match publisher {
             None => PathBuf::from("/bin/true"),
@@ -211,7 +223,9 @@ impl ShimUnderTest {
         let mut cmd = Command::new(shim_binary());
         cmd.args(["-namespace", &namespace, "-workdir"])
             .arg(&work)
-            .args(["-address", "/nonexistent", "-containerd-binary"])
+            .arg("-address")
+            .arg(address)
+            .arg("-containerd-binary")
             .arg(&containerd_binary)
             .arg("-runtime-root")
             .arg(&runtime_root)
