@@ -12,6 +12,7 @@ use crate::events::EventSink;
 use crate::exits;
 use crate::io::{IoOwner, IoSpec, LoggerContext};
 use crate::process::exec::Exec;
+pub use crate::process::exit_cell::ExitWatch;
 use crate::process::init::{self, Init, InitParts, RestoreFrom};
 use crate::process::state::{self, Op};
 use crate::process::{read_pid_file, Prepared};
@@ -85,6 +86,19 @@ pub struct ExitInfo {
     pub pid: u32,
     pub status: u32,
     pub exited_at: Option<SystemTime>,
+}
+
+/// One process's exit, found by id; holding it keeps the process alive.
+pub struct ExitOf(Proc);
+
+impl ExitOf {
+    /// `watch` is told of the exit: at once if it already happened, else when it does.
+    pub fn watch(self, watch: Box<dyn ExitWatch>) {
+        match self.0 {
+            Proc::Init(init) => init.exit.watch(watch),
+            Proc::Exec(exec, _) => exec.exit.watch(watch),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -367,6 +381,11 @@ impl Shim {
             Proc::Init(init) => init.kill(signal, all),
             Proc::Exec(exec, _) => exec.kill(signal),
         }
+    }
+
+    /// The exit of process `id`, to watch without blocking a thread.
+    pub fn exit_of(&self, id: &str) -> Result<ExitOf, Error> {
+        self.lookup(id).map(ExitOf)
     }
 
     pub fn wait(&self, id: &str) -> Result<ExitInfo, Error> {

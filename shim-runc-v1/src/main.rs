@@ -1,8 +1,8 @@
 //! shim-runc-v1: containerd's runtime v1 shim binary; wires flags, log, reaper, shim-core and ttrpc.
 
+mod dispatch;
 mod errors;
 mod flags;
-mod guard;
 mod log;
 mod publisher;
 mod server;
@@ -59,7 +59,7 @@ fn run(
     // Without its log fifo the shim still works; there is nowhere else to say so.
     let _ = log::init(flags.workdir.as_deref(), flags.debug);
     std::panic::set_hook(Box::new(|info| {
-        let text = guard::panic_text(info.payload());
+        let text = dispatch::panic_text(info.payload());
         let at = info.location().map(|l| l.to_string()).unwrap_or_default();
         log::error!("panic", "panic" => text, "at" => at);
     }));
@@ -87,12 +87,11 @@ fn run(
         shim_core::service::Shim::new(config, reaper, Box::new(events))
             .context("starting shim-core")?,
     );
-    let methods = shim_proto::shim::create_shim(Arc::new(service::Service::new(core.clone())));
     let listen = match flags.socket.as_deref() {
         Some(addr) => server::Listen::Address(addr),
         None => server::Listen::Inherited,
     };
-    let _server = server::start(listen, methods)?;
+    server::start(listen, Arc::new(service::Service::new(core.clone())))?;
     log::info!("serving");
 
     for signal in signals {

@@ -1,9 +1,10 @@
-//! The ttrpc `Shim` service: translation only, proto messages <-> shim-core domain calls.
+//! The `Shim` service's handlers: translation only, proto messages <-> shim-core domain calls.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use crate::errors::{invalid, to_status, Reply};
 use shim_core::service as core;
 use shim_proto::any::type_url_matches;
 use shim_proto::protobuf::{Any, Empty, Timestamp};
@@ -19,9 +20,6 @@ use shim_proto::type_url::{
     CHECKPOINT_OPTIONS, CREATE_OPTIONS, OCI_LINUX_RESOURCES, OCI_PROCESS, PROCESS_DETAILS,
 };
 use shim_proto::types::{ProcessInfo, Status};
-use ttrpc::TtrpcContext;
-
-use crate::errors::{invalid, to_ttrpc};
 
 /// The server side of `containerd.runtime.linux.shim.v1.Shim` over a shim-core `Shim`.
 pub struct Service {
@@ -34,11 +32,10 @@ impl Service {
     }
 }
 
-type Reply<T> = ttrpc::Result<T>;
-
-impl shim_proto::shim::Shim for Service {
-    fn state(&self, _ctx: &TtrpcContext, req: StateRequest) -> Reply<StateResponse> {
-        let s = self.core.state(&req.id).map_err(to_ttrpc)?;
+/// One method per RPC of `containerd.runtime.linux.shim.v1.Shim` (routed by `dispatch`).
+impl Service {
+    pub fn state(&self, req: StateRequest) -> Reply<StateResponse> {
+        let s = self.core.state(&req.id).map_err(to_status)?;
         Ok(StateResponse {
             id: s.id,
             bundle: s.bundle.to_string_lossy().into_owned(),
@@ -53,7 +50,7 @@ impl shim_proto::shim::Shim for Service {
         })
     }
 
-    fn create(&self, _ctx: &TtrpcContext, req: CreateTaskRequest) -> Reply<CreateTaskResponse> {
+    pub fn create(&self, req: CreateTaskRequest) -> Reply<CreateTaskResponse> {
         let options = create_options(req.options.as_ref())?;
         let request = core::CreateRequest {
             id: req.id,
@@ -74,32 +71,28 @@ impl shim_proto::shim::Shim for Service {
             parent_checkpoint: req.parent_checkpoint,
             options,
         };
-        let pid = self.core.create(request).map_err(to_ttrpc)?;
+        let pid = self.core.create(request).map_err(to_status)?;
         Ok(CreateTaskResponse { pid })
     }
 
-    fn start(&self, _ctx: &TtrpcContext, req: StartRequest) -> Reply<StartResponse> {
-        let pid = self.core.start(&req.id).map_err(to_ttrpc)?;
+    pub fn start(&self, req: StartRequest) -> Reply<StartResponse> {
+        let pid = self.core.start(&req.id).map_err(to_status)?;
         Ok(StartResponse { id: req.id, pid })
     }
 
-    fn delete(&self, _ctx: &TtrpcContext, _req: Empty) -> Reply<DeleteResponse> {
-        self.core.delete().map(delete_response).map_err(to_ttrpc)
+    pub fn delete(&self, _req: Empty) -> Reply<DeleteResponse> {
+        self.core.delete().map(delete_response).map_err(to_status)
     }
 
-    fn delete_process(
-        &self,
-        _ctx: &TtrpcContext,
-        req: DeleteProcessRequest,
-    ) -> Reply<DeleteResponse> {
+    pub fn delete_process(&self, req: DeleteProcessRequest) -> Reply<DeleteResponse> {
         self.core
             .delete_process(&req.id)
             .map(delete_response)
-            .map_err(to_ttrpc)
+            .map_err(to_status)
     }
 
-    fn list_pids(&self, _ctx: &TtrpcContext, _req: ListPidsRequest) -> Reply<ListPidsResponse> {
-        let pids = self.core.list_pids().map_err(to_ttrpc)?;
+    pub fn list_pids(&self, _req: ListPidsRequest) -> Reply<ListPidsResponse> {
+        let pids = self.core.list_pids().map_err(to_status)?;
         let processes = pids
             .into_iter()
             .map(|p| ProcessInfo {
@@ -112,17 +105,17 @@ impl shim_proto::shim::Shim for Service {
         Ok(ListPidsResponse { processes })
     }
 
-    fn pause(&self, _ctx: &TtrpcContext, _req: Empty) -> Reply<Empty> {
-        self.core.pause().map_err(to_ttrpc)?;
+    pub fn pause(&self, _req: Empty) -> Reply<Empty> {
+        self.core.pause().map_err(to_status)?;
         Ok(Empty {})
     }
 
-    fn resume(&self, _ctx: &TtrpcContext, _req: Empty) -> Reply<Empty> {
-        self.core.resume().map_err(to_ttrpc)?;
+    pub fn resume(&self, _req: Empty) -> Reply<Empty> {
+        self.core.resume().map_err(to_status)?;
         Ok(Empty {})
     }
 
-    fn checkpoint(&self, _ctx: &TtrpcContext, req: CheckpointTaskRequest) -> Reply<Empty> {
+    pub fn checkpoint(&self, req: CheckpointTaskRequest) -> Reply<Empty> {
         let o = checkpoint_options(req.options.as_ref())?;
         let opts = core::CheckpointRequest {
             exit: o.exit,
@@ -133,59 +126,82 @@ impl shim_proto::shim::Shim for Service {
             empty_namespaces: o.empty_namespaces,
             work_path: o.work_path,
         };
-        self.core.checkpoint(&req.path, opts).map_err(to_ttrpc)?;
+        self.core.checkpoint(&req.path, opts).map_err(to_status)?;
         Ok(Empty {})
     }
 
-    fn kill(&self, _ctx: &TtrpcContext, req: KillRequest) -> Reply<Empty> {
+    pub fn kill(&self, req: KillRequest) -> Reply<Empty> {
         self.core
             .kill(&req.id, req.signal, req.all)
-            .map_err(to_ttrpc)?;
+            .map_err(to_status)?;
         Ok(Empty {})
     }
 
-    fn exec(&self, _ctx: &TtrpcContext, req: ExecProcessRequest) -> Reply<Empty> {
+    pub fn exec(&self, req: ExecProcessRequest) -> Reply<Empty> {
         let spec_json = json_any(req.spec, OCI_PROCESS, "spec")?;
         let request = core::ExecRequest {
             id: req.id,
             io: io_spec(req.stdin, req.stdout, req.stderr, req.terminal),
             spec_json,
         };
-        self.core.exec(request).map_err(to_ttrpc)?;
+        self.core.exec(request).map_err(to_status)?;
         Ok(Empty {})
     }
 
-    fn resize_pty(&self, _ctx: &TtrpcContext, req: ResizePtyRequest) -> Reply<Empty> {
+    pub fn resize_pty(&self, req: ResizePtyRequest) -> Reply<Empty> {
         self.core
             .resize_pty(&req.id, req.width, req.height)
-            .map_err(to_ttrpc)?;
+            .map_err(to_status)?;
         Ok(Empty {})
     }
 
-    fn close_io(&self, _ctx: &TtrpcContext, req: CloseIoRequest) -> Reply<Empty> {
+    pub fn close_io(&self, req: CloseIoRequest) -> Reply<Empty> {
         // Like Go, `stdin` is ignored: CloseIO always closes our stdin writer.
-        self.core.close_io(&req.id).map_err(to_ttrpc)?;
+        self.core.close_io(&req.id).map_err(to_status)?;
         Ok(Empty {})
     }
 
-    fn shim_info(&self, _ctx: &TtrpcContext, _req: Empty) -> Reply<ShimInfoResponse> {
+    pub fn shim_info(&self, _req: Empty) -> Reply<ShimInfoResponse> {
         Ok(ShimInfoResponse {
             shim_pid: std::process::id(),
         })
     }
 
-    fn update(&self, _ctx: &TtrpcContext, req: UpdateTaskRequest) -> Reply<Empty> {
+    pub fn update(&self, req: UpdateTaskRequest) -> Reply<Empty> {
         let resources = json_any(req.resources, OCI_LINUX_RESOURCES, "resources")?;
-        self.core.update(&resources).map_err(to_ttrpc)?;
+        self.core.update(&resources).map_err(to_status)?;
         Ok(Empty {})
     }
 
-    fn wait(&self, _ctx: &TtrpcContext, req: WaitRequest) -> Reply<WaitResponse> {
-        let e = self.core.wait(&req.id).map_err(to_ttrpc)?;
-        Ok(WaitResponse {
-            exit_status: e.status,
-            exited_at: Some(exit_time(e.exited_at)),
-        })
+    /// Wait without holding a thread: `reply` gets the exit once it happened (at once if it
+    /// already has), or the error; a caller that went away is forgotten before the exit.
+    pub fn wait(&self, req: WaitRequest, reply: Box<dyn WaitReply>) {
+        match self.core.exit_of(&req.id) {
+            Ok(exit) => exit.watch(Box::new(Answer(reply))),
+            Err(e) => reply.send(Err(to_status(e))),
+        }
+    }
+}
+
+/// Where a Wait's answer goes.
+pub trait WaitReply: Send {
+    /// False once the caller is gone.
+    fn wanted(&self) -> bool;
+    fn send(self: Box<Self>, response: Reply<WaitResponse>);
+}
+
+struct Answer(Box<dyn WaitReply>);
+
+impl core::ExitWatch for Answer {
+    fn wanted(&self) -> bool {
+        self.0.wanted()
+    }
+
+    fn exited(self: Box<Self>, status: u32, at: Option<SystemTime>) {
+        self.0.send(Ok(WaitResponse {
+            exit_status: status,
+            exited_at: Some(exit_time(at)),
+        }));
     }
 }
 
@@ -277,8 +293,7 @@ mod tests {
 
     fn code<T>(r: Reply<T>) -> i32 {
         match r {
-            Err(ttrpc::Error::RpcStatus(s)) => s.code,
-            Err(other) => panic!("expected a status, got {other:?}"),
+            Err(s) => s.code,
             Ok(_) => panic!("expected an error"),
         }
     }
@@ -311,7 +326,7 @@ mod tests {
             value: vec![],
         };
         match create_options(Some(&any)) {
-            Err(ttrpc::Error::RpcStatus(s)) => {
+            Err(s) => {
                 assert_eq!(s.code, 3);
                 assert!(s.message.contains("example.com/Bogus"), "{}", s.message);
             }

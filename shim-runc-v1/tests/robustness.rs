@@ -150,11 +150,10 @@ fn malformed_requests_get_an_answer_and_the_connection_survives() {
     let (stream, resp) = read_response(&mut sock);
     assert_eq!((stream, code(&resp)), (3, 3), "{resp:?}");
 
-    // An unknown method.
+    // An unknown method: Unimplemented, as Go's ttrpc answers.
     sock.write_all(&request(5, "Nope", Vec::new())).unwrap();
     let (stream, resp) = read_response(&mut sock);
-    assert_eq!(stream, 5);
-    assert_ne!(code(&resp), 0);
+    assert_eq!((stream, code(&resp)), (5, 12), "{resp:?}");
 
     // The same connection still works.
     sock.write_all(&request(7, "ShimInfo", Empty {}.encode_to_vec()))
@@ -238,6 +237,62 @@ fn a_client_that_disconnects_mid_wait_harms_nothing() {
         .unwrap();
     assert_eq!(shim.wait_for(&client, &shim.id), 137);
     client.shim_info(ctx(), &Empty {}).unwrap();
+}
+
+#[test]
+fn abandoned_waits_keep_neither_threads_nor_sockets_once_their_clients_hang_up() {
+    let Some((shim, client, _)) = running(&["sleep", "1000"]) else {
+        return;
+    };
+    let fds = || {
+        std::fs::read_dir(format!("/proc/{}/fd", shim.pid()))
+            .unwrap()
+            .count()
+    };
+    let before = fds();
+    for _ in 0..10 {
+        let mut sock = raw(&shim);
+        sock.write_all(&request(
+            1,
+            "Wait",
+            WaitRequest {
+                id: shim.id.clone(),
+            }
+            .encode_to_vec(),
+        ))
+        .unwrap();
+        // The Wait is registered once a later call on the same connection is answered.
+        sock.write_all(&request(3, "ShimInfo", Empty {}.encode_to_vec()))
+            .unwrap();
+        assert_eq!(read_response(&mut sock).0, 3);
+    }
+    // The shim notices each hang-up on its own time; nothing tells us when, so re-check (bounded).
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while fds() > before && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(
+        fds() <= before,
+        "sockets of gone clients stay open: {} > {before}",
+        fds()
+    );
+    // A Wait holds no thread: ten of them leave the shim within its idle thread count + workers.
+    let threads = std::fs::read_dir(format!("/proc/{}/task", shim.pid()))
+        .unwrap()
+        .count();
+    assert!(threads < 20, "{threads} threads after 10 abandoned Waits");
+    // And the process still reports its exit to a caller that stays.
+    client
+        .kill(
+            ctx(),
+            &KillRequest {
+                id: shim.id.clone(),
+                signal: 9,
+                all: false,
+            },
+        )
+        .unwrap();
+    assert_eq!(shim.wait_for(&client, &shim.id), 137);
 }
 
 /// Helper run as another user by the test below (a re-exec of this test binary): sends ShimInfo

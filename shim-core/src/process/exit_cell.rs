@@ -1,4 +1,4 @@
-//! The set-once exit of one process: written once, waited on by any number of threads.
+//! The set-once exit of one process: written once, waited on by any number of threads or watches.
 
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::SystemTime;
@@ -15,16 +15,43 @@ enum Cell {
     Released,
 }
 
+/// Told once, without a thread blocked for it, when the exit is recorded or released.
+pub trait ExitWatch: Send {
+    /// False once nobody waits for the answer any more (its caller hung up): such a watch is
+    /// dropped at the next registration instead of being kept until the process exits.
+    fn wanted(&self) -> bool;
+    /// The exit, as `ExitCell::wait` returns it. Runs on the thread recording the exit: be quick.
+    fn exited(self: Box<Self>, status: u32, at: Option<SystemTime>);
+}
+
+struct State {
+    cell: Cell,
+    watches: Vec<Box<dyn ExitWatch>>,
+}
+
 pub struct ExitCell {
-    cell: Mutex<Cell>,
+    state: Mutex<State>,
     cv: Condvar,
 }
 
 impl Default for ExitCell {
     fn default() -> Self {
         ExitCell {
-            cell: Mutex::new(Cell::Pending),
+            state: Mutex::new(State {
+                cell: Cell::Pending,
+                watches: Vec::new(),
+            }),
             cv: Condvar::new(),
+        }
+    }
+}
+
+impl Cell {
+    /// What a waiter gets: (status, time), or (0, None) without an exit.
+    fn outcome(self) -> (u32, Option<SystemTime>) {
+        match self {
+            Cell::Exited { status, at } => (status, Some(at)),
+            _ => (0, None),
         }
     }
 }
@@ -32,27 +59,48 @@ impl Default for ExitCell {
 impl ExitCell {
     /// Record the exit. Only the first call counts; returns whether this one did.
     pub fn set(&self, status: u32, at: SystemTime) -> bool {
-        let mut c = self.lock();
-        if *c != Cell::Pending {
-            return false;
-        }
-        *c = Cell::Exited { status, at };
-        self.cv.notify_all();
-        true
+        self.settle(Cell::Exited { status, at })
     }
 
     /// Let waiters go without an exit.
     pub fn release(&self) {
-        let mut c = self.lock();
-        if *c == Cell::Pending {
-            *c = Cell::Released;
+        self.settle(Cell::Released);
+    }
+
+    /// Move from pending to `to`, wake the waiters, then tell the watches (outside the lock).
+    fn settle(&self, to: Cell) -> bool {
+        let watches = {
+            let mut s = self.lock();
+            if s.cell != Cell::Pending {
+                return false;
+            }
+            s.cell = to;
             self.cv.notify_all();
+            std::mem::take(&mut s.watches)
+        };
+        let (status, at) = to.outcome();
+        for w in watches {
+            w.exited(status, at);
         }
+        true
+    }
+
+    /// Tell `watch` of the exit: at once if it already happened, else when it does.
+    pub fn watch(&self, watch: Box<dyn ExitWatch>) {
+        let mut s = self.lock();
+        if s.cell == Cell::Pending {
+            s.watches.retain(|w| w.wanted());
+            s.watches.push(watch);
+            return;
+        }
+        let (status, at) = s.cell.outcome();
+        drop(s);
+        watch.exited(status, at);
     }
 
     /// The exit status and time, if the process exited.
     pub fn get(&self) -> Option<(u32, SystemTime)> {
-        match *self.lock() {
+        match self.lock().cell {
             Cell::Exited { status, at } => Some((status, at)),
             _ => None,
         }
@@ -66,31 +114,27 @@ impl ExitCell {
 
     /// Block until the exit is recorded or released.
     pub fn wait(&self) -> (u32, Option<SystemTime>) {
-        let c = self
+        let s = self
             .cv
-            .wait_while(self.lock(), |c| *c == Cell::Pending)
+            .wait_while(self.lock(), |s| s.cell == Cell::Pending)
             .unwrap_or_else(|p| p.into_inner());
-        match *c {
-            Cell::Exited { status, at } => (status, Some(at)),
-            _ => (0, None),
-        }
+        s.cell.outcome()
     }
 
     /// Like wait, bounded. None if still pending.
     pub fn wait_timeout(&self, limit: std::time::Duration) -> Option<(u32, Option<SystemTime>)> {
-        let (c, _) = self
+        let (s, _) = self
             .cv
-            .wait_timeout_while(self.lock(), limit, |c| *c == Cell::Pending)
+            .wait_timeout_while(self.lock(), limit, |s| s.cell == Cell::Pending)
             .unwrap_or_else(|p| p.into_inner());
-        match *c {
+        match s.cell {
             Cell::Pending => None,
-            Cell::Exited { status, at } => Some((status, Some(at))),
-            Cell::Released => Some((0, None)),
+            done => Some(done.outcome()),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Cell> {
-        self.cell.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -117,6 +161,72 @@ mod tests {
         }
         assert_eq!(cell.wait(), (3, Some(at)));
         assert_eq!(cell.get(), Some((3, at)));
+    }
+
+    /// A watch that reports into a channel, and says it is unwanted once `gone` is set.
+    struct Probe {
+        tx: std::sync::mpsc::Sender<(u32, Option<SystemTime>)>,
+        gone: Arc<std::sync::atomic::AtomicBool>,
+    }
+
+    impl ExitWatch for Probe {
+        fn wanted(&self) -> bool {
+            !self.gone.load(std::sync::atomic::Ordering::SeqCst)
+        }
+        fn exited(self: Box<Self>, status: u32, at: Option<SystemTime>) {
+            let _ = self.tx.send((status, at));
+        }
+    }
+
+    fn probe() -> (
+        Box<Probe>,
+        std::sync::mpsc::Receiver<(u32, Option<SystemTime>)>,
+        Arc<std::sync::atomic::AtomicBool>,
+    ) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let gone = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        (
+            Box::new(Probe {
+                tx,
+                gone: Arc::clone(&gone),
+            }),
+            rx,
+            gone,
+        )
+    }
+
+    #[test]
+    fn watches_hear_of_the_exit_once_whether_registered_before_or_after_it() {
+        let cell = ExitCell::default();
+        let (early, early_rx, _) = probe();
+        cell.watch(early);
+        assert!(early_rx.try_recv().is_err(), "no exit yet");
+        let at = SystemTime::now();
+        cell.set(7, at);
+        assert_eq!(early_rx.try_recv().unwrap(), (7, Some(at)));
+        let (late, late_rx, _) = probe();
+        cell.watch(late);
+        assert_eq!(late_rx.try_recv().unwrap(), (7, Some(at)));
+        cell.set(8, at);
+        assert!(early_rx.try_recv().is_err(), "told once");
+    }
+
+    #[test]
+    fn unwanted_watches_are_dropped_before_the_exit() {
+        let cell = ExitCell::default();
+        let (abandoned, abandoned_rx, gone) = probe();
+        cell.watch(abandoned);
+        gone.store(true, std::sync::atomic::Ordering::SeqCst);
+        let (kept, kept_rx, _) = probe();
+        cell.watch(kept);
+        assert_eq!(
+            cell.lock().watches.len(),
+            1,
+            "the abandoned watch was pruned"
+        );
+        cell.release();
+        assert_eq!(kept_rx.try_recv().unwrap(), (0, None));
+        assert!(abandoned_rx.try_recv().is_err());
     }
 
     #[test]

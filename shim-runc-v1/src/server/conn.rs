@@ -1,0 +1,261 @@
+//! One client connection: frames reassembled on the way in, an outbox of replies on the way out.
+
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::net::UnixStream;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use nix::sys::eventfd::EventFd;
+use prost::Message;
+use ttrpc::{Response, Status};
+
+use crate::dispatch::Respond;
+use crate::errors::Reply;
+use crate::log;
+use crate::wire::{self, Header, HEADER_LEN, MAX_PAYLOAD, TYPE_REQUEST, TYPE_RESPONSE};
+
+/// A whole frame read from a client.
+pub enum Incoming {
+    /// A request frame's stream id and payload (a `ttrpc::Request`, still encoded).
+    Request { stream_id: u32, payload: Vec<u8> },
+    /// A frame over the size limit: its payload is skipped, the stream gets this status.
+    Refused { stream_id: u32, status: Status },
+}
+
+/// The loop's side of a connection: the socket's read half and the bytes of a partial frame.
+pub struct Conn {
+    sock: Arc<UnixStream>,
+    inbox: Vec<u8>,
+    /// Payload bytes of a refused (oversized) frame still to be skipped.
+    skip: usize,
+    pub outbox: Arc<Outbox>,
+}
+
+/// What reading found.
+pub enum ReadOutcome {
+    Open,
+    /// EOF or a socket error: the connection is over.
+    Closed,
+}
+
+impl Conn {
+    /// Wrap an accepted socket; it is made non-blocking (the loop polls it).
+    pub fn new(sock: UnixStream, wake: Arc<EventFd>) -> io::Result<Conn> {
+        sock.set_nonblocking(true)?;
+        let sock = Arc::new(sock);
+        Ok(Conn {
+            outbox: Arc::new(Outbox {
+                wake,
+                state: Mutex::new(OutState {
+                    queued: Vec::new(),
+                    sock: Some(Arc::clone(&sock)),
+                }),
+            }),
+            sock,
+            inbox: Vec::new(),
+            skip: 0,
+        })
+    }
+
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.sock.as_fd()
+    }
+
+    /// Read what the socket has, and append every whole frame to `frames`.
+    pub fn read(&mut self, frames: &mut Vec<Incoming>) -> ReadOutcome {
+        let mut buf = [0u8; 64 * 1024];
+        loop {
+            match (&*self.sock).read(&mut buf) {
+                Ok(0) => return ReadOutcome::Closed,
+                Ok(n) => {
+                    self.take(&buf[..n], frames);
+                    if n < buf.len() {
+                        return ReadOutcome::Open;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return ReadOutcome::Open,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return ReadOutcome::Closed,
+            }
+        }
+    }
+
+    fn take(&mut self, mut bytes: &[u8], frames: &mut Vec<Incoming>) {
+        if self.skip > 0 {
+            let n = self.skip.min(bytes.len());
+            self.skip -= n;
+            bytes = &bytes[n..];
+        }
+        self.inbox.extend_from_slice(bytes);
+        let mut at = 0;
+        while self.inbox.len() - at >= HEADER_LEN {
+            let mut raw = [0u8; HEADER_LEN];
+            raw.copy_from_slice(&self.inbox[at..at + HEADER_LEN]);
+            let head = Header::parse(&raw);
+            let length = head.length as usize;
+            if length > MAX_PAYLOAD {
+                frames.push(Incoming::Refused {
+                    stream_id: head.stream_id,
+                    status: crate::errors::oversized(length, MAX_PAYLOAD),
+                });
+                let have = self.inbox.len() - at - HEADER_LEN;
+                at = self.inbox.len();
+                self.skip = length - have.min(length);
+                break;
+            }
+            if self.inbox.len() - at - HEADER_LEN < length {
+                break;
+            }
+            let start = at + HEADER_LEN;
+            if head.kind == TYPE_REQUEST {
+                frames.push(Incoming::Request {
+                    stream_id: head.stream_id,
+                    payload: self.inbox[start..start + length].to_vec(),
+                });
+            } // other frame types (data, stray responses) carry nothing this shim serves
+            at = start + length;
+        }
+        self.inbox.drain(..at);
+    }
+
+    /// The socket is done with: replies that arrive later are dropped, and the socket closes
+    /// when the loop drops this `Conn` (a pending Wait does not keep it open).
+    pub fn close(&self) {
+        self.outbox.lock().sock = None;
+    }
+}
+
+/// Replies waiting for the socket to take them. Handlers write straight to the socket when
+/// nothing is queued; what does not fit waits here until the loop sees the socket writable.
+pub struct Outbox {
+    /// Tells the loop there is something to flush.
+    wake: Arc<EventFd>,
+    state: Mutex<OutState>,
+}
+
+struct OutState {
+    queued: Vec<u8>,
+    /// The socket's write side; None once the connection is closed.
+    sock: Option<Arc<UnixStream>>,
+}
+
+impl Outbox {
+    fn lock(&self) -> MutexGuard<'_, OutState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Send one reply frame for `stream_id`.
+    pub fn send(&self, stream_id: u32, reply: Reply<Vec<u8>>) {
+        let response = match reply {
+            Ok(payload) => Response {
+                status: Some(Status::default()),
+                payload,
+            },
+            Err(status) => Response {
+                status: Some(status),
+                payload: Vec::new(),
+            },
+        };
+        let frame = wire::frame(stream_id, TYPE_RESPONSE, &response.encode_to_vec());
+        let mut st = self.lock();
+        let Some(sock) = st.sock.clone() else { return };
+        let mut rest: &[u8] = &frame;
+        if st.queued.is_empty() {
+            match write_some(&sock, rest) {
+                Ok(n) => rest = &rest[n..],
+                Err(_) => return, // the loop sees the broken socket on its next read
+            }
+        }
+        if !rest.is_empty() {
+            st.queued.extend_from_slice(rest);
+            drop(st);
+            if let Err(e) = self.wake.write(1) {
+                log::warn!("cannot wake the server loop", "error" => e);
+            }
+        }
+    }
+
+    /// Whether replies wait for the socket to become writable.
+    pub fn pending(&self) -> bool {
+        !self.lock().queued.is_empty()
+    }
+
+    /// Write what is queued, as far as the socket takes it. False if the socket is broken.
+    pub fn flush(&self) -> bool {
+        let mut st = self.lock();
+        let Some(sock) = st.sock.clone() else {
+            return false;
+        };
+        if st.queued.is_empty() {
+            return true;
+        }
+        match write_some(&sock, &st.queued) {
+            Ok(n) => {
+                st.queued.drain(..n);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    fn is_closed(&self) -> bool {
+        self.lock().sock.is_none()
+    }
+}
+
+/// Write as much of `bytes` as the non-blocking socket takes now.
+fn write_some(mut sock: &UnixStream, bytes: &[u8]) -> io::Result<usize> {
+    let mut done = 0;
+    while done < bytes.len() {
+        match sock.write(&bytes[done..]) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(done)
+}
+
+/// The answer for one stream of one connection. Dropped unanswered (a handler that lost it), it
+/// still answers, so a client never waits for a reply that cannot come.
+pub struct Responder {
+    outbox: Option<Arc<Outbox>>,
+    stream_id: u32,
+}
+
+impl Responder {
+    pub fn new(outbox: &Arc<Outbox>, stream_id: u32) -> Responder {
+        Responder {
+            outbox: Some(Arc::clone(outbox)),
+            stream_id,
+        }
+    }
+}
+
+impl Respond for Responder {
+    fn wanted(&self) -> bool {
+        self.outbox.as_ref().is_some_and(|o| !o.is_closed())
+    }
+
+    fn respond(mut self: Box<Self>, reply: Reply<Vec<u8>>) {
+        if let Some(outbox) = self.outbox.take() {
+            outbox.send(self.stream_id, reply);
+        }
+    }
+}
+
+impl Drop for Responder {
+    fn drop(&mut self) {
+        if let Some(outbox) = self.outbox.take() {
+            outbox.send(
+                self.stream_id,
+                Err(crate::errors::status(
+                    ttrpc::Code::UNKNOWN,
+                    "the request was dropped without an answer",
+                )),
+            );
+        }
+    }
+}

@@ -1,0 +1,200 @@
+//! The ttrpc server: one thread polls the listener and every connection; handlers run on a pool.
+//!
+//! Threads: the loop (named `ttrpc`, detached: it serves until the process exits) and pool
+//! workers, none of them kept while the shim is idle. A Wait holds no thread at all: its answer
+//! is sent when the exit is recorded. Replies go out through each connection's outbox, so a
+//! client that stops reading never blocks a handler, and every request gets an answer.
+
+mod conn;
+mod listen;
+mod pool;
+
+use std::io;
+use std::os::fd::AsFd;
+use std::os::unix::net::UnixListener;
+use std::sync::Arc;
+use std::thread;
+
+use anyhow::Context;
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::eventfd::{EfdFlags, EventFd};
+use prost::Message;
+
+use crate::dispatch::{self, SHIM_SERVICE};
+use crate::errors;
+use crate::log;
+use crate::service::Service;
+use conn::{Conn, Incoming, ReadOutcome, Responder};
+pub use listen::Listen;
+use pool::Pool;
+
+/// While accepting fails for lack of fds, retry this often (nothing signals that fds came free).
+const ACCEPT_RETRY_MS: u16 = 1000;
+
+/// Open the listener and start serving `service` on it.
+pub fn start(listen: Listen<'_>, service: Arc<Service>) -> anyhow::Result<()> {
+    let listener = listen::open(listen)?;
+    let wake = EventFd::from_value_and_flags(0, EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)
+        .context("creating the server's eventfd")?;
+    let server = Loop {
+        listener,
+        wake: Arc::new(wake),
+        conns: Vec::new(),
+        pool: Pool::new(),
+        service,
+        accept_paused: false,
+    };
+    thread::Builder::new()
+        .name("ttrpc".into())
+        .spawn(move || server.run())
+        .context("starting the server thread")?;
+    Ok(())
+}
+
+struct Loop {
+    listener: UnixListener,
+    /// Written by outboxes with replies queued: the loop then also waits for writability.
+    wake: Arc<EventFd>,
+    conns: Vec<Conn>,
+    pool: Pool,
+    service: Arc<Service>,
+    /// Accepting failed for lack of fds: poll the listener only on the retry tick.
+    accept_paused: bool,
+}
+
+impl Loop {
+    fn run(mut self) {
+        let mut frames = Vec::new();
+        loop {
+            let (listener_ready, conn_events) = match self.wait() {
+                Ok(ready) => ready,
+                Err(e) => {
+                    log::error!("server loop stopped", "error" => e);
+                    return;
+                }
+            };
+            let mut gone = Vec::new();
+            for (i, (conn, events)) in self.conns.iter_mut().zip(conn_events).enumerate() {
+                if !conn.outbox.flush() {
+                    gone.push(i);
+                    continue;
+                }
+                if events.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) {
+                    let outcome = conn.read(&mut frames);
+                    for frame in frames.drain(..) {
+                        handle(&self.pool, &self.service, conn, frame);
+                    }
+                    if let ReadOutcome::Closed = outcome {
+                        gone.push(i);
+                    }
+                }
+            }
+            for i in gone.into_iter().rev() {
+                let conn = self.conns.swap_remove(i);
+                conn.close();
+                self.accept_paused = false;
+            }
+            if listener_ready {
+                self.accept();
+            }
+        }
+    }
+
+    /// Block until something happens; whether the listener is ready, and each connection's events.
+    fn wait(&mut self) -> io::Result<(bool, Vec<PollFlags>)> {
+        let mut fds = Vec::with_capacity(2 + self.conns.len());
+        let listen_events = if self.accept_paused {
+            PollFlags::empty()
+        } else {
+            PollFlags::POLLIN
+        };
+        fds.push(PollFd::new(self.listener.as_fd(), listen_events));
+        fds.push(PollFd::new(self.wake.as_fd(), PollFlags::POLLIN));
+        for c in &self.conns {
+            let mut events = PollFlags::POLLIN;
+            if c.outbox.pending() {
+                events |= PollFlags::POLLOUT;
+            }
+            fds.push(PollFd::new(c.fd(), events));
+        }
+        let timeout = if self.accept_paused {
+            PollTimeout::from(ACCEPT_RETRY_MS)
+        } else {
+            PollTimeout::NONE
+        };
+        let n = match poll(&mut fds, timeout) {
+            Ok(n) => n,
+            Err(Errno::EINTR) => 0,
+            Err(e) => return Err(e.into()),
+        };
+        let events: Vec<PollFlags> = fds
+            .iter()
+            .map(|f| f.revents().unwrap_or(PollFlags::empty()))
+            .collect();
+        drop(fds);
+        if !events[1].is_empty() {
+            // Only a wake-up; its count does not matter. EAGAIN means another read took it.
+            let _ = self.wake.read();
+        }
+        let retry_tick = self.accept_paused && n == 0;
+        if retry_tick {
+            self.accept_paused = false;
+        }
+        Ok((retry_tick || !events[0].is_empty(), events[2..].to_vec()))
+    }
+
+    /// Take every waiting connection from a peer with our uid and gid.
+    fn accept(&mut self) {
+        loop {
+            match self.listener.accept() {
+                Ok((sock, _)) => {
+                    if !listen::same_user(&sock) {
+                        continue;
+                    }
+                    match Conn::new(sock, Arc::clone(&self.wake)) {
+                        Ok(conn) => self.conns.push(conn),
+                        Err(e) => log::warn!("cannot serve a connection", "error" => e),
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    log::error!("accept failed", "error" => e);
+                    if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) {
+                        self.accept_paused = true;
+                    }
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// One whole frame: decode the request and start its handler (never run on the loop itself).
+fn handle(pool: &Pool, service: &Arc<Service>, conn: &Conn, frame: Incoming) {
+    let (stream_id, payload) = match frame {
+        Incoming::Refused { stream_id, status } => {
+            conn.outbox.send(stream_id, Err(status));
+            return;
+        }
+        Incoming::Request { stream_id, payload } => (stream_id, payload),
+    };
+    let req = match ttrpc::Request::decode(payload.as_slice()) {
+        Ok(req) => req,
+        Err(e) => {
+            conn.outbox.send(stream_id, Err(errors::not_a_request(e)));
+            return;
+        }
+    };
+    if req.service != SHIM_SERVICE {
+        let status = errors::unimplemented("service", &req.service);
+        conn.outbox.send(stream_id, Err(status));
+        return;
+    }
+    let respond = Box::new(Responder::new(&conn.outbox, stream_id));
+    let service = Arc::clone(service);
+    pool.submit(Box::new(move || {
+        dispatch::call(&service, &req.method, &req.payload, respond);
+    }));
+}
