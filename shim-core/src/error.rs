@@ -11,8 +11,11 @@ use crate::runc::RuncError;
 pub enum Error {
     NotFound(String),
     AlreadyExists(String),
-    /// The operation is not valid now: "container must be created", state-machine refusals.
+    /// The operation needs something that is not there yet: "container must be created".
     FailedPrecondition(String),
+    /// The process's state machine refuses the operation ("cannot pause a paused container").
+    /// Go sends these as plain errors, so containerd (and `ctr`) show them as unknown.
+    InvalidState(String),
     InvalidArgument(String),
     /// runc failed; the message carries Go's prefix ("OCI runtime create failed: ...").
     Runtime(String),
@@ -25,6 +28,7 @@ impl Error {
             Error::NotFound(m)
             | Error::AlreadyExists(m)
             | Error::FailedPrecondition(m)
+            | Error::InvalidState(m)
             | Error::InvalidArgument(m)
             | Error::Runtime(m)
             | Error::Internal(m) => m,

@@ -245,6 +245,13 @@ fn failed_precondition(r: Result<impl std::fmt::Debug, Error>, text: &str) {
     }
 }
 
+fn invalid_state(r: Result<impl std::fmt::Debug, Error>, text: &str) {
+    match r {
+        Err(Error::InvalidState(m)) => assert_eq!(m, text),
+        other => panic!("want InvalidState({text:?}), got {other:?}"),
+    }
+}
+
 fn not_found(r: Result<impl std::fmt::Debug, Error>, text: &str) {
     match r {
         Err(Error::NotFound(m)) => assert_eq!(m, text),
@@ -259,7 +266,7 @@ fn init_and_execs_live_and_die_in_contract_order() {
     assert!(pid > 0);
     assert!(w.rootfs_mounted(), "Create mounted the rootfs");
     assert_eq!(w.status(&id), Status::Created);
-    failed_precondition(w.shim.pause(), "cannot pause task in created state");
+    invalid_state(w.shim.pause(), "cannot pause task in created state");
 
     assert_eq!(w.shim.start(&id).unwrap(), pid);
     assert_eq!(w.status(&id), Status::Running);
@@ -303,14 +310,14 @@ fn init_and_execs_live_and_die_in_contract_order() {
     w.shim.pause().unwrap();
     assert_eq!(w.status(&id), Status::Paused);
     assert_eq!(w.status("e2"), Status::Paused);
-    failed_precondition(w.shim.pause(), "cannot pause a paused container");
-    failed_precondition(
+    invalid_state(w.shim.pause(), "cannot pause a paused container");
+    invalid_state(
         w.shim.exec(w.exec_request("e3", &["true"], "")),
         "cannot exec in a paused state",
     );
     w.shim.resume().unwrap();
     assert_eq!(w.status("e2"), Status::Running);
-    failed_precondition(
+    invalid_state(
         w.shim.delete_process("e2"),
         "cannot delete a running process",
     );
@@ -322,7 +329,7 @@ fn init_and_execs_live_and_die_in_contract_order() {
     assert_eq!(w.wait("e2").status, 137);
     assert_eq!(w.status(&id), Status::Stopped);
     not_found(w.shim.kill(&id, 9, false), "process already finished");
-    failed_precondition(
+    invalid_state(
         w.shim.exec(w.exec_request("e4", &["true"], "")),
         "cannot exec in a stopped state",
     );
@@ -419,7 +426,7 @@ fn without_a_pid_namespace_the_init_exit_takes_every_process_down() {
 fn a_failed_checkpoint_points_at_the_copied_criu_log() {
     let w = World::new("ckpt", &["sleep", "1000"]);
     w.create("").unwrap();
-    failed_precondition(
+    invalid_state(
         w.shim.checkpoint(
             &w.dir.join("image1").display().to_string(),
             Default::default(),

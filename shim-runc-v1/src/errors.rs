@@ -14,7 +14,9 @@ pub fn code_of(e: &Error) -> Code {
         Error::AlreadyExists(_) => Code::ALREADY_EXISTS,
         Error::FailedPrecondition(_) => Code::FAILED_PRECONDITION,
         Error::InvalidArgument(_) => Code::INVALID_ARGUMENT,
-        Error::Runtime(_) | Error::Internal(_) => Code::UNKNOWN,
+        // As Go: its state machine refusals are plain errors. containerd does not branch on
+        // them, and ctr then prints exactly what it prints with the Go shim.
+        Error::InvalidState(_) | Error::Runtime(_) | Error::Internal(_) => Code::UNKNOWN,
     }
 }
 
@@ -76,6 +78,11 @@ mod tests {
                 Error::FailedPrecondition("container must be created".into()),
                 Code::FAILED_PRECONDITION,
                 9,
+            ),
+            (
+                Error::InvalidState("cannot pause a paused container".into()),
+                Code::UNKNOWN,
+                2,
             ),
             (
                 Error::InvalidArgument("id not provided".into()),

@@ -178,11 +178,9 @@ mod tests {
         }
     }
 
-    fn probe() -> (
-        Box<Probe>,
-        std::sync::mpsc::Receiver<(u32, Option<SystemTime>)>,
-        Arc<std::sync::atomic::AtomicBool>,
-    ) {
+    type Heard = std::sync::mpsc::Receiver<(u32, Option<SystemTime>)>;
+
+    fn probe() -> (Box<Probe>, Heard, Arc<std::sync::atomic::AtomicBool>) {
         let (tx, rx) = std::sync::mpsc::channel();
         let gone = Arc::new(std::sync::atomic::AtomicBool::new(false));
         (

@@ -52,7 +52,7 @@ pub enum Action {
 }
 
 fn refuse(text: &str) -> Result<Action, Error> {
-    Err(Error::FailedPrecondition(text.to_string()))
+    Err(Error::InvalidState(text.to_string()))
 }
 
 fn gone(text: &str) -> Result<Action, Error> {
@@ -378,14 +378,14 @@ mod tests {
     }
 
     #[test]
-    fn refusals_are_failed_preconditions() {
+    fn refusals_are_invalid_states() {
         assert!(matches!(
             init(InitState::Paused, Op::Pause),
-            Err(Error::FailedPrecondition(_))
+            Err(Error::InvalidState(_))
         ));
         assert!(matches!(
             exec(ExecState::Running, Op::Delete),
-            Err(Error::FailedPrecondition(_))
+            Err(Error::InvalidState(_))
         ));
     }
 }
