@@ -24,6 +24,13 @@ const RUNC_TIMEOUT: Duration = Duration::from_secs(120);
 const SHUTDOWN_PUBLISH_LIMIT: Duration = Duration::from_secs(2);
 
 fn main() {
+    // One malloc arena: the shim's threads allocate little, and glibc would otherwise give each
+    // thread an arena of its own (most of an idle shim's private memory).
+    #[cfg(target_env = "gnu")]
+    // SAFETY: plain mallopt call before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+    }
     // First, before any child exists: become a child subreaper and install the reaper's signal
     // handlers (SIGCHLD, and the signals delivered on `signals`), so no exit can be missed.
     let (reaper, signals) = match reaper::Reaper::builder()

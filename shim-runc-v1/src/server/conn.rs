@@ -63,7 +63,8 @@ impl Conn {
 
     /// Read what the socket has, and append every whole frame to `frames`.
     pub fn read(&mut self, frames: &mut Vec<Incoming>) -> ReadOutcome {
-        let mut buf = [0u8; 64 * 1024];
+        // Requests are small (a Create is a few KiB): a small buffer, read until the socket is dry.
+        let mut buf = [0u8; 8 * 1024];
         loop {
             match (&*self.sock).read(&mut buf) {
                 Ok(0) => return ReadOutcome::Closed,
