@@ -8,7 +8,7 @@ use std::time::UNIX_EPOCH;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use nix::sys::signal::{kill, Signal};
+use nix::sys::signal::{kill, SigSet, Signal};
 use nix::unistd::Pid;
 use reaper::{Exit, Reaper};
 
@@ -45,6 +45,8 @@ struct Args {
 }
 
 fn main() {
+    // A mask inherited from whoever exec'd us would otherwise hold back signals we forward.
+    let _ = SigSet::empty().thread_set_mask();
     match run() {
         Ok(code) => std::process::exit(code),
         Err(e) => {

@@ -2,7 +2,7 @@
 
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command};
-use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::mpsc::{channel, sync_channel, Receiver, Sender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, SystemTime};
 
@@ -152,7 +152,8 @@ impl Builder {
         self
     }
 
-    /// Install the handlers and start the reaping thread. Once per process.
+    /// Install the handlers and start the reaping thread, which takes the handled signals whatever
+    /// the signal mask of the calling thread. Once per process.
     pub fn start(self) -> Result<(Reaper, Receiver<Signal>), Error> {
         if self.subreaper && std::process::id() != 1 {
             // SAFETY: plain prctl with integer arguments.
@@ -173,16 +174,33 @@ impl Builder {
             childless_cv: Condvar::new(),
         });
         let (sig_tx, sig_rx) = channel();
+        let (ready_tx, ready_rx) = sync_channel(1);
         let thread_inner = Arc::clone(&inner);
-        // The reaping thread lives as long as the process; nobody joins it.
+        // The reaping thread lives as long as the process; nobody joins it. It inherits our
+        // signal mask, so it unblocks the signals it handles before anything else: a caller that
+        // blocks SIGCHLD (as a parent's mask survives exec) must not silence the reaper.
         std::thread::Builder::new()
             .name("reaper".into())
-            .spawn(move || reap_loop(&thread_inner, wakeups, &sig_tx))
+            .spawn(move || {
+                let unblocked = wakeups.unblock_in_this_thread();
+                let ok = unblocked.is_ok();
+                let _ = ready_tx.send(unblocked);
+                if ok {
+                    reap_loop(&thread_inner, wakeups, &sig_tx);
+                }
+            })
             .map_err(|source| Error::Sys {
                 what: "spawn reaping thread",
                 source,
             })?;
-        Ok((Reaper { inner }, sig_rx))
+        match ready_rx.recv() {
+            Ok(Ok(())) => Ok((Reaper { inner }, sig_rx)),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(Error::Sys {
+                what: "start reaping thread",
+                source: std::io::Error::other("the reaping thread ended before it was ready"),
+            }),
+        }
     }
 }
 

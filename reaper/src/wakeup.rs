@@ -29,6 +29,8 @@ extern "C" fn on_signal(signo: libc::c_int) {
 /// The reading end, owned by the reaping thread.
 pub struct Wakeups {
     read: File,
+    /// The signals with our handler, which the reaping thread must be able to take.
+    handled: SigSet,
 }
 
 impl Wakeups {
@@ -58,12 +60,27 @@ impl Wakeups {
             SaFlags::SA_RESTART | SaFlags::SA_NOCLDSTOP,
             SigSet::empty(),
         );
+        let mut handled = SigSet::empty();
         for &sig in signals {
             // SAFETY: the handler is async-signal-safe (see on_signal).
             unsafe { sigaction(sig, &action) }
                 .map_err(|e| sys("sigaction", std::io::Error::from_raw_os_error(e as i32)))?;
+            handled.add(sig);
         }
-        Ok(Wakeups { read })
+        Ok(Wakeups { read, handled })
+    }
+
+    /// Unblock the handled signals in the calling thread. A process-directed signal goes to a
+    /// thread that does not block it, so with this the reaping thread takes them even when every
+    /// other thread (or the process we were started from) blocks them. Signals already pending
+    /// reach the handler now.
+    pub fn unblock_in_this_thread(&self) -> Result<(), Error> {
+        self.handled.thread_unblock().map_err(|e| {
+            sys(
+                "pthread_sigmask",
+                std::io::Error::from_raw_os_error(e as i32),
+            )
+        })
     }
 
     /// Block until at least one signal arrived; return the distinct signal numbers seen.

@@ -1,10 +1,52 @@
 //! The `reaper` binary, run as a subprocess.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc::channel;
+use std::time::Duration;
+
+use nix::sys::signal::{kill, SigSet, SigmaskHow, Signal};
+use nix::unistd::Pid;
+
+/// Long enough for any healthy run; only a hung reaper reaches it.
+const LIMIT: Duration = Duration::from_secs(30);
 
 fn reaper() -> Command {
     Command::new(env!("CARGO_BIN_EXE_reaper"))
+}
+
+/// The reaper exec'd by a parent that blocks SIGCHLD and SIGTERM, as a mask survives exec.
+fn reaper_with_signals_blocked() -> Command {
+    let mut cmd = reaper();
+    // SAFETY: only sigemptyset/sigaddset/sigprocmask (async-signal-safe) between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            let mut set = SigSet::empty();
+            set.add(Signal::SIGCHLD);
+            set.add(Signal::SIGTERM);
+            nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None)?;
+            Ok(())
+        });
+    }
+    cmd
+}
+
+/// Wait for `child` and collect what is left of its output, killing it if it hangs past LIMIT
+/// (a reaper that never reaps does).
+fn wait_bounded(child: Child) -> Output {
+    let pid = child.id() as i32;
+    let (tx, rx) = channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output().unwrap());
+    });
+    match rx.recv_timeout(LIMIT) {
+        Ok(out) => out,
+        Err(_) => {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            panic!("reaper {pid} hung");
+        }
+    }
 }
 
 #[test]
@@ -40,11 +82,39 @@ fn a_signal_death_exits_with_128_plus_the_signal() {
 }
 
 #[test]
-fn the_child_gets_an_empty_signal_mask() {
-    let out = reaper()
-        .args(["--", "grep", "SigBlk", "/proc/self/status"])
-        .output()
+fn a_sigchld_blocked_by_the_parent_does_not_stop_the_reaping() {
+    let child = reaper_with_signals_blocked()
+        .args(["--", "sh", "-c", "exit 3"])
+        .spawn()
         .unwrap();
+    assert_eq!(wait_bounded(child).status.code(), Some(3));
+}
+
+#[test]
+fn sigterm_is_forwarded_even_when_the_parent_blocked_it() {
+    let mut child = reaper_with_signals_blocked()
+        .args([
+            "--",
+            "sh",
+            "-c",
+            "trap 'exit 42' TERM; echo ready; while :; do sleep 0.05; done",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_ready(&mut child);
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    assert_eq!(wait_bounded(child).status.code(), Some(42));
+}
+
+#[test]
+fn the_child_gets_an_empty_signal_mask_though_the_parent_blocked_signals() {
+    let child = reaper_with_signals_blocked()
+        .args(["--", "grep", "SigBlk", "/proc/self/status"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = wait_bounded(child);
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
         "SigBlk:\t0000000000000000"
@@ -72,11 +142,7 @@ fn sigterm_is_forwarded_to_the_child() {
         .spawn()
         .unwrap();
     wait_ready(&mut child);
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
     assert_eq!(child.wait().unwrap().code(), Some(42));
 }
 
@@ -89,11 +155,7 @@ fn group_mode_signals_the_whole_process_group() {
         .spawn()
         .unwrap();
     wait_ready(&mut child);
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
     assert_eq!(child.wait().unwrap().code(), Some(143));
 }
 
