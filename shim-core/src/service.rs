@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::mpsc::{channel, Sender};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::config::Config;
 use crate::error::Error;
@@ -173,11 +173,13 @@ impl Shim {
     }
 
     /// Route `pid`'s exit to the dispatcher. Registered before watching, so the dispatcher always
-    /// finds the owner; an exit that happened already is claimed from the reaper's buffer.
-    fn follow(&self, pid: u32, owner: Owner) {
+    /// finds the owner; an exit that happened already is claimed from the reaper's buffer, unless
+    /// it was reaped before `since` (the start of the runc call that produced the pid): that one
+    /// is an earlier process's whose pid was recycled.
+    fn follow(&self, pid: u32, owner: Owner, since: Instant) {
         self.table.lock().by_pid.insert(pid, owner);
         let tx = self.exits.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        self.reaper.watch_into(pid as i32, tx);
+        self.reaper.watch_into_since(pid as i32, tx, since);
     }
 
     fn runc(&self, runtime: &str, bundle: &std::path::Path) -> Runc {
@@ -257,6 +259,7 @@ impl Shim {
             no_pivot: req.options.no_pivot_root,
             no_new_keyring: req.options.no_new_keyring,
         };
+        let since = Instant::now();
         parts
             .runc
             .create(&req.id, &req.bundle, &opts, stdio)
@@ -271,24 +274,26 @@ impl Shim {
             })?;
         started.set_pid(pid);
         self.table.lock().init = Some(Arc::new(started));
-        self.follow(pid, Owner::Init);
+        self.follow(pid, Owner::Init, since);
         Ok(pid)
     }
 
     pub fn start(&self, id: &str) -> Result<u32, Error> {
         match self.lookup(id)? {
             Proc::Init(init) => {
+                let since = Instant::now();
                 let (pid, new) = init.start()?;
                 if new {
-                    self.follow(pid, Owner::Init);
+                    self.follow(pid, Owner::Init, since);
                 }
                 Ok(pid)
             }
             Proc::Exec(exec, init) => {
                 // Once the init is gone nothing may start in the container.
                 init.decide(Op::Exec)?;
+                let since = Instant::now();
                 let pid = exec.start()?;
-                self.follow(pid, Owner::Exec(exec.id.clone()));
+                self.follow(pid, Owner::Exec(exec.id.clone()), since);
                 Ok(pid)
             }
         }
