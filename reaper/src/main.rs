@@ -4,6 +4,7 @@ use std::io::Write;
 use std::os::fd::{FromRawFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::process::Command;
+use std::sync::{Arc, Mutex};
 use std::time::UNIX_EPOCH;
 
 use anyhow::{bail, Context, Result};
@@ -30,7 +31,7 @@ const FORWARDED: [Signal; 9] = [
 #[command(
     name = "reaper",
     version,
-    after_help = "Examples:\n  reaper -- sh -c 'sleep 0.1 & exit 3'     # exits 3 once the orphaned sleep is reaped\n  reaper -g --report - -- make -j4         # signals go to the whole group; one JSON line per reaped pid\n\nAfter CMD exits, reaper waits until every orphan it adopted has exited too (signals received\nmeanwhile go to them), so nothing is left as a zombie of an init that does not reap."
+    after_help = "Examples:\n  reaper -- sh -c 'sleep 0.1 & exit 3'     # exits 3 once the orphaned sleep is reaped\n  reaper -g --report - -- make -j4         # signals go to the whole group; one JSON line per reaped pid\n\nAfter CMD exits, reaper waits until every orphan it adopted has exited too (signals received\nmeanwhile go to them, never to CMD's old pid), so nothing is left as a zombie of an init that\ndoes not reap."
 )]
 struct Args {
     /// Put CMD in its own process group and forward signals to the whole group.
@@ -85,14 +86,22 @@ fn run() -> Result<i32> {
         .spawn(&mut cmd)
         .with_context(|| format!("cannot run {}", args.cmd[0]))?;
     let main_pid = spawned.pid;
-    let target = if args.group { -main_pid } else { main_pid };
+    // Where signals go while CMD has not been reaped: once it has, its pid may be another
+    // process's, so this becomes None and signals go to the orphans left.
+    let target = Arc::new(Mutex::new(Some(if args.group {
+        -main_pid
+    } else {
+        main_pid
+    })));
 
-    // Signals go to the child (or its group) while it lives, then to any orphan left.
+    let signal_target = Arc::clone(&target);
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
             for sig in signals {
-                if kill(Pid::from_raw(target), sig).is_err() {
+                let target = signal_target.lock().unwrap_or_else(|p| p.into_inner());
+                let sent = target.is_some_and(|t| kill(Pid::from_raw(t), sig).is_ok());
+                if !sent {
                     for pid in children() {
                         let _ = kill(Pid::from_raw(pid), sig);
                     }
@@ -102,9 +111,12 @@ fn run() -> Result<i32> {
 
     let mut status = None;
     for exit in exits.iter() {
-        write_report(&mut report, &exit, exit.pid == main_pid);
         if exit.pid == main_pid {
+            *target.lock().unwrap_or_else(|p| p.into_inner()) = None;
             status = Some(exit.status);
+        }
+        write_report(&mut report, &exit, exit.pid == main_pid);
+        if status.is_some() {
             break;
         }
     }

@@ -147,6 +147,42 @@ fn sigterm_is_forwarded_to_the_child() {
 }
 
 #[test]
+fn once_the_command_is_reaped_signals_go_to_its_orphans() {
+    let mut child = reaper()
+        .args([
+            "--report",
+            "-",
+            "--",
+            "sh",
+            "-c",
+            "(trap 'exit 7' TERM; echo ready; while :; do sleep 0.05; done) & exit 0",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Signal only once the orphan is ready and the command's exit is reported (so reaped).
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut ready, mut reaped) = (false, false);
+    while !(ready && reaped) {
+        let line = lines.next().expect("output ended early").unwrap();
+        if line == "ready" {
+            ready = true;
+        } else {
+            let report: serde_json::Value = serde_json::from_str(&line).unwrap();
+            reaped |= report["main"] == true;
+        }
+    }
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    let orphan: serde_json::Value =
+        serde_json::from_str(&lines.next().expect("orphan reported").unwrap()).unwrap();
+    assert_eq!(
+        (orphan["main"].as_bool(), orphan["status"].as_i64()),
+        (Some(false), Some(7))
+    );
+    assert_eq!(wait_bounded(child).status.code(), Some(0));
+}
+
+#[test]
 fn group_mode_signals_the_whole_process_group() {
     // Without -g the background sleep would keep the reaper waiting for 30 s.
     let mut child = reaper()
