@@ -1,11 +1,13 @@
 //! The `reaper` binary, run as a subprocess.
 
 use std::io::{BufRead, BufReader};
+use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc::channel;
 use std::time::Duration;
 
+use nix::fcntl::FdFlag;
 use nix::sys::signal::{kill, SigSet, SigmaskHow, Signal};
 use nix::unistd::Pid;
 
@@ -195,14 +197,90 @@ fn group_mode_signals_the_whole_process_group() {
     assert_eq!(child.wait().unwrap().code(), Some(143));
 }
 
+/// Have `cmd` start with `fd` at `at`, not close-on-exec, as an fd a parent passed on. The caller
+/// keeps `fd` open until the spawn.
+fn inherit_fd(cmd: &mut Command, fd: &impl AsRawFd, at: i32) {
+    let from = fd.as_raw_fd();
+    // SAFETY: dup2 and fcntl are async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || {
+            if from == at {
+                nix::fcntl::fcntl(at, nix::fcntl::FcntlArg::F_SETFD(FdFlag::empty()))?;
+            } else {
+                nix::unistd::dup2(from, at)?;
+            }
+            Ok(())
+        });
+    }
+}
+
+/// `cmd` with `/dev/null` on fd `at`.
+fn with_inherited_fd(mut cmd: Command, at: i32) -> (Command, std::fs::File) {
+    let null = std::fs::File::open("/dev/null").unwrap();
+    inherit_fd(&mut cmd, &null, at);
+    (cmd, null)
+}
+
 #[test]
-fn inherited_fds_are_closed_before_the_child_runs() {
-    let out = reaper()
-        .args(["--", "sh", "-c", "ls /proc/self/fd | wc -l"])
+fn inherited_fds_are_passed_on_to_the_command() {
+    let (mut cmd, _null) = with_inherited_fd(reaper(), 9);
+    let out = cmd
+        .args(["--", "sh", "-c", "test -e /proc/self/fd/9 && echo kept"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "kept");
+}
+
+#[test]
+fn close_fds_closes_inherited_fds_before_the_command_runs() {
+    let (mut cmd, _null) = with_inherited_fd(reaper(), 9);
+    let out = cmd
+        .args(["--close-fds", "--", "sh", "-c", "ls /proc/self/fd | wc -l"])
         .output()
         .unwrap();
     // 0, 1, 2 and the fd ls opens for the directory.
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "4");
+}
+
+#[test]
+fn the_report_fd_is_not_inherited_by_the_command() {
+    let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+    let mut cmd = reaper();
+    inherit_fd(&mut cmd, &write, 5);
+    let out = cmd
+        .args([
+            "--report",
+            "5",
+            "--",
+            "sh",
+            "-c",
+            "test -e /proc/self/fd/5 && echo leaked || echo closed",
+        ])
+        .output()
+        .unwrap();
+    drop(write);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "closed");
+    let mut report = String::new();
+    std::io::Read::read_to_string(&mut std::fs::File::from(read), &mut report).unwrap();
+    let line: serde_json::Value = serde_json::from_str(report.trim()).unwrap();
+    assert_eq!(
+        (line["main"].as_bool(), line["status"].as_i64()),
+        (Some(true), Some(0))
+    );
+}
+
+#[test]
+fn a_report_fd_that_is_not_open_is_a_clear_error() {
+    let out = reaper()
+        .args(["--report", "77", "--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--report 77: not an open fd"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -211,6 +289,7 @@ fn help_explains_usage_with_an_example() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success());
     assert!(text.contains("reaper -- sh -c"), "{text}");
+    assert!(text.contains("--close-fds"), "{text}");
 }
 
 #[test]
