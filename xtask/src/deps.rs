@@ -24,6 +24,16 @@ enum Check {
 
 const NEEDS: &[Need] = &[
     Need {
+        what: "C linker",
+        package: "gcc",
+        check: Check::Command("cc"),
+    },
+    Need {
+        what: "C library for linking",
+        package: "libc6-dev",
+        check: Check::Package,
+    },
+    Need {
         what: "protoc",
         package: "protobuf-compiler",
         check: Check::Command("protoc"),
@@ -82,6 +92,11 @@ const NEEDS: &[Need] = &[
         what: "script",
         package: "bsdutils",
         check: Check::Command("script"),
+    },
+    Need {
+        what: "python3 (pdeathsig test)",
+        package: "python3",
+        check: Check::File("/usr/bin/python3"),
     },
 ];
 
