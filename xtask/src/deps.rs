@@ -39,11 +39,6 @@ const NEEDS: &[Need] = &[
         check: Check::Command("protoc"),
     },
     Need {
-        what: "protobuf-includes",
-        package: "libprotobuf-dev",
-        check: Check::File("/usr/include/google/protobuf/empty.proto"),
-    },
-    Need {
         what: "runc",
         package: "runc",
         check: Check::Command("runc"),
