@@ -141,8 +141,13 @@ impl Shim {
     ) -> Result<Shim, Error> {
         let table = Arc::new(Table::default());
         let (tx, rx) = channel();
-        let dispatcher = exits::spawn(Arc::clone(&table), rx, Arc::from(events))
-            .map_err(|e| Error::Internal(format!("start exit dispatcher: {e}")))?;
+        let dispatcher = exits::spawn(
+            Arc::clone(&table),
+            rx,
+            Arc::from(events),
+            config.settle_limit,
+        )
+        .map_err(|e| Error::Internal(format!("start exit dispatcher: {e}")))?;
         Ok(Shim {
             config,
             reaper,

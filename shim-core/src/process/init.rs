@@ -2,14 +2,14 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use crate::error::{kill_error, Error};
 use crate::io::{IoOwner, IoSpec, LoggerContext};
 use crate::mount;
 use crate::process::exit_cell::ExitCell;
 use crate::process::state::{self, Action, InitState, Op};
-use crate::process::{read_pid_file, Prepared, ProcIo, DRAIN_LIMIT, SETTLE_LIMIT};
+use crate::process::{read_pid_file, Prepared, ProcIo, DRAIN_LIMIT};
 use crate::runc::{CheckpointOpts, RestoreOpts, Runc};
 use crate::service::{CheckpointRequest, ExitInfo, ProcessState, Status};
 
@@ -233,7 +233,8 @@ impl Init {
         // Deleting a never-started container kills its `runc init`: that death is not the
         // container's exit, and `deleting` keeps `exited` from recording it.
         self.set_deleting(true);
-        self.stdio.drain_and_close(DRAIN_LIMIT);
+        self.stdio.wait_drained(DRAIN_LIMIT);
+        self.stdio.close();
         if let Err(e) = self.parts.runc.delete(&self.parts.id, false) {
             if !e.is_not_exist() {
                 self.set_deleting(false);
@@ -267,9 +268,11 @@ impl Init {
             )
     }
 
-    /// The reaper saw the init die. Returns false if it was already recorded, or ignored.
-    /// Only the exit dispatcher calls this, so nothing else records between check and record.
-    pub fn exited(&self, status: u32, at: SystemTime) -> bool {
+    /// The reaper saw the init die: take its processes down if they would outlive it, give its
+    /// output up to `settle_limit` to drain, record the exit, resume a paused cgroup. Returns
+    /// false if it was already recorded, or ignored. Called once per init exit (the dispatcher
+    /// claims each pid once), so nothing else records between check and record.
+    pub fn exited(&self, status: u32, at: SystemTime, settle_limit: Duration) -> bool {
         if !self.exit_is_news() {
             return false;
         }
@@ -278,7 +281,7 @@ impl Init {
             let _ = self.parts.runc.kill(&self.parts.id, 9, true);
         }
         // The last output first: whoever learns of the exit may close its end at once.
-        self.stdio.wait_drained(SETTLE_LIMIT);
+        self.stdio.wait_drained(settle_limit);
         let action = {
             let mut f = self.fields();
             match state::init(f.state, Op::Exit) {
