@@ -4,6 +4,7 @@
 #[path = "fixtures/common.rs"]
 mod common;
 
+use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::sync::mpsc::channel;
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
@@ -13,7 +14,7 @@ use common::{mkfifo, TempDir};
 use shim_core::config::DEFAULT_SETTLE_LIMIT;
 use shim_core::io::IoSpec;
 use shim_core::{
-    Config, CreateOptions, CreateRequest, EventSink, ExecRequest, Shim, Status, TaskExit,
+    Config, CreateOptions, CreateRequest, Error, EventSink, ExecRequest, Shim, Status, TaskExit,
 };
 
 static REAPER: OnceLock<reaper::Reaper> = OnceLock::new();
@@ -197,11 +198,68 @@ fn a_slow_runc_kill_all_for_the_init_does_not_hold_up_an_execs_exit() {
     assert!(fake.calls().contains(&"kill --all c1 9".to_string()));
 }
 
+fn a_failed_runc_delete_leaves_the_io_open_for_a_retry() {
+    let fake = Fake::new("exec cat");
+    let (stdin, stdout) = (fake.dir.join("stdin"), fake.dir.join("stdout"));
+    mkfifo(&stdin);
+    mkfifo(&stdout);
+    let lines = {
+        let (tx, rx) = channel();
+        let path = stdout.clone();
+        std::thread::spawn(move || {
+            let reader = BufReader::new(std::fs::File::open(path).unwrap());
+            for line in reader.lines() {
+                let _ = tx.send(line.unwrap());
+            }
+        });
+        rx
+    };
+    let pid = fake.create(IoSpec {
+        stdin: stdin.display().to_string(),
+        stdout: stdout.display().to_string(),
+        ..Default::default()
+    });
+    fake.behave(
+        "delete",
+        r#"echo '{"level":"error","msg":"cgroup busy","time":"t"}' >> "$log"; exit 1"#,
+    );
+    match fake.shim.delete() {
+        Err(Error::Runtime(m)) => assert_eq!(m, "failed to delete task: cgroup busy"),
+        other => panic!("want runc's delete error, got {other:?}"),
+    }
+    assert_eq!(fake.shim.state("c1").unwrap().status, Status::Created);
+
+    // stdin and stdout still work: the container echoes a line through both.
+    bounded("writing stdin", move || {
+        let mut w = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&stdin)
+            .unwrap();
+        w.write_all(b"still open\n").unwrap();
+    });
+    let line = lines
+        .recv_timeout(HANG)
+        .expect("no output after the failed delete");
+    assert_eq!(line, "still open");
+
+    fake.behave("delete", "exit 0");
+    sigkill(pid);
+    let deleted = fake.shim.delete().unwrap();
+    assert_eq!(deleted.pid, pid);
+    assert_eq!(fake.calls().last().map(String::as_str), Some("delete c1"));
+}
+
 fn main() {
     let (reaper, _signals) = reaper::Reaper::builder().start().expect("start the reaper");
     REAPER.set(reaper).ok();
-    common::run(&[(
-        "a_slow_runc_kill_all_for_the_init_does_not_hold_up_an_execs_exit",
-        a_slow_runc_kill_all_for_the_init_does_not_hold_up_an_execs_exit,
-    )]);
+    common::run(&[
+        (
+            "a_slow_runc_kill_all_for_the_init_does_not_hold_up_an_execs_exit",
+            a_slow_runc_kill_all_for_the_init_does_not_hold_up_an_execs_exit,
+        ),
+        (
+            "a_failed_runc_delete_leaves_the_io_open_for_a_retry",
+            a_failed_runc_delete_leaves_the_io_open_for_a_retry,
+        ),
+    ]);
 }

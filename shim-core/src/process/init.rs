@@ -226,7 +226,8 @@ impl Init {
         out
     }
 
-    /// Delete: drain IO, `runc delete`, close IO, unmount the rootfs.
+    /// Delete (contract 2.3): wait for the output to drain, `runc delete`, then close stdin and
+    /// the IO, unmount the rootfs. When runc fails nothing has been closed: Delete can be retried.
     pub fn delete(&self) -> Result<ExitInfo, Error> {
         let _op = self.op();
         self.decide(Op::Delete)?;
@@ -234,13 +235,13 @@ impl Init {
         // container's exit, and `deleting` keeps `exited` from recording it.
         self.set_deleting(true);
         self.stdio.wait_drained(DRAIN_LIMIT);
-        self.stdio.close();
         if let Err(e) = self.parts.runc.delete(&self.parts.id, false) {
             if !e.is_not_exist() {
                 self.set_deleting(false);
                 return Err(e.into());
             }
         }
+        self.stdio.close();
         if self.parts.rootfs_mounted {
             mount::unmount_all(&self.parts.bundle)?;
         }
