@@ -9,7 +9,8 @@ use common::*;
 use shim_proto::protobuf::Empty;
 use shim_proto::runc::ProcessDetails;
 use shim_proto::shim::{
-    ExecProcessRequest, KillRequest, ListPidsRequest, StateRequest, UpdateTaskRequest, WaitRequest,
+    ExecProcessRequest, KillRequest, ListPidsRequest, ResizePtyRequest, StateRequest,
+    UpdateTaskRequest, WaitRequest,
 };
 use shim_proto::time::{is_go_zero, GO_ZERO_TIME};
 use shim_proto::types::Status;
@@ -486,4 +487,38 @@ fn state_and_kill_answer_while_runc_pause_is_stuck_and_state_says_pausing() {
     };
     client.kill(ctx(), &kill).unwrap();
     assert_eq!(shim.wait_for(&client, &shim.id), 137);
+}
+
+#[test]
+fn resize_pty_needs_an_id_of_a_live_process() {
+    if !ready() {
+        return;
+    }
+    let shim = ShimUnderTest::start(&["sh", "-c", "exit 0"], false);
+    let client = shim.client();
+    let resize = |id: &str| {
+        client.resize_pty(
+            ctx(),
+            &ResizePtyRequest {
+                id: id.into(),
+                width: 80,
+                height: 24,
+            },
+        )
+    };
+    let (code, msg) = status_of(resize(""));
+    assert_eq!((code, msg.as_str()), (3, "id not provided"));
+    // Go answers Unknown here; NotFound is the fix contract 9 allows.
+    let (code, msg) = status_of(resize("nope"));
+    assert_eq!((code, msg.as_str()), (5, "process nope does not exist"));
+
+    shim.create_plain(&client);
+    resize(&shim.id).unwrap();
+    shim.start_task(&client);
+    assert_eq!(shim.wait_for(&client, &shim.id), 0);
+    let (code, msg) = status_of(resize(&shim.id));
+    assert_eq!(
+        (code, msg.as_str()),
+        (9, "cannot resize a stopped container")
+    );
 }
