@@ -309,7 +309,8 @@ impl Shim {
     }
 
     pub fn delete_process(&self, id: &str) -> Result<ExitInfo, Error> {
-        let init = self.init()?;
+        // Before Create there is no process of that id (Go: NotFound), not a missing container.
+        let init = self.init().map_err(|_| Error::no_such_process(id))?;
         if id == init.parts.id {
             return Err(Error::InvalidArgument(
                 "cannot delete init process with DeleteProcess".into(),

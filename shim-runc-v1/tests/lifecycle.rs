@@ -9,8 +9,8 @@ use common::*;
 use shim_proto::protobuf::Empty;
 use shim_proto::runc::ProcessDetails;
 use shim_proto::shim::{
-    ExecProcessRequest, KillRequest, ListPidsRequest, ResizePtyRequest, StateRequest,
-    UpdateTaskRequest, WaitRequest,
+    DeleteProcessRequest, ExecProcessRequest, KillRequest, ListPidsRequest, ResizePtyRequest,
+    StateRequest, UpdateTaskRequest, WaitRequest,
 };
 use shim_proto::time::{is_go_zero, GO_ZERO_TIME};
 use shim_proto::types::Status;
@@ -521,4 +521,16 @@ fn resize_pty_needs_an_id_of_a_live_process() {
         (code, msg.as_str()),
         (9, "cannot resize a stopped container")
     );
+}
+
+#[test]
+fn delete_process_before_create_is_not_found() {
+    if !ready() {
+        return;
+    }
+    let shim = ShimUnderTest::start(&["sleep", "1000"], false);
+    let client = shim.client();
+    let (code, msg) =
+        status_of(client.delete_process(ctx(), &DeleteProcessRequest { id: "e1".into() }));
+    assert_eq!((code, msg.as_str()), (5, "process e1 does not exist"));
 }
