@@ -129,6 +129,9 @@ pub struct Shim {
     table: Arc<Table>,
     /// Feeds the exit dispatcher; one clone per watched pid lives in the reaper.
     exits: Mutex<Sender<reaper::Exit>>,
+    /// Held for the whole of Create (as Go holds its service lock): a second Create waits, then
+    /// finds the first's init and is refused before it mounts or undoes anything.
+    creating: Mutex<()>,
     /// The dispatcher thread runs for the life of the process; kept to show who owns it.
     _dispatcher: std::thread::JoinHandle<()>,
 }
@@ -153,6 +156,7 @@ impl Shim {
             reaper,
             table,
             exits: Mutex::new(tx),
+            creating: Mutex::new(()),
             _dispatcher: dispatcher,
         })
     }
@@ -200,9 +204,12 @@ impl Shim {
         )
     }
 
+    /// Create the init. A second Create while an init exists is AlreadyExists (`id <id>: already
+    /// exists`, as for a taken exec id): the container exists, and nothing about it changes.
     pub fn create(&self, req: CreateRequest) -> Result<u32, Error> {
         validate::id("container", &req.id)?;
         validate::bundle(&req.bundle)?;
+        let _creating = self.creating.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(init) = &self.table.lock().init {
             return Err(Error::AlreadyExists(format!(
                 "id {}: already exists",

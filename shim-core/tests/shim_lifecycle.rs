@@ -165,7 +165,11 @@ impl World {
     }
 
     fn create(&self, stdout: &str) -> Result<u32, Error> {
-        self.shim.create(CreateRequest {
+        self.shim.create(self.create_request(stdout))
+    }
+
+    fn create_request(&self, stdout: &str) -> CreateRequest {
+        CreateRequest {
             id: self.id.clone(),
             bundle: self.bundle.clone(),
             runtime: String::new(),
@@ -182,7 +186,7 @@ impl World {
             checkpoint: String::new(),
             parent_checkpoint: String::new(),
             options: CreateOptions::default(),
-        })
+        }
     }
 
     /// An exec request running `args`, its stdout appended to `stdout` (a file:// URI or "").
@@ -461,6 +465,37 @@ fn an_exec_still_draining_its_output_does_not_hold_up_another_execs_exit() {
     w.shim.delete().unwrap();
 }
 
+fn concurrent_creates_give_one_container_and_the_loser_touches_nothing() {
+    let w = World::new("twice", &["sleep", "1000"]);
+    let racers: Vec<_> = (0..2)
+        .map(|_| {
+            let (shim, req) = (Arc::clone(&w.shim), w.create_request(""));
+            std::thread::spawn(move || shim.create(req))
+        })
+        .collect();
+    let results: Vec<_> = racers.into_iter().map(|r| r.join().unwrap()).collect();
+    let won: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    assert_eq!(won.len(), 1, "{results:?}");
+    let refused = results.iter().find_map(|r| r.as_ref().err());
+    assert_eq!(
+        refused,
+        Some(&Error::AlreadyExists(format!(
+            "id {}: already exists",
+            w.id
+        )))
+    );
+    assert!(
+        w.rootfs_mounted(),
+        "the loser unmounted the winner's rootfs"
+    );
+    assert_eq!(w.shim.start(&w.id).unwrap(), *won[0]);
+    assert_eq!(w.status(&w.id), Status::Running);
+    w.shim.kill(&w.id, 9, false).unwrap();
+    assert_eq!(w.wait(&w.id).status, 137);
+    w.shim.delete().unwrap();
+    assert!(!w.rootfs_mounted());
+}
+
 fn a_failed_checkpoint_points_at_the_copied_criu_log() {
     let w = World::new("ckpt", &["sleep", "1000"]);
     w.create("").unwrap();
@@ -534,6 +569,10 @@ fn main() {
         (
             "an_exec_still_draining_its_output_does_not_hold_up_another_execs_exit",
             an_exec_still_draining_its_output_does_not_hold_up_another_execs_exit,
+        ),
+        (
+            "concurrent_creates_give_one_container_and_the_loser_touches_nothing",
+            concurrent_creates_give_one_container_and_the_loser_touches_nothing,
         ),
         (
             "a_failed_checkpoint_points_at_the_copied_criu_log",
