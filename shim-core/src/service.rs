@@ -449,6 +449,7 @@ impl Shim {
         }
     }
 
+    /// Update the init's resources; the JSON must be an object (it goes to runc unchanged).
     pub fn update(&self, resources_json: &[u8]) -> Result<(), Error> {
         self.init()?.update(resources_json)
     }

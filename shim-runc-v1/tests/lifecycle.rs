@@ -534,3 +534,40 @@ fn delete_process_before_create_is_not_found() {
         status_of(client.delete_process(ctx(), &DeleteProcessRequest { id: "e1".into() }));
     assert_eq!((code, msg.as_str()), (5, "process e1 does not exist"));
 }
+
+#[test]
+fn update_with_resources_that_are_not_a_json_object_is_invalid_argument() {
+    let Some((_shim, client, _pid)) = running(&["sleep", "1000"]) else {
+        return;
+    };
+    for bad in [&b"not json"[..], b"[1, 2]"] {
+        let any = shim_proto::protobuf::Any {
+            type_url: shim_proto::type_url::OCI_LINUX_RESOURCES.into(),
+            value: bad.to_vec(),
+        };
+        let (code, msg) = status_of(client.update(
+            ctx(),
+            &UpdateTaskRequest {
+                resources: Some(any),
+            },
+        ));
+        assert_eq!(code, 3, "{msg}");
+        assert!(
+            msg.starts_with("update resources are not an OCI LinuxResources: "),
+            "{msg}"
+        );
+    }
+    // A valid object still reaches runc.
+    let any = shim_proto::any::pack_json(
+        shim_proto::type_url::OCI_LINUX_RESOURCES,
+        &serde_json::json!({}),
+    );
+    client
+        .update(
+            ctx(),
+            &UpdateTaskRequest {
+                resources: Some(any),
+            },
+        )
+        .unwrap();
+}

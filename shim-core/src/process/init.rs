@@ -12,6 +12,7 @@ use crate::process::state::{self, Action, InitState, Op};
 use crate::process::{read_pid_file, Prepared, ProcIo, DRAIN_LIMIT};
 use crate::runc::{CheckpointOpts, RestoreOpts, Runc};
 use crate::service::{CheckpointRequest, ExitInfo, ProcessState, Status};
+use crate::validate;
 
 /// How a checkpointed init is restored at Start.
 #[derive(Debug, Clone, Default)]
@@ -180,6 +181,7 @@ impl Init {
     pub fn update(&self, resources: &[u8]) -> Result<(), Error> {
         let _op = self.op();
         self.decide(Op::Update)?;
+        validate::resources(resources)?;
         Ok(self.parts.runc.update(&self.parts.id, resources)?)
     }
 
