@@ -9,8 +9,8 @@ use common::*;
 use shim_proto::protobuf::Empty;
 use shim_proto::runc::ProcessDetails;
 use shim_proto::shim::{
-    DeleteProcessRequest, ExecProcessRequest, KillRequest, ListPidsRequest, ResizePtyRequest,
-    StateRequest, UpdateTaskRequest, WaitRequest,
+    CreateTaskRequest, DeleteProcessRequest, ExecProcessRequest, KillRequest, ListPidsRequest,
+    ResizePtyRequest, StartRequest, StateRequest, UpdateTaskRequest, WaitRequest,
 };
 use shim_proto::time::{is_go_zero, GO_ZERO_TIME};
 use shim_proto::types::Status;
@@ -570,4 +570,55 @@ fn update_with_resources_that_are_not_a_json_object_is_invalid_argument() {
             },
         )
         .unwrap();
+}
+
+#[test]
+fn a_restore_from_an_empty_checkpoint_is_created_until_start_reports_runcs_failure() {
+    if !ready() {
+        return;
+    }
+    // criu cannot restore on this kernel; an empty image fails anywhere, through the same path.
+    let shim = ShimUnderTest::start(&["sleep", "1000"], false);
+    let client = shim.client();
+    let image = shim.dir().join("empty-checkpoint");
+    std::fs::create_dir_all(&image).unwrap();
+    let req = CreateTaskRequest {
+        id: shim.id.clone(),
+        bundle: shim.bundle.display().to_string(),
+        checkpoint: image.display().to_string(),
+        ..Default::default()
+    };
+    let created = client.create(ctx(), &req).unwrap();
+    assert_eq!(created.pid, 0, "nothing runs before the restore");
+    let state = |client: &shim_proto::shim::ShimClient| {
+        client
+            .state(
+                ctx(),
+                &StateRequest {
+                    id: shim.id.clone(),
+                },
+            )
+            .unwrap()
+    };
+    let st = state(&client);
+    assert_eq!((st.status(), st.pid), (Status::Created, 0));
+
+    let exec = ExecProcessRequest {
+        id: "e1".into(),
+        spec: Some(process_spec(&["true"], false)),
+        ..Default::default()
+    };
+    let (code, msg) = status_of(client.exec(ctx(), &exec));
+    assert_eq!((code, msg.as_str()), (9, "cannot exec in a created state"));
+
+    let (code, msg) = status_of(client.start(
+        ctx(),
+        &StartRequest {
+            id: shim.id.clone(),
+        },
+    ));
+    assert_eq!(code, 2, "{msg}");
+    assert!(msg.starts_with("OCI runtime restore failed: "), "{msg}");
+    assert_eq!(state(&client).status(), Status::Created);
+    client.delete(ctx(), &Empty {}).unwrap();
 }
