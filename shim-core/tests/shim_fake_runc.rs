@@ -150,6 +150,43 @@ fn sigkill(pid: u32) {
     assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGKILL) }, 0);
 }
 
+fn an_init_that_exits_while_paused_is_resumed_after_its_exit_is_recorded() {
+    let fake = Fake::new("exec sleep 1000");
+    let (entered, gate) = (fake.dir.join("entered"), fake.dir.join("gate"));
+    mkfifo(&entered);
+    mkfifo(&gate);
+    // `runc resume` says it has begun, then waits for the test.
+    fake.behave(
+        "resume",
+        &format!(
+            "echo in > {}; read _ < {}",
+            entered.display(),
+            gate.display()
+        ),
+    );
+    let pid = fake.create(IoSpec::default());
+    fake.shim.start("c1").unwrap();
+    fake.shim.pause().unwrap();
+    assert_eq!(fake.shim.state("c1").unwrap().status, Status::Paused);
+
+    sigkill(pid);
+    bounded("runc resume", move || std::fs::read(&entered).unwrap());
+    // runc resume is running now, and the exit is already recorded.
+    let state = fake.shim.state("c1").unwrap();
+    assert_eq!((state.status, state.exit_status), (Status::Stopped, 137));
+    assert_eq!(fake.shim.wait("c1").unwrap().status, 137);
+    std::fs::write(&gate, "go\n").unwrap();
+
+    let events = fake.events.until("c1");
+    assert_eq!((events[0].pid, events[0].exit_status), (pid, 137));
+    let calls = fake.calls();
+    assert_eq!(
+        calls.last().map(String::as_str),
+        Some("resume c1"),
+        "{calls:?}"
+    );
+}
+
 fn a_slow_runc_kill_all_for_the_init_does_not_hold_up_an_execs_exit() {
     let fake = Fake::new("exec sleep 1000");
     // No pid namespace of its own: the init's exit is followed by `runc kill --all`, which
@@ -253,6 +290,10 @@ fn main() {
     let (reaper, _signals) = reaper::Reaper::builder().start().expect("start the reaper");
     REAPER.set(reaper).ok();
     common::run(&[
+        (
+            "an_init_that_exits_while_paused_is_resumed_after_its_exit_is_recorded",
+            an_init_that_exits_while_paused_is_resumed_after_its_exit_is_recorded,
+        ),
         (
             "a_slow_runc_kill_all_for_the_init_does_not_hold_up_an_execs_exit",
             a_slow_runc_kill_all_for_the_init_does_not_hold_up_an_execs_exit,
