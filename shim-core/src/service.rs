@@ -129,6 +129,9 @@ pub struct Shim {
     table: Arc<Table>,
     /// Feeds the exit dispatcher; one clone per watched pid lives in the reaper.
     exits: Mutex<Sender<reaper::Exit>>,
+    /// Held for the whole of Create (as Go holds its service lock): a second Create waits, then
+    /// finds the first's init and is refused before it mounts or undoes anything.
+    creating: Mutex<()>,
     /// The dispatcher thread runs for the life of the process; kept to show who owns it.
     _dispatcher: std::thread::JoinHandle<()>,
 }
@@ -141,13 +144,19 @@ impl Shim {
     ) -> Result<Shim, Error> {
         let table = Arc::new(Table::default());
         let (tx, rx) = channel();
-        let dispatcher = exits::spawn(Arc::clone(&table), rx, Arc::from(events))
-            .map_err(|e| Error::Internal(format!("start exit dispatcher: {e}")))?;
+        let dispatcher = exits::spawn(
+            Arc::clone(&table),
+            rx,
+            Arc::from(events),
+            config.settle_limit,
+        )
+        .map_err(|e| Error::Internal(format!("start exit dispatcher: {e}")))?;
         Ok(Shim {
             config,
             reaper,
             table,
             exits: Mutex::new(tx),
+            creating: Mutex::new(()),
             _dispatcher: dispatcher,
         })
     }
@@ -197,9 +206,12 @@ impl Shim {
         )
     }
 
+    /// Create the init. A second Create while an init exists is AlreadyExists (`id <id>: already
+    /// exists`, as for a taken exec id): the container exists, and nothing about it changes.
     pub fn create(&self, req: CreateRequest) -> Result<u32, Error> {
         validate::id("container", &req.id)?;
         validate::bundle(&req.bundle)?;
+        let _creating = self.creating.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(init) = &self.table.lock().init {
             return Err(Error::AlreadyExists(format!(
                 "id {}: already exists",
@@ -309,7 +321,8 @@ impl Shim {
     }
 
     pub fn delete_process(&self, id: &str) -> Result<ExitInfo, Error> {
-        let init = self.init()?;
+        // Before Create there is no process of that id (Go: NotFound), not a missing container.
+        let init = self.init().map_err(|_| Error::no_such_process(id))?;
         if id == init.parts.id {
             return Err(Error::InvalidArgument(
                 "cannot delete init process with DeleteProcess".into(),
@@ -441,6 +454,7 @@ impl Shim {
         }
     }
 
+    /// Update the init's resources; the JSON must be an object (it goes to runc unchanged).
     pub fn update(&self, resources_json: &[u8]) -> Result<(), Error> {
         self.init()?.update(resources_json)
     }
