@@ -4,8 +4,9 @@ use std::path::PathBuf;
 
 use ttrpc_codegen_prost::{Codegen, Customize};
 
-/// Every proto compiled, relative to `protos/`. Imports of `google/protobuf/*` come
-/// from protoc's own include path (libprotobuf-dev).
+/// Every proto compiled, relative to `protos/`. The `google/protobuf/*` files they import are
+/// vendored under `protos/google/protobuf/` (upstream protobuf 3.21.12, unmodified), so the build
+/// needs protoc but not libprotobuf-dev's includes; `protos/` comes first on the include path.
 const PROTOS: &[&str] = &[
     "types/mount.proto",
     "types/task/task.proto",

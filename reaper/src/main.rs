@@ -4,11 +4,13 @@ use std::io::Write;
 use std::os::fd::{FromRawFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::process::Command;
+use std::sync::{Arc, Mutex};
 use std::time::UNIX_EPOCH;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use nix::sys::signal::{kill, Signal};
+use nix::fcntl::{fcntl, FcntlArg, FdFlag};
+use nix::sys::signal::{kill, SigSet, Signal};
 use nix::unistd::Pid;
 use reaper::{Exit, Reaper};
 
@@ -30,7 +32,7 @@ const FORWARDED: [Signal; 9] = [
 #[command(
     name = "reaper",
     version,
-    after_help = "Examples:\n  reaper -- sh -c 'sleep 0.1 & exit 3'     # exits 3 once the orphaned sleep is reaped\n  reaper -g --report - -- make -j4         # signals go to the whole group; one JSON line per reaped pid\n\nAfter CMD exits, reaper waits until every orphan it adopted has exited too (signals received\nmeanwhile go to them), so nothing is left as a zombie of an init that does not reap."
+    after_help = "Examples:\n  reaper -- sh -c 'sleep 0.1 & exit 3'     # exits 3 once the orphaned sleep is reaped\n  reaper -g --report - -- make -j4         # signals go to the whole group; one JSON line per reaped pid\n  reaper --close-fds -- daemon             # the daemon gets only stdin, stdout and stderr\n\nAfter CMD exits, reaper waits until every orphan it adopted has exited too (signals received\nmeanwhile go to them, never to CMD's old pid), so nothing is left as a zombie of an init that\ndoes not reap. Inherited fds are passed on to CMD, except the --report fd."
 )]
 struct Args {
     /// Put CMD in its own process group and forward signals to the whole group.
@@ -39,12 +41,17 @@ struct Args {
     /// Write one JSON line per reaped process to FD, or to stdout with "-".
     #[arg(long, value_name = "FD|-")]
     report: Option<String>,
+    /// Close every inherited fd above stderr (but the --report fd) before running CMD.
+    #[arg(long)]
+    close_fds: bool,
     /// The command and its arguments.
     #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
     cmd: Vec<String>,
 }
 
 fn main() {
+    // A mask inherited from whoever exec'd us would otherwise hold back signals we forward.
+    let _ = SigSet::empty().thread_set_mask();
     match run() {
         Ok(code) => std::process::exit(code),
         Err(e) => {
@@ -64,12 +71,20 @@ fn run() -> Result<i32> {
                 .with_context(|| format!("--report: not an fd: {n}"))?,
         ),
     };
-    close_inherited_fds(report_fd);
+    if args.close_fds {
+        close_inherited_fds(report_fd);
+    }
     let mut report: Option<Box<dyn Write>> = match report_fd {
         None => None,
         Some(1) => Some(Box::new(std::io::stdout())),
-        // SAFETY: the caller handed us this fd for the report; we own it from here on.
-        Some(fd) => Some(Box::new(unsafe { std::fs::File::from_raw_fd(fd) })),
+        Some(fd) => {
+            // The report is ours, not CMD's; stdin and stderr stay CMD's too.
+            if fd > 2 {
+                set_cloexec(fd).with_context(|| format!("--report {fd}"))?;
+            }
+            // SAFETY: the caller handed us this open fd for the report; we own it from here on.
+            Some(Box::new(unsafe { std::fs::File::from_raw_fd(fd) }))
+        }
     };
 
     let (reaper, signals) = Reaper::builder().forward(&FORWARDED).start()?;
@@ -83,14 +98,22 @@ fn run() -> Result<i32> {
         .spawn(&mut cmd)
         .with_context(|| format!("cannot run {}", args.cmd[0]))?;
     let main_pid = spawned.pid;
-    let target = if args.group { -main_pid } else { main_pid };
+    // Where signals go while CMD has not been reaped: once it has, its pid may be another
+    // process's, so this becomes None and signals go to the orphans left.
+    let target = Arc::new(Mutex::new(Some(if args.group {
+        -main_pid
+    } else {
+        main_pid
+    })));
 
-    // Signals go to the child (or its group) while it lives, then to any orphan left.
+    let signal_target = Arc::clone(&target);
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
             for sig in signals {
-                if kill(Pid::from_raw(target), sig).is_err() {
+                let target = signal_target.lock().unwrap_or_else(|p| p.into_inner());
+                let sent = target.is_some_and(|t| kill(Pid::from_raw(t), sig).is_ok());
+                if !sent {
                     for pid in children() {
                         let _ = kill(Pid::from_raw(pid), sig);
                     }
@@ -100,9 +123,12 @@ fn run() -> Result<i32> {
 
     let mut status = None;
     for exit in exits.iter() {
-        write_report(&mut report, &exit, exit.pid == main_pid);
         if exit.pid == main_pid {
+            *target.lock().unwrap_or_else(|p| p.into_inner()) = None;
             status = Some(exit.status);
+        }
+        write_report(&mut report, &exit, exit.pid == main_pid);
+        if status.is_some() {
             break;
         }
     }
@@ -130,6 +156,17 @@ fn write_report(out: &mut Option<Box<dyn Write>>, exit: &Exit, main: bool) {
         // A closed report fd must not stop the reaping.
         let _ = writeln!(w, "{line}").and_then(|_| w.flush());
     }
+}
+
+/// Mark `fd` close-on-exec; an error if it is not open.
+fn set_cloexec(fd: RawFd) -> Result<()> {
+    let flags = fcntl(fd, FcntlArg::F_GETFD).context("not an open fd")?;
+    fcntl(
+        fd,
+        FcntlArg::F_SETFD(FdFlag::from_bits_retain(flags) | FdFlag::FD_CLOEXEC),
+    )
+    .context("cannot set FD_CLOEXEC")?;
+    Ok(())
 }
 
 /// Close every inherited fd above stderr except the report fd.

@@ -2,9 +2,9 @@
 
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command};
-use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::mpsc::{channel, sync_channel, Receiver, Sender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use nix::sys::signal::Signal;
 
@@ -82,17 +82,31 @@ impl Reaper {
         })
     }
 
-    /// Follow a pid we did not spawn (e.g. read from runc's pid file). If it already exited in the
-    /// last minute, the waiter is ready at once.
+    /// Follow a pid we did not spawn. If it already exited in the last minute, the waiter is ready
+    /// at once. Every watch of one pid gets its exit.
     pub fn watch(&self, pid: i32) -> ExitWaiter {
         let (tx, rx) = channel();
-        self.registry().watch(pid, tx);
+        self.registry().watch(pid, tx, None);
+        ExitWaiter::new(pid, rx)
+    }
+
+    /// Like [`Reaper::watch`] for a process known to have started at or after `since` (e.g. a pid
+    /// read from runc's pid file, with `since` taken just before the runc call): an exit of that
+    /// pid reaped before `since` belongs to an earlier process with the same pid and is ignored.
+    pub fn watch_since(&self, pid: i32, since: Instant) -> ExitWaiter {
+        let (tx, rx) = channel();
+        self.registry().watch(pid, tx, Some(since));
         ExitWaiter::new(pid, rx)
     }
 
     /// Like [`Reaper::watch`], delivering into a channel the caller owns.
     pub fn watch_into(&self, pid: i32, tx: Sender<Exit>) {
-        self.registry().watch(pid, tx);
+        self.registry().watch(pid, tx, None);
+    }
+
+    /// Like [`Reaper::watch_since`], delivering into a channel the caller owns.
+    pub fn watch_into_since(&self, pid: i32, tx: Sender<Exit>, since: Instant) {
+        self.registry().watch(pid, tx, Some(since));
     }
 
     /// Every exit, after per-pid delivery. Dropped receivers are pruned.
@@ -152,7 +166,8 @@ impl Builder {
         self
     }
 
-    /// Install the handlers and start the reaping thread. Once per process.
+    /// Install the handlers and start the reaping thread, which takes the handled signals whatever
+    /// the signal mask of the calling thread. Once per process.
     pub fn start(self) -> Result<(Reaper, Receiver<Signal>), Error> {
         if self.subreaper && std::process::id() != 1 {
             // SAFETY: plain prctl with integer arguments.
@@ -173,16 +188,33 @@ impl Builder {
             childless_cv: Condvar::new(),
         });
         let (sig_tx, sig_rx) = channel();
+        let (ready_tx, ready_rx) = sync_channel(1);
         let thread_inner = Arc::clone(&inner);
-        // The reaping thread lives as long as the process; nobody joins it.
+        // The reaping thread lives as long as the process; nobody joins it. It inherits our
+        // signal mask, so it unblocks the signals it handles before anything else: a caller that
+        // blocks SIGCHLD (as a parent's mask survives exec) must not silence the reaper.
         std::thread::Builder::new()
             .name("reaper".into())
-            .spawn(move || reap_loop(&thread_inner, wakeups, &sig_tx))
+            .spawn(move || {
+                let unblocked = wakeups.unblock_in_this_thread();
+                let ok = unblocked.is_ok();
+                let _ = ready_tx.send(unblocked);
+                if ok {
+                    reap_loop(&thread_inner, wakeups, &sig_tx);
+                }
+            })
             .map_err(|source| Error::Sys {
                 what: "spawn reaping thread",
                 source,
             })?;
-        Ok((Reaper { inner }, sig_rx))
+        match ready_rx.recv() {
+            Ok(Ok(())) => Ok((Reaper { inner }, sig_rx)),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(Error::Sys {
+                what: "start reaping thread",
+                source: std::io::Error::other("the reaping thread ended before it was ready"),
+            }),
+        }
     }
 }
 
@@ -211,8 +243,8 @@ fn reap_loop(inner: &Inner, mut wakeups: Wakeups, forward: &Sender<Signal>) {
             let (exits, none_left, spawns) = reap_all(inner);
             {
                 let mut reg = inner.registry.lock().unwrap_or_else(|p| p.into_inner());
-                for e in exits {
-                    reg.deliver(e);
+                for (e, reaped) in exits {
+                    reg.deliver(e, reaped);
                 }
             }
             // After delivery: whoever sees "childless" has every exit of this pass already.
@@ -235,9 +267,10 @@ fn reap_loop(inner: &Inner, mut wakeups: Wakeups, forward: &Sender<Signal>) {
     }
 }
 
-/// Collect every child that has exited. Returns the exits, whether no child is left at all, and
-/// the spawn count this view of the children belongs to (no spawn runs while we hold the gate).
-fn reap_all(inner: &Inner) -> (Vec<Exit>, bool, u64) {
+/// Collect every child that has exited. Returns the exits with the monotonic time of each reap,
+/// whether no child is left at all, and the spawn count this view of the children belongs to (no
+/// spawn runs while we hold the gate).
+fn reap_all(inner: &Inner) -> (Vec<(Exit, Instant)>, bool, u64) {
     let _gate = inner.gate.write().unwrap_or_else(|p| p.into_inner());
     let spawns = inner
         .childless
@@ -251,7 +284,10 @@ fn reap_all(inner: &Inner) -> (Vec<Exit>, bool, u64) {
         let pid = unsafe { libc::waitpid(-1, &mut raw, libc::WNOHANG) };
         match pid {
             0 => return (exits, false, spawns),
-            p if p > 0 => exits.push(Exit::from_wait_status(p, raw, SystemTime::now())),
+            p if p > 0 => exits.push((
+                Exit::from_wait_status(p, raw, SystemTime::now()),
+                Instant::now(),
+            )),
             _ => match std::io::Error::last_os_error().raw_os_error() {
                 Some(libc::EINTR) => continue,
                 _ => return (exits, true, spawns),

@@ -6,15 +6,29 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
+use nix::sys::signal::{SigSet, Signal};
 use reaper::{Exit, Reaper};
 
 const LIMIT: Duration = Duration::from_secs(30);
 
 fn main() {
-    let (reaper, _signals) = Reaper::builder().start().expect("start reaper");
+    // Every thread of this process blocks the reaper's signals, as a program started with them
+    // blocked would: the reaping thread must take them anyway.
+    let mut blocked = SigSet::empty();
+    blocked.add(Signal::SIGCHLD);
+    blocked.add(Signal::SIGUSR1);
+    blocked.thread_block().expect("block signals");
+    let (reaper, signals) = Reaper::builder()
+        .forward(&[Signal::SIGUSR1])
+        .start()
+        .expect("start reaper");
     let all = reaper.subscribe_all();
-    type Test = fn(&Reaper, &Receiver<Exit>);
-    let tests: [(&str, Test); 6] = [
+    type Test = fn(&Reaper, &Receiver<Exit>, &Receiver<Signal>);
+    let tests: [(&str, Test); 7] = [
+        (
+            "a_forwarded_signal_arrives_though_every_other_thread_blocks_it",
+            a_forwarded_signal_arrives_though_every_other_thread_blocks_it,
+        ),
         (
             "exit_codes_and_signal_deaths_are_reported",
             exit_codes_and_signal_deaths_are_reported,
@@ -43,7 +57,8 @@ fn main() {
     let (mut passed, mut failed) = (0, 0);
     for (name, test) in tests {
         while all.try_recv().is_ok() {}
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| test(&reaper, &all))) {
+        let run = || test(&reaper, &all, &signals);
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)) {
             Ok(()) => {
                 println!("test {name} ... ok");
                 passed += 1;
@@ -64,24 +79,34 @@ fn sh(script: &str) -> Command {
     c
 }
 
-fn exit_codes_and_signal_deaths_are_reported(r: &Reaper, _: &Receiver<Exit>) {
+fn a_forwarded_signal_arrives_though_every_other_thread_blocks_it(
+    _: &Reaper,
+    _: &Receiver<Exit>,
+    signals: &Receiver<Signal>,
+) {
+    nix::sys::signal::kill(nix::unistd::getpid(), Signal::SIGUSR1).unwrap();
+    assert_eq!(signals.recv_timeout(LIMIT), Ok(Signal::SIGUSR1));
+}
+
+fn exit_codes_and_signal_deaths_are_reported(r: &Reaper, _: &Receiver<Exit>, _: &Receiver<Signal>) {
     let e = r.spawn(&mut sh("exit 3")).unwrap().exit.wait();
     assert_eq!((e.status, e.signal), (3, None));
     let e = r.spawn(&mut sh("kill -9 $$")).unwrap().exit.wait();
     assert_eq!((e.status, e.signal), (137, Some(9)));
 }
 
-fn children_start_with_an_empty_signal_mask(r: &Reaper, _: &Receiver<Exit>) {
+fn children_start_with_an_empty_signal_mask(r: &Reaper, _: &Receiver<Exit>, _: &Receiver<Signal>) {
     // Block signals in this thread, as a shim using signalfd would; the child must not inherit them.
     let mut set = nix::sys::signal::SigSet::empty();
     set.add(nix::sys::signal::Signal::SIGTERM);
     set.add(nix::sys::signal::Signal::SIGUSR1);
-    set.thread_block().unwrap();
+    let before = set
+        .thread_swap_mask(nix::sys::signal::SigmaskHow::SIG_BLOCK)
+        .unwrap();
     let mut cmd = sh("grep -E '^Sig(Blk|Ign)' /proc/self/status");
     cmd.stdout(Stdio::piped());
     let mut s = r.spawn(&mut cmd).unwrap();
-    nix::sys::signal::pthread_sigmask(nix::sys::signal::SigmaskHow::SIG_UNBLOCK, Some(&set), None)
-        .unwrap();
+    before.thread_set_mask().unwrap();
     let mut out = String::new();
     std::io::Read::read_to_string(s.child.stdout.as_mut().unwrap(), &mut out).unwrap();
     assert_eq!(s.exit.wait().status, 0);
@@ -98,7 +123,7 @@ fn children_start_with_an_empty_signal_mask(r: &Reaper, _: &Receiver<Exit>) {
     );
 }
 
-fn orphaned_grandchildren_are_reaped(r: &Reaper, _: &Receiver<Exit>) {
+fn orphaned_grandchildren_are_reaped(r: &Reaper, _: &Receiver<Exit>, _: &Receiver<Signal>) {
     let mut cmd = sh("sleep 0.2 & echo $!");
     cmd.stdout(Stdio::piped());
     let mut s = r.spawn(&mut cmd).unwrap();
@@ -119,7 +144,11 @@ fn orphaned_grandchildren_are_reaped(r: &Reaper, _: &Receiver<Exit>) {
     );
 }
 
-fn watch_after_the_exit_claims_the_buffered_exit(r: &Reaper, all: &Receiver<Exit>) {
+fn watch_after_the_exit_claims_the_buffered_exit(
+    r: &Reaper,
+    all: &Receiver<Exit>,
+    _: &Receiver<Signal>,
+) {
     // Not spawned through the reaper, as a container init that runc leaves behind is not.
     #[allow(clippy::zombie_processes)] // the reaper collects it
     let child = Command::new("/bin/true").spawn().unwrap();
@@ -131,13 +160,21 @@ fn watch_after_the_exit_claims_the_buffered_exit(r: &Reaper, all: &Receiver<Exit
     r.forget(pid);
 }
 
-fn a_child_whose_exec_fails_is_an_error_not_a_panic(r: &Reaper, _: &Receiver<Exit>) {
+fn a_child_whose_exec_fails_is_an_error_not_a_panic(
+    r: &Reaper,
+    _: &Receiver<Exit>,
+    _: &Receiver<Signal>,
+) {
     for _ in 0..50 {
         assert!(r.spawn(&mut Command::new("/nonexistent/binary")).is_err());
     }
 }
 
-fn ten_thousand_children_from_four_threads_lose_no_exit(r: &Reaper, all: &Receiver<Exit>) {
+fn ten_thousand_children_from_four_threads_lose_no_exit(
+    r: &Reaper,
+    all: &Receiver<Exit>,
+    _: &Receiver<Signal>,
+) {
     const THREADS: usize = 4;
     const EACH: usize = 2500;
     let start = std::time::Instant::now();

@@ -1,10 +1,13 @@
-//! The exit dispatcher: reaper exits -> the owning process -> TaskExit, init's last.
+//! The exit dispatcher: reaper exits -> the owning process, each settled on its own, init's last.
 
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::mpsc::Receiver;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime};
 
 use crate::events::{EventSink, TaskExit};
+use crate::process::exec::Exec;
+use crate::process::init::Init;
 use crate::process::state::ExecState;
 use crate::service::{Owner, Table};
 
@@ -12,83 +15,173 @@ use crate::service::{Owner, Table};
 const INIT_LAST_LIMIT: Duration = Duration::from_secs(1);
 
 /// Start the one dispatcher thread. It runs until every sender is gone (the process ends first).
+/// `settle_limit` bounds how long an exit waits for its process's output before it is recorded.
 pub(crate) fn spawn(
     table: Arc<Table>,
     exits: Receiver<reaper::Exit>,
     events: Arc<dyn EventSink>,
-) -> std::io::Result<std::thread::JoinHandle<()>> {
+    settle_limit: Duration,
+) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("exits".into())
-        .spawn(move || run(&table, &exits, &*events))
+        .spawn(move || {
+            let publisher = Arc::new(Publisher {
+                events,
+                table,
+                lock: Mutex::new(()),
+                recorded: Condvar::new(),
+            });
+            run(&publisher, &exits, settle_limit);
+        })
 }
 
-fn run(table: &Table, exits: &Receiver<reaper::Exit>, events: &dyn EventSink) {
-    // The init's exit is recorded at once; only its event waits for the execs that die with it.
-    let mut held: Option<(TaskExit, Instant)> = None;
-    loop {
-        let next = match &held {
-            None => exits.recv().map_err(|_| RecvTimeoutError::Disconnected),
-            Some((_, deadline)) => {
-                exits.recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            }
+/// One exit, claimed from the table: whose it is and what the reaper saw.
+struct Claimed {
+    process: Process,
+    pid: u32,
+    status: u32,
+    at: SystemTime,
+}
+
+/// The process an exit belongs to (an exec comes with its init, for the event's container id).
+enum Process {
+    Init(Arc<Init>),
+    Exec(Arc<Exec>, Arc<Init>),
+}
+
+/// Exits are claimed here in reaper order. Settling one (waiting for its output, `runc kill
+/// --all`, `runc resume`) can take a while, so it runs on a short-lived thread of its own, joined
+/// here, and never holds up the next exit. An exec whose output is already drained is settled at
+/// once, on this thread.
+fn run(publisher: &Arc<Publisher>, exits: &Receiver<reaper::Exit>, settle_limit: Duration) {
+    let mut settling: Vec<JoinHandle<()>> = Vec::new();
+    while let Ok(exit) = exits.recv() {
+        join_finished(&mut settling);
+        let Some(claimed) = claim(&publisher.table, &exit) else {
+            continue;
         };
-        match next {
-            Ok(exit) => {
-                if let Some(event) = record(table, &exit) {
-                    if event.id == event.container_id {
-                        held = Some((event, Instant::now() + INIT_LAST_LIMIT));
-                    } else {
-                        events.task_exit(event);
-                    }
-                }
-            }
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => return,
+        let quick = matches!(&claimed.process, Process::Exec(e, _) if e.stdio.is_drained());
+        if quick {
+            publisher.settle(claimed, settle_limit);
+            continue;
         }
-        let release = match &held {
-            Some((_, deadline)) => Instant::now() >= *deadline || !execs_running(table),
-            None => false,
+        let (p, job) = (Arc::clone(publisher), claimed.share());
+        let spawned = std::thread::Builder::new()
+            .name("exit-settle".into())
+            .spawn(move || p.settle(job, settle_limit));
+        match spawned {
+            Ok(handle) => settling.push(handle),
+            // No thread to be had: settle here, late rather than never.
+            Err(_) => publisher.settle(claimed, settle_limit),
+        }
+    }
+    for handle in settling {
+        let _ = handle.join();
+    }
+}
+
+fn join_finished(settling: &mut Vec<JoinHandle<()>>) {
+    let (done, running): (Vec<_>, Vec<_>) = settling.drain(..).partition(|h| h.is_finished());
+    for handle in done {
+        let _ = handle.join();
+    }
+    *settling = running;
+}
+
+/// Take `exit`'s pid out of the table: from here on only this exit's settling records it.
+fn claim(table: &Table, exit: &reaper::Exit) -> Option<Claimed> {
+    let pid = exit.pid as u32;
+    let mut t = table.lock();
+    let owner = t.by_pid.remove(&pid)?;
+    let init = t.init.clone()?;
+    let process = match owner {
+        Owner::Init => Process::Init(init),
+        Owner::Exec(id) => Process::Exec(t.execs.get(&id).cloned()?, init),
+    };
+    Some(Claimed {
+        process,
+        pid,
+        status: exit.status.max(0) as u32,
+        at: exit.at,
+    })
+}
+
+impl Claimed {
+    /// Another handle on the same exit, for the thread that settles it.
+    fn share(&self) -> Claimed {
+        let process = match &self.process {
+            Process::Init(i) => Process::Init(Arc::clone(i)),
+            Process::Exec(e, i) => Process::Exec(Arc::clone(e), Arc::clone(i)),
         };
-        if release {
-            if let Some((event, _)) = held.take() {
-                events.task_exit(event);
-            }
+        Claimed {
+            process,
+            pid: self.pid,
+            status: self.status,
+            at: self.at,
         }
     }
 }
 
-/// Record one exit on its process; the event to publish, if it was news.
-fn record(table: &Table, exit: &reaper::Exit) -> Option<TaskExit> {
-    let pid = exit.pid as u32;
-    let status = exit.status.max(0) as u32;
-    let (owner, init, exec) = {
-        let mut t = table.lock();
-        let owner = t.by_pid.remove(&pid)?;
-        let exec = match &owner {
-            Owner::Exec(id) => t.execs.get(id).cloned(),
-            Owner::Init => None,
-        };
-        (owner, t.init.clone()?, exec)
-    };
-    let id = match owner {
-        Owner::Init => init
-            .exited(status, exit.at)
-            .then(|| init.parts.id.clone())?,
-        Owner::Exec(id) => exec?.exited(status, exit.at).then_some(id)?,
-    };
-    Some(TaskExit {
-        container_id: init.parts.id.clone(),
-        id,
-        pid,
-        exit_status: status,
-        exited_at: exit.at,
-    })
+/// Records exits and publishes their TaskExits: an exec's as soon as it is recorded, the init's
+/// once no exec is still running (bounded), so the exits it caused go first.
+struct Publisher {
+    events: Arc<dyn EventSink>,
+    table: Arc<Table>,
+    /// Held while an exec's exit is recorded and published, and while the init's event checks
+    /// for running execs: an exec recorded but not yet published is never seen as done.
+    lock: Mutex<()>,
+    /// Notified after each exec exit.
+    recorded: Condvar,
 }
 
-fn execs_running(table: &Table) -> bool {
-    table
-        .lock()
-        .execs
-        .values()
-        .any(|e| e.state() == ExecState::Running)
+impl Publisher {
+    fn lock(&self) -> MutexGuard<'_, ()> {
+        self.lock.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn settle(&self, c: Claimed, settle_limit: Duration) {
+        match c.process {
+            Process::Exec(exec, init) => {
+                // The last output first: whoever learns of the exit may close its end at once.
+                exec.stdio.wait_drained(settle_limit);
+                let _published = self.lock();
+                if exec.exited(c.status, c.at) {
+                    self.events.task_exit(TaskExit {
+                        container_id: init.parts.id.clone(),
+                        id: exec.id.clone(),
+                        pid: c.pid,
+                        exit_status: c.status,
+                        exited_at: c.at,
+                    });
+                }
+                self.recorded.notify_all();
+            }
+            Process::Init(init) => {
+                if !init.exited(c.status, c.at, settle_limit) {
+                    return;
+                }
+                let event = TaskExit {
+                    container_id: init.parts.id.clone(),
+                    id: init.parts.id.clone(),
+                    pid: c.pid,
+                    exit_status: c.status,
+                    exited_at: c.at,
+                };
+                let published = self.lock();
+                let _published = self
+                    .recorded
+                    .wait_timeout_while(published, INIT_LAST_LIMIT, |_| self.execs_running())
+                    .unwrap_or_else(|p| p.into_inner());
+                self.events.task_exit(event);
+            }
+        }
+    }
+
+    fn execs_running(&self) -> bool {
+        self.table
+            .lock()
+            .execs
+            .values()
+            .any(|e| e.state() == ExecState::Running)
+    }
 }

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::mpsc::{channel, Sender};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::config::Config;
 use crate::error::Error;
@@ -143,6 +143,9 @@ pub struct Shim {
     table: Arc<Table>,
     /// Feeds the exit dispatcher; one clone per watched pid lives in the reaper.
     exits: Mutex<Sender<reaper::Exit>>,
+    /// Held for the whole of Create (as Go holds its service lock): a second Create waits, then
+    /// finds the first's init and is refused before it mounts or undoes anything.
+    creating: Mutex<()>,
     /// The dispatcher thread runs for the life of the process; kept to show who owns it.
     _dispatcher: std::thread::JoinHandle<()>,
 }
@@ -155,13 +158,19 @@ impl Shim {
     ) -> Result<Shim, Error> {
         let table = Arc::new(Table::default());
         let (tx, rx) = channel();
-        let dispatcher = exits::spawn(Arc::clone(&table), rx, Arc::from(events))
-            .map_err(|e| Error::Internal(format!("start exit dispatcher: {e}")))?;
+        let dispatcher = exits::spawn(
+            Arc::clone(&table),
+            rx,
+            Arc::from(events),
+            config.settle_limit,
+        )
+        .map_err(|e| Error::Internal(format!("start exit dispatcher: {e}")))?;
         Ok(Shim {
             config,
             reaper,
             table,
             exits: Mutex::new(tx),
+            creating: Mutex::new(()),
             _dispatcher: dispatcher,
         })
     }
@@ -187,11 +196,13 @@ impl Shim {
     }
 
     /// Route `pid`'s exit to the dispatcher. Registered before watching, so the dispatcher always
-    /// finds the owner; an exit that happened already is claimed from the reaper's buffer.
-    fn follow(&self, pid: u32, owner: Owner) {
+    /// finds the owner; an exit that happened already is claimed from the reaper's buffer, unless
+    /// it was reaped before `since` (the start of the runc call that produced the pid): that one
+    /// is an earlier process's whose pid was recycled.
+    fn follow(&self, pid: u32, owner: Owner, since: Instant) {
         self.table.lock().by_pid.insert(pid, owner);
         let tx = self.exits.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        self.reaper.watch_into(pid as i32, tx);
+        self.reaper.watch_into_since(pid as i32, tx, since);
     }
 
     fn runc(&self, runtime: &str, bundle: &std::path::Path) -> Runc {
@@ -209,9 +220,12 @@ impl Shim {
         )
     }
 
+    /// Create the init. A second Create while an init exists is AlreadyExists (`id <id>: already
+    /// exists`, as for a taken exec id): the container exists, and nothing about it changes.
     pub fn create(&self, req: CreateRequest) -> Result<u32, Error> {
         validate::id("container", &req.id)?;
         validate::bundle(&req.bundle)?;
+        let _creating = self.creating.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(init) = &self.table.lock().init {
             return Err(Error::AlreadyExists(format!(
                 "id {}: already exists",
@@ -271,6 +285,7 @@ impl Shim {
             no_pivot: req.options.no_pivot_root,
             no_new_keyring: req.options.no_new_keyring,
         };
+        let since = Instant::now();
         parts
             .runc
             .create(&req.id, &req.bundle, &opts, stdio)
@@ -285,24 +300,26 @@ impl Shim {
             })?;
         started.set_pid(pid);
         self.table.lock().init = Some(Arc::new(started));
-        self.follow(pid, Owner::Init);
+        self.follow(pid, Owner::Init, since);
         Ok(pid)
     }
 
     pub fn start(&self, id: &str) -> Result<u32, Error> {
         match self.lookup(id)? {
             Proc::Init(init) => {
+                let since = Instant::now();
                 let (pid, new) = init.start()?;
                 if new {
-                    self.follow(pid, Owner::Init);
+                    self.follow(pid, Owner::Init, since);
                 }
                 Ok(pid)
             }
             Proc::Exec(exec, init) => {
                 // Once the init is gone nothing may start in the container.
                 init.decide(Op::Exec)?;
+                let since = Instant::now();
                 let pid = exec.start()?;
-                self.follow(pid, Owner::Exec(exec.id.clone()));
+                self.follow(pid, Owner::Exec(exec.id.clone()), since);
                 Ok(pid)
             }
         }
@@ -318,7 +335,8 @@ impl Shim {
     }
 
     pub fn delete_process(&self, id: &str) -> Result<ExitInfo, Error> {
-        let init = self.init()?;
+        // Before Create there is no process of that id (Go: NotFound), not a missing container.
+        let init = self.init().map_err(|_| Error::no_such_process(id))?;
         if id == init.parts.id {
             return Err(Error::InvalidArgument(
                 "cannot delete init process with DeleteProcess".into(),
@@ -455,6 +473,7 @@ impl Shim {
         }
     }
 
+    /// Update the init's resources; the JSON must be an object (it goes to runc unchanged).
     pub fn update(&self, resources_json: &[u8]) -> Result<(), Error> {
         self.init()?.update(resources_json)
     }

@@ -1,4 +1,4 @@
-//! Input validation: ids that become paths, and the bundle directory.
+//! Input validation: ids that become paths, the bundle directory, Update's resources JSON.
 
 use std::path::Path;
 
@@ -47,6 +47,21 @@ pub fn bundle(path: &Path) -> Result<(), Error> {
     Ok(())
 }
 
+/// Update's `specs.LinuxResources`: it must be a JSON object, or runc would answer with a
+/// message about its stdin. What is in it is runc's to judge.
+pub fn resources(json: &[u8]) -> Result<(), Error> {
+    let bad = |why: String| {
+        Err(Error::InvalidArgument(format!(
+            "update resources are not an OCI LinuxResources: {why}"
+        )))
+    };
+    match serde_json::from_slice::<serde_json::Value>(json) {
+        Ok(v) if v.is_object() => Ok(()),
+        Ok(_) => bad("not a JSON object".into()),
+        Err(e) => bad(e.to_string()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -75,6 +90,19 @@ mod tests {
             assert!(
                 matches!(id("exec", bad), Err(Error::InvalidArgument(_))),
                 "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn resources_must_be_a_json_object() {
+        assert!(resources(br#"{"memory":{"limit":1048576}}"#).is_ok());
+        assert!(resources(b"{}").is_ok());
+        for bad in [&b""[..], b"{", b"[]", b"42", b"null", b"\xff"] {
+            assert!(
+                matches!(resources(bad), Err(Error::InvalidArgument(_))),
+                "{:?}",
+                String::from_utf8_lossy(bad)
             );
         }
     }

@@ -122,7 +122,7 @@ fn global_flags_include_criu_and_systemd_cgroup() {
     );
 }
 
-fn create_argv_minimal_and_full() {
+fn create_adds_console_socket_no_pivot_and_no_new_keyring_only_when_asked() {
     let fake = Fake::new("exit 0");
     let runc = fake.runc();
     let opts = CreateOpts {
@@ -167,7 +167,7 @@ fn create_argv_minimal_and_full() {
     );
 }
 
-fn simple_commands_argv() {
+fn start_kill_delete_pause_and_resume_pass_go_runc_argv() {
     let fake = Fake::new("exit 0");
     let runc = fake.runc();
     runc.start("c1").unwrap();
@@ -542,6 +542,11 @@ fn runc_children_get_pdeathsig_kill() {
     let probe = "import ctypes; s = ctypes.c_int(); ctypes.CDLL(None).prctl(2, ctypes.byref(s)); print(s.value)";
     let fake = Fake::new(&format!("exec python3 -c '{probe}' > \"$D/pdeathsig\""));
     if !Path::new("/usr/bin/python3").exists() {
+        if std::env::var("SHIM_REQUIRE_ROOT_TESTS").as_deref() == Ok("1") {
+            panic!(
+                "runc_children_get_pdeathsig_kill: python3 missing and SHIM_REQUIRE_ROOT_TESTS=1"
+            );
+        }
         eprintln!("skipping runc_children_get_pdeathsig_kill: python3 missing");
         return;
     }
@@ -561,8 +566,14 @@ fn main() {
             "global_flags_include_criu_and_systemd_cgroup",
             global_flags_include_criu_and_systemd_cgroup,
         ),
-        ("create_argv_minimal_and_full", create_argv_minimal_and_full),
-        ("simple_commands_argv", simple_commands_argv),
+        (
+            "create_adds_console_socket_no_pivot_and_no_new_keyring_only_when_asked",
+            create_adds_console_socket_no_pivot_and_no_new_keyring_only_when_asked,
+        ),
+        (
+            "start_kill_delete_pause_and_resume_pass_go_runc_argv",
+            start_kill_delete_pause_and_resume_pass_go_runc_argv,
+        ),
         (
             "exec_passes_a_private_process_file_and_removes_it",
             exec_passes_a_private_process_file_and_removes_it,

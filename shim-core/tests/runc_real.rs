@@ -97,7 +97,7 @@ fn owner() -> IoOwner {
     IoOwner::default()
 }
 
-fn busybox_container_lifecycle() {
+fn a_created_started_and_killed_container_streams_its_output_and_deletes_cleanly() {
     let dir = TempDir::new("runc-real");
     let bundle = bundle(
         &dir,
@@ -186,7 +186,10 @@ fn main() {
         return;
     }
     common::run(&[
-        ("busybox_container_lifecycle", busybox_container_lifecycle),
+        (
+            "a_created_started_and_killed_container_streams_its_output_and_deletes_cleanly",
+            a_created_started_and_killed_container_streams_its_output_and_deletes_cleanly,
+        ),
         (
             "failing_create_is_worded_from_log_json",
             failing_create_is_worded_from_log_json,

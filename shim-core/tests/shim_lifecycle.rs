@@ -11,6 +11,7 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::Duration;
 
 use common::TempDir;
+use shim_core::config::DEFAULT_SETTLE_LIMIT;
 use shim_core::io::IoSpec;
 use shim_core::{
     Config, CreateOptions, CreateRequest, Error, EventSink, ExecRequest, ExitInfo, Mount, Shim,
@@ -97,6 +98,16 @@ impl World {
 
     /// Like `new`, with a last edit of config.json.
     fn with_config(name: &str, args: &[&str], edit: impl FnOnce(&mut serde_json::Value)) -> World {
+        World::build(name, args, edit, DEFAULT_SETTLE_LIMIT)
+    }
+
+    /// Like `with_config`, with the shim's bound on how long an exit waits for its output.
+    fn build(
+        name: &str,
+        args: &[&str],
+        edit: impl FnOnce(&mut serde_json::Value),
+        settle_limit: Duration,
+    ) -> World {
         let dir = TempDir::new("shim-core-e2e");
         let unique = dir
             .path()
@@ -140,6 +151,7 @@ impl World {
             criu: None,
             systemd_cgroup: false,
             runc_timeout: HANG,
+            settle_limit,
         };
         let shim = Shim::new(config, reaper(), Box::new(Sink(Arc::clone(&events)))).unwrap();
         World {
@@ -153,7 +165,11 @@ impl World {
     }
 
     fn create(&self, stdout: &str) -> Result<u32, Error> {
-        self.shim.create(CreateRequest {
+        self.shim.create(self.create_request(stdout))
+    }
+
+    fn create_request(&self, stdout: &str) -> CreateRequest {
+        CreateRequest {
             id: self.id.clone(),
             bundle: self.bundle.clone(),
             runtime: String::new(),
@@ -170,7 +186,7 @@ impl World {
             checkpoint: String::new(),
             parent_checkpoint: String::new(),
             options: CreateOptions::default(),
-        })
+        }
     }
 
     /// An exec request running `args`, its stdout appended to `stdout` (a file:// URI or "").
@@ -423,6 +439,70 @@ fn without_a_pid_namespace_the_init_exit_takes_every_process_down() {
     w.shim.delete().unwrap();
 }
 
+fn an_exec_still_draining_its_output_does_not_hold_up_another_execs_exit() {
+    // Exits wait for their output without bound here, so "still draining" lasts until we end it.
+    let w = World::build("drain", &["sleep", "1000"], |_| {}, HANG);
+    w.create("").unwrap();
+    w.shim.start(&w.id).unwrap();
+    w.shim
+        .exec(w.exec_request("quiet", &["sleep", "1000"], ""))
+        .unwrap();
+    w.shim.start("quiet").unwrap();
+    // `held` exits at once, but the child it leaves behind keeps its stdout open.
+    let exits = reaper().subscribe_all();
+    let log = w.file_uri("held.log");
+    w.shim
+        .exec(w.exec_request("held", &["sh", "-c", "sleep 1000 & exit 0"], &log))
+        .unwrap();
+    let held = w.shim.start("held").unwrap();
+    // The broadcast comes after the exit went to the shim: its exit is now ahead of quiet's.
+    while exits.recv_timeout(HANG).expect("held never exited").pid as u32 != held {}
+
+    w.shim.kill("quiet", 9, false).unwrap();
+    assert_eq!(w.wait("quiet").status, 137);
+    assert_eq!(w.status("held"), Status::Running, "held is still draining");
+
+    // The init's death ends the child holding held's stdout: held drains and is recorded.
+    w.shim.kill(&w.id, 9, false).unwrap();
+    assert_eq!(w.wait("held").status, 0);
+    assert_eq!(w.wait(&w.id).status, 137);
+    let events = w.events.until(&w.id);
+    let order: Vec<&str> = events.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(order, ["quiet", "held", w.id.as_str()]);
+    w.shim.delete().unwrap();
+}
+
+fn concurrent_creates_give_one_container_and_the_loser_touches_nothing() {
+    let w = World::new("twice", &["sleep", "1000"]);
+    let racers: Vec<_> = (0..2)
+        .map(|_| {
+            let (shim, req) = (Arc::clone(&w.shim), w.create_request(""));
+            std::thread::spawn(move || shim.create(req))
+        })
+        .collect();
+    let results: Vec<_> = racers.into_iter().map(|r| r.join().unwrap()).collect();
+    let won: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    assert_eq!(won.len(), 1, "{results:?}");
+    let refused = results.iter().find_map(|r| r.as_ref().err());
+    assert_eq!(
+        refused,
+        Some(&Error::AlreadyExists(format!(
+            "id {}: already exists",
+            w.id
+        )))
+    );
+    assert!(
+        w.rootfs_mounted(),
+        "the loser unmounted the winner's rootfs"
+    );
+    assert_eq!(w.shim.start(&w.id).unwrap(), *won[0]);
+    assert_eq!(w.status(&w.id), Status::Running);
+    w.shim.kill(&w.id, 9, false).unwrap();
+    assert_eq!(w.wait(&w.id).status, 137);
+    w.shim.delete().unwrap();
+    assert!(!w.rootfs_mounted());
+}
+
 fn a_failed_checkpoint_points_at_the_copied_criu_log() {
     let w = World::new("ckpt", &["sleep", "1000"]);
     w.create("").unwrap();
@@ -492,6 +572,14 @@ fn main() {
         (
             "without_a_pid_namespace_the_init_exit_takes_every_process_down",
             without_a_pid_namespace_the_init_exit_takes_every_process_down,
+        ),
+        (
+            "an_exec_still_draining_its_output_does_not_hold_up_another_execs_exit",
+            an_exec_still_draining_its_output_does_not_hold_up_another_execs_exit,
+        ),
+        (
+            "concurrent_creates_give_one_container_and_the_loser_touches_nothing",
+            concurrent_creates_give_one_container_and_the_loser_touches_nothing,
         ),
         (
             "a_failed_checkpoint_points_at_the_copied_criu_log",

@@ -1,5 +1,7 @@
-//! Captures golden bytes from the real Go `containerd-shim`: a raw `StateResponse` payload
-//! (running and stopped) and the `Any{TaskExit}` the shim pipes into `containerd publish`.
+//! Captures golden bytes from the real Go `containerd-shim` for shim-proto's golden tests.
+//!
+//! They are a raw `StateResponse` payload (running and stopped) and the `Any{TaskExit}` the shim
+//! pipes into `containerd publish`.
 //!
 //! Run as root: `cargo run -p shim-proto --example capture_go_shim -- shim-proto/tests/golden`
 //! Needs /usr/bin/containerd-shim, /usr/sbin/runc and /usr/bin/busybox.

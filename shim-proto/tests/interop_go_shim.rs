@@ -54,19 +54,26 @@ fn shim_info_reports_the_pid_containerd_spawned() {
 }
 
 #[test]
-fn state_of_unknown_id_is_not_found_with_go_message() {
+fn state_of_unknown_id_is_not_found_with_gos_exact_message() {
     let Some((_dir, shim)) = spawn_go_shim("state404") else {
         return;
     };
     let req = StateRequest {
         id: "nope".to_string(),
     };
-    let result = shim.client().state(ctx(), &req);
-    assert_status(
-        result,
-        ttrpc::Code::NOT_FOUND,
-        "process nope does not exist",
-    );
+    match shim.client().state(ctx(), &req) {
+        Err(ttrpc::Error::RpcStatus(status)) => {
+            assert_eq!(
+                (status.code(), status.message.as_str()),
+                (
+                    ttrpc::Code::NOT_FOUND,
+                    "process nope does not exist: not found"
+                ),
+                "status {status:?}"
+            );
+        }
+        other => panic!("expected NotFound, got {other:?}"),
+    }
 }
 
 #[test]

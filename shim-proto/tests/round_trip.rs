@@ -10,7 +10,7 @@ use shim_proto::protobuf::{Any, Empty, Timestamp};
 use shim_proto::runc::{CheckpointOptions, CreateOptions, ProcessDetails, RuncOptions};
 use shim_proto::shim::*;
 use shim_proto::time::GO_ZERO_TIME;
-use shim_proto::types::{Mount, ProcessInfo, Status};
+use shim_proto::types::{Mount, Process, ProcessInfo, Status};
 use shim_proto::{pack, pack_json, type_url};
 
 fn round_trip<M: Message + Default + PartialEq + Debug>(m: &M) -> Result<(), String> {
@@ -173,6 +173,18 @@ fn every_message_round_trips() {
             pid: 3,
             info: Some(spec.clone())
         },
+        Process {
+            container_id: s("c1"),
+            id: s("e1"),
+            pid: 43,
+            status: Status::Stopped as i32,
+            stdin: s("/i"),
+            stdout: s("/o"),
+            stderr: s("/e"),
+            terminal: true,
+            exit_status: 2,
+            exited_at: ts(),
+        },
         RuncOptions {
             runtime: s("runc"),
             runtime_root: s("/r"),
@@ -275,6 +287,17 @@ fn every_message_round_trips() {
                 event: Some(TaskExit::default().to_any()),
             }),
         },
+        Envelope {
+            timestamp: ts(),
+            namespace: s("k8s.io"),
+            topic: s("/tasks/oom"),
+            event: Some(
+                TaskOom {
+                    container_id: s("c1")
+                }
+                .to_any()
+            ),
+        },
         Any {
             type_url: s("x"),
             value: vec![1, 2, 3]
@@ -294,7 +317,7 @@ fn every_message_round_trips() {
         "round trip failed:\n{}",
         failures.join("\n")
     );
-    assert_eq!(results.len(), 41, "the table should list 41 messages");
+    assert_eq!(results.len(), 43, "the table should list 43 messages");
 }
 
 #[test]

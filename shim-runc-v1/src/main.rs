@@ -89,6 +89,7 @@ fn run(
         criu: flags.criu.clone(),
         systemd_cgroup: flags.systemd_cgroup,
         runc_timeout: RUNC_TIMEOUT,
+        settle_limit: shim_core::config::DEFAULT_SETTLE_LIMIT,
     };
     let core = Arc::new(
         shim_core::service::Shim::new(config, reaper, Box::new(events))

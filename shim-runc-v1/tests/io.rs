@@ -5,7 +5,7 @@ mod common;
 use std::io::Write;
 
 use common::*;
-use shim_proto::shim::{CloseIoRequest, ResizePtyRequest};
+use shim_proto::shim::{CloseIoRequest, ExecProcessRequest, ResizePtyRequest, StartRequest};
 
 #[test]
 fn stdout_and_stderr_arrive_byte_exact_and_separately() {
@@ -136,6 +136,48 @@ fn a_terminal_sees_the_size_set_by_resize_pty() {
     drop(stdin);
     let text = reader.finish().text();
     assert!(text.contains("45 123"), "stty size printed {text:?}");
+}
+
+#[test]
+fn a_resize_sent_before_a_terminal_exec_starts_is_applied_to_its_console() {
+    let Some((shim, client, _)) = running(&["sleep", "1000"]) else {
+        return;
+    };
+    let (inp, out) = (shim.fifo("t1-stdin"), shim.fifo("t1-stdout"));
+    let writer = open_writer(&inp);
+    let reader = FifoReader::start(&out);
+    let req = ExecProcessRequest {
+        id: "t1".into(),
+        terminal: true,
+        stdin: inp.display().to_string(),
+        stdout: out.display().to_string(),
+        spec: Some(process_spec(&["sh", "-c", "read x; stty size"], true)),
+        ..Default::default()
+    };
+    client.exec(ctx(), &req).unwrap();
+    // No console exists yet: the shim keeps the size until runc hands it one.
+    client
+        .resize_pty(
+            ctx(),
+            &ResizePtyRequest {
+                id: "t1".into(),
+                width: 101,
+                height: 33,
+            },
+        )
+        .unwrap();
+    client
+        .start(ctx(), &StartRequest { id: "t1".into() })
+        .unwrap();
+    // Start has returned, so the console exists; only now let the shell go on to `stty size`.
+    let mut stdin = writer
+        .recv_timeout(PATIENCE)
+        .expect("the shim never opened the stdin fifo");
+    stdin.write_all(b"go\n").unwrap();
+    assert_eq!(shim.wait_for(&client, "t1"), 0);
+    drop(stdin);
+    let text = reader.finish().text();
+    assert!(text.contains("33 101"), "stty size printed {text:?}");
 }
 
 #[test]

@@ -9,7 +9,8 @@ use common::*;
 use shim_proto::protobuf::Empty;
 use shim_proto::runc::ProcessDetails;
 use shim_proto::shim::{
-    ExecProcessRequest, KillRequest, ListPidsRequest, StateRequest, UpdateTaskRequest, WaitRequest,
+    CreateTaskRequest, DeleteProcessRequest, ExecProcessRequest, KillRequest, ListPidsRequest,
+    ResizePtyRequest, StartRequest, StateRequest, UpdateTaskRequest, WaitRequest,
 };
 use shim_proto::time::{is_go_zero, GO_ZERO_TIME};
 use shim_proto::types::Status;
@@ -489,4 +490,138 @@ fn state_and_kill_answer_while_runc_pause_is_stuck_and_state_says_pausing() {
     };
     client.kill(ctx(), &kill).unwrap();
     assert_eq!(shim.wait_for(&client, &shim.id), 137);
+}
+
+#[test]
+fn resize_pty_needs_an_id_of_a_live_process() {
+    if !ready() {
+        return;
+    }
+    let shim = ShimUnderTest::start(&["sh", "-c", "exit 0"], false);
+    let client = shim.client();
+    let resize = |id: &str| {
+        client.resize_pty(
+            ctx(),
+            &ResizePtyRequest {
+                id: id.into(),
+                width: 80,
+                height: 24,
+            },
+        )
+    };
+    let (code, msg) = status_of(resize(""));
+    assert_eq!((code, msg.as_str()), (3, "id not provided"));
+    // Go answers Unknown here; NotFound is the fix contract 9 allows.
+    let (code, msg) = status_of(resize("nope"));
+    assert_eq!((code, msg.as_str()), (5, "process nope does not exist"));
+
+    shim.create_plain(&client);
+    resize(&shim.id).unwrap();
+    shim.start_task(&client);
+    assert_eq!(shim.wait_for(&client, &shim.id), 0);
+    let (code, msg) = status_of(resize(&shim.id));
+    assert_eq!(
+        (code, msg.as_str()),
+        (2, "cannot resize a stopped container")
+    );
+}
+
+#[test]
+fn delete_process_before_create_is_not_found() {
+    if !ready() {
+        return;
+    }
+    let shim = ShimUnderTest::start(&["sleep", "1000"], false);
+    let client = shim.client();
+    let (code, msg) =
+        status_of(client.delete_process(ctx(), &DeleteProcessRequest { id: "e1".into() }));
+    assert_eq!((code, msg.as_str()), (5, "process e1 does not exist"));
+}
+
+#[test]
+fn update_with_resources_that_are_not_a_json_object_is_invalid_argument() {
+    let Some((_shim, client, _pid)) = running(&["sleep", "1000"]) else {
+        return;
+    };
+    for bad in [&b"not json"[..], b"[1, 2]"] {
+        let any = shim_proto::protobuf::Any {
+            type_url: shim_proto::type_url::OCI_LINUX_RESOURCES.into(),
+            value: bad.to_vec(),
+        };
+        let (code, msg) = status_of(client.update(
+            ctx(),
+            &UpdateTaskRequest {
+                resources: Some(any),
+            },
+        ));
+        assert_eq!(code, 3, "{msg}");
+        assert!(
+            msg.starts_with("update resources are not an OCI LinuxResources: "),
+            "{msg}"
+        );
+    }
+    // A valid object still reaches runc.
+    let any = shim_proto::any::pack_json(
+        shim_proto::type_url::OCI_LINUX_RESOURCES,
+        &serde_json::json!({}),
+    );
+    client
+        .update(
+            ctx(),
+            &UpdateTaskRequest {
+                resources: Some(any),
+            },
+        )
+        .unwrap();
+}
+
+#[test]
+fn a_restore_from_an_empty_checkpoint_is_created_until_start_reports_runcs_failure() {
+    if !ready() {
+        return;
+    }
+    // criu cannot restore on this kernel; an empty image fails anywhere, through the same path.
+    let shim = ShimUnderTest::start(&["sleep", "1000"], false);
+    let client = shim.client();
+    let image = shim.dir().join("empty-checkpoint");
+    std::fs::create_dir_all(&image).unwrap();
+    let req = CreateTaskRequest {
+        id: shim.id.clone(),
+        bundle: shim.bundle.display().to_string(),
+        checkpoint: image.display().to_string(),
+        ..Default::default()
+    };
+    let created = client.create(ctx(), &req).unwrap();
+    assert_eq!(created.pid, 0, "nothing runs before the restore");
+    let state = |client: &shim_proto::shim::ShimClient| {
+        client
+            .state(
+                ctx(),
+                &StateRequest {
+                    id: shim.id.clone(),
+                },
+            )
+            .unwrap()
+    };
+    let st = state(&client);
+    assert_eq!((st.status(), st.pid), (Status::Created, 0));
+
+    let exec = ExecProcessRequest {
+        id: "e1".into(),
+        spec: Some(process_spec(&["true"], false)),
+        ..Default::default()
+    };
+    let (code, msg) = status_of(client.exec(ctx(), &exec));
+    assert_eq!((code, msg.as_str()), (2, "cannot exec in a created state"));
+
+    let (code, msg) = status_of(client.start(
+        ctx(),
+        &StartRequest {
+            id: shim.id.clone(),
+        },
+    ));
+    assert_eq!(code, 2, "{msg}");
+    assert!(msg.starts_with("OCI runtime restore failed: "), "{msg}");
+    assert_eq!(state(&client).status(), Status::Created);
+    client.delete(ctx(), &Empty {}).unwrap();
 }

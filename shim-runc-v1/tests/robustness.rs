@@ -295,26 +295,51 @@ fn abandoned_waits_keep_neither_threads_nor_sockets_once_their_clients_hang_up()
     assert_eq!(shim.wait_for(&client, &shim.id), 137);
 }
 
-/// Helper run as another user by the test below (a re-exec of this test binary): sends ShimInfo
-/// and exits 10 when the connection is closed without an answer, 11 when served, 12 when it cannot connect.
-#[test]
-fn helper_other_user_client() {
-    let Some(path) = std::env::var_os("SHIM_IT_OTHER_USER_SOCKET") else {
-        return;
+/// Send ShimInfo to `socket` as user `uid` from a child process, which answers with its exit
+/// code: 10 when the connection is closed without an answer, 11 when served, 12 when it cannot
+/// connect. The child does this between fork and exec, with raw syscalls only, on data made
+/// before the fork, and ends with `_exit`: it never runs the program it was given.
+fn client_as(uid: u32, socket: &std::path::Path) -> Option<i32> {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::process::CommandExt;
+    let frame = request(1, "ShimInfo", Empty {}.encode_to_vec());
+    // SAFETY: sockaddr_un is plain data; all zeroes is a valid (empty) address.
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    let path = socket.as_os_str().as_bytes();
+    assert!(path.len() < addr.sun_path.len(), "socket path too long");
+    for (d, s) in addr.sun_path.iter_mut().zip(path) {
+        *d = *s as libc::c_char;
+    }
+    let timeout = libc::timeval {
+        tv_sec: RPC_TIMEOUT.as_secs() as libc::time_t,
+        tv_usec: 0,
     };
-    let code = match UnixStream::connect(&path) {
-        Err(_) => 12,
-        Ok(mut sock) => {
-            sock.set_read_timeout(Some(RPC_TIMEOUT)).unwrap();
-            let _ = sock.write_all(&request(1, "ShimInfo", Empty {}.encode_to_vec()));
-            let mut buf = [0u8; 64];
-            match sock.read(&mut buf) {
-                Ok(n) if n > 0 => 11,
-                _ => 10,
+    let mut cmd = std::process::Command::new("/bin/true");
+    cmd.uid(uid).gid(uid);
+    // SAFETY: after fork only async-signal-safe calls (socket, connect, setsockopt, send, read,
+    // _exit) on memory owned by the closure; the child never returns to Rust code.
+    unsafe {
+        cmd.pre_exec(move || {
+            let fd = libc::socket(libc::AF_UNIX, libc::SOCK_STREAM, 0);
+            let len = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
+            if fd < 0 || libc::connect(fd, (&addr as *const libc::sockaddr_un).cast(), len) != 0 {
+                libc::_exit(12);
             }
-        }
-    };
-    std::process::exit(code);
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_RCVTIMEO,
+                (&timeout as *const libc::timeval).cast(),
+                std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+            );
+            libc::send(fd, frame.as_ptr().cast(), frame.len(), libc::MSG_NOSIGNAL);
+            let mut buf = [0u8; 64];
+            let n = libc::read(fd, buf.as_mut_ptr().cast(), buf.len());
+            libc::_exit(if n > 0 { 11 } else { 10 });
+        });
+    }
+    cmd.status().unwrap().code()
 }
 
 #[test]
@@ -325,33 +350,15 @@ fn a_connection_from_another_user_is_refused() {
     let shim = ShimUnderTest::start(&["sleep", "1000"], false);
     // Let the other user reach the socket at all (the check under test is the peer credential one).
     use std::os::unix::fs::PermissionsExt;
-    use std::os::unix::process::CommandExt;
     std::fs::set_permissions(shim.dir(), std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::set_permissions(&shim.socket, std::fs::Permissions::from_mode(0o777)).unwrap();
-    let run_as = |uid: u32| {
-        std::process::Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "helper_other_user_client",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env("SHIM_IT_OTHER_USER_SOCKET", &shim.socket)
-            .uid(uid)
-            .gid(uid)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .unwrap()
-            .code()
-    };
     assert_eq!(
-        run_as(0),
+        client_as(0, &shim.socket),
         Some(11),
-        "the helper must be served as our own user"
+        "our own user must be served"
     );
     assert_eq!(
-        run_as(65534),
+        client_as(65534, &shim.socket),
         Some(10),
         "another user's connection was served (11) or could not connect (12)"
     );

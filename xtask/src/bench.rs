@@ -1,5 +1,7 @@
-//! `cargo xtask bench [--quick]`: our shim against the Go containerd-shim, each behind a private
-//! containerd, interleaved run by run; one table on stdout and the same as JSON.
+//! `cargo xtask bench [--quick]`: time our shim against the Go containerd-shim.
+//!
+//! Each runs behind a private containerd, interleaved run by run; one table on stdout and the
+//! same as JSON.
 
 mod containerd;
 mod cpu;

@@ -24,14 +24,19 @@ enum Check {
 
 const NEEDS: &[Need] = &[
     Need {
+        what: "C linker",
+        package: "gcc",
+        check: Check::Command("cc"),
+    },
+    Need {
+        what: "C library for linking",
+        package: "libc6-dev",
+        check: Check::Package,
+    },
+    Need {
         what: "protoc",
         package: "protobuf-compiler",
         check: Check::Command("protoc"),
-    },
-    Need {
-        what: "protobuf-includes",
-        package: "libprotobuf-dev",
-        check: Check::File("/usr/include/google/protobuf/empty.proto"),
     },
     Need {
         what: "runc",
@@ -82,6 +87,11 @@ const NEEDS: &[Need] = &[
         what: "script",
         package: "bsdutils",
         check: Check::Command("script"),
+    },
+    Need {
+        what: "python3 (pdeathsig test)",
+        package: "python3",
+        check: Check::File("/usr/bin/python3"),
     },
 ];
 

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-use crate::run::{cargo, step, target_dir};
+use crate::run::{cargo, step, target_dir, which};
 
 /// The binaries we install; each is the package's binary of the same name.
 const BINARIES: [&str; 3] = ["shim-runc-v1", "shim-ctl", "reaper"];
@@ -17,6 +17,7 @@ pub fn run(args: &[String]) -> Result<()> {
         [arg] if arg.starts_with("--prefix=") => PathBuf::from(&arg["--prefix=".len()..]),
         _ => bail!("usage: cargo xtask install [--prefix DIR]"),
     };
+    require_protoc()?;
     let mut build = cargo();
     build.args(["build", "--release"]);
     for name in BINARIES {
@@ -30,6 +31,22 @@ pub fn run(args: &[String]) -> Result<()> {
         let to = bin.join(name);
         install(&release.join(name), &to)?;
         println!("installed {}", to.display());
+    }
+    Ok(())
+}
+
+/// The build compiles the shim's protos with protoc (`PROTOC`, else the one on PATH): say so up
+/// front rather than fail deep in a build script.
+fn require_protoc() -> Result<()> {
+    let found = match std::env::var_os("PROTOC") {
+        Some(path) => Path::new(&path).is_file(),
+        None => which("protoc").is_some(),
+    };
+    if !found {
+        bail!(
+            "protoc not found (PROTOC unset or not a file, and none on PATH): the build needs it. \
+             Run `cargo xtask deps` as root (installs protobuf-compiler), or set PROTOC"
+        );
     }
     Ok(())
 }

@@ -6,6 +6,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use nix::sys::signal::{kill, Signal};
@@ -30,7 +31,8 @@ pub struct LoggerContext {
 /// A running logging binary: fd 3 = stdout pipe, fd 4 = stderr pipe, fd 5 = its "ready" pipe.
 pub struct BinaryLogger {
     pid: i32,
-    exit: reaper::ExitWaiter,
+    /// In a Mutex only so the logger can be shared (an exit's drain wait runs beside CloseIO).
+    exit: Mutex<reaper::ExitWaiter>,
 }
 
 impl BinaryLogger {
@@ -87,7 +89,7 @@ impl BinaryLogger {
         drop(fds); // the logger holds them now: EOF on our ready pipe comes from it alone
         let logger = BinaryLogger {
             pid: spawned.pid,
-            exit: spawned.exit,
+            exit: Mutex::new(spawned.exit),
         };
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -108,18 +110,22 @@ impl BinaryLogger {
 
     /// Wait (bounded) for the logger to finish on its own after the pipes closed.
     pub fn wait(&self, limit: Duration) -> bool {
-        self.exit.wait_timeout(limit).is_some()
+        self.exit().wait_timeout(limit).is_some()
+    }
+
+    fn exit(&self) -> MutexGuard<'_, reaper::ExitWaiter> {
+        self.exit.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// SIGTERM, then SIGKILL after the grace period. Runs on a thread of its own that ends with
     /// the logger, so Delete never waits 12 s for it.
     pub fn stop(self) {
-        if self.exit.try_exit().is_some() {
+        if self.exit().try_exit().is_some() {
             return;
         }
         let _ = kill(Pid::from_raw(self.pid), Signal::SIGTERM);
         std::thread::spawn(move || {
-            if self.exit.wait_timeout(STOP_GRACE).is_none() {
+            if self.exit().wait_timeout(STOP_GRACE).is_none() {
                 let _ = kill(Pid::from_raw(self.pid), Signal::SIGKILL);
             }
         });

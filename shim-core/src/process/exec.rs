@@ -8,7 +8,7 @@ use crate::error::Error;
 use crate::io::{IoOwner, IoSpec, LoggerContext};
 use crate::process::exit_cell::ExitCell;
 use crate::process::state::{self, Action, ExecState, Op};
-use crate::process::{read_pid_file, Prepared, ProcIo, DRAIN_LIMIT, SETTLE_LIMIT};
+use crate::process::{read_pid_file, Prepared, ProcIo, DRAIN_LIMIT};
 use crate::runc::{ExecOpts, Runc};
 use crate::service::{ExitInfo, ProcessState, Status};
 
@@ -143,7 +143,8 @@ impl Exec {
     pub fn delete(&self) -> Result<ExitInfo, Error> {
         let _op = self.op.lock().unwrap_or_else(|p| p.into_inner());
         self.decide(Op::Delete)?;
-        self.stdio.drain_and_close(DRAIN_LIMIT);
+        self.stdio.wait_drained(DRAIN_LIMIT);
+        self.stdio.close();
         let _ = std::fs::remove_file(self.pid_file());
         self.exit.release();
         let mut f = self.fields();
@@ -156,10 +157,8 @@ impl Exec {
         })
     }
 
-    /// The reaper saw it die. Returns false if already recorded.
+    /// Record its exit (its output already had its time to drain). False if already recorded.
     pub fn exited(&self, status: u32, at: SystemTime) -> bool {
-        // The last output first: whoever learns of the exit may close its end at once.
-        self.stdio.wait_drained(SETTLE_LIMIT);
         let mut f = self.fields();
         match state::exec(f.state, Op::Exit) {
             Ok(Action::Proceed) => {

@@ -2,16 +2,17 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use crate::error::{kill_error, Error};
 use crate::io::{IoOwner, IoSpec, LoggerContext};
 use crate::mount;
 use crate::process::exit_cell::ExitCell;
 use crate::process::state::{self, Action, InitState, Op};
-use crate::process::{read_pid_file, Prepared, ProcIo, DRAIN_LIMIT, SETTLE_LIMIT};
+use crate::process::{read_pid_file, Prepared, ProcIo, DRAIN_LIMIT};
 use crate::runc::{CheckpointOpts, RestoreOpts, Runc};
 use crate::service::{CheckpointRequest, ExitInfo, ProcessState, Status};
+use crate::validate;
 
 /// How a checkpointed init is restored at Start.
 #[derive(Debug, Clone, Default)]
@@ -180,6 +181,7 @@ impl Init {
     pub fn update(&self, resources: &[u8]) -> Result<(), Error> {
         let _op = self.op();
         self.decide(Op::Update)?;
+        validate::resources(resources)?;
         Ok(self.parts.runc.update(&self.parts.id, resources)?)
     }
 
@@ -226,20 +228,22 @@ impl Init {
         out
     }
 
-    /// Delete: drain IO, `runc delete`, close IO, unmount the rootfs.
+    /// Delete (contract 2.3): wait for the output to drain, `runc delete`, then close stdin and
+    /// the IO, unmount the rootfs. When runc fails nothing has been closed: Delete can be retried.
     pub fn delete(&self) -> Result<ExitInfo, Error> {
         let _op = self.op();
         self.decide(Op::Delete)?;
         // Deleting a never-started container kills its `runc init`: that death is not the
         // container's exit, and `deleting` keeps `exited` from recording it.
         self.set_deleting(true);
-        self.stdio.drain_and_close(DRAIN_LIMIT);
+        self.stdio.wait_drained(DRAIN_LIMIT);
         if let Err(e) = self.parts.runc.delete(&self.parts.id, false) {
             if !e.is_not_exist() {
                 self.set_deleting(false);
                 return Err(e.into());
             }
         }
+        self.stdio.close();
         if self.parts.rootfs_mounted {
             mount::unmount_all(&self.parts.bundle)?;
         }
@@ -267,9 +271,11 @@ impl Init {
             )
     }
 
-    /// The reaper saw the init die. Returns false if it was already recorded, or ignored.
-    /// Only the exit dispatcher calls this, so nothing else records between check and record.
-    pub fn exited(&self, status: u32, at: SystemTime) -> bool {
+    /// The reaper saw the init die: take its processes down if they would outlive it, give its
+    /// output up to `settle_limit` to drain, record the exit, resume a paused cgroup. Returns
+    /// false if it was already recorded, or ignored. Called once per init exit (the dispatcher
+    /// claims each pid once), so nothing else records between check and record.
+    pub fn exited(&self, status: u32, at: SystemTime, settle_limit: Duration) -> bool {
         if !self.exit_is_news() {
             return false;
         }
@@ -278,7 +284,7 @@ impl Init {
             let _ = self.parts.runc.kill(&self.parts.id, 9, true);
         }
         // The last output first: whoever learns of the exit may close its end at once.
-        self.stdio.wait_drained(SETTLE_LIMIT);
+        self.stdio.wait_drained(settle_limit);
         let action = {
             let mut f = self.fields();
             match state::init(f.state, Op::Exit) {

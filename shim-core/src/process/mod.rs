@@ -6,7 +6,7 @@ pub mod init;
 pub mod state;
 
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::error::{io_error, Error};
@@ -17,15 +17,32 @@ use crate::runc::RuncStdio;
 const CONSOLE_LIMIT: Duration = Duration::from_secs(10);
 /// Delete waits this long for output to drain (Go: 2 s).
 pub(crate) const DRAIN_LIMIT: Duration = Duration::from_secs(2);
-/// Before an exit is recorded, its output gets this long to reach the client: ctr closes its
-/// fifos as soon as Wait returns, and would lose the last line still in flight.
-pub(crate) const SETTLE_LIMIT: Duration = Duration::from_millis(500);
 
-/// The IO a process owns once runc has started it.
+/// The IO a process owns once runc has started it. Shared so that a wait for the output to drain
+/// holds only a clone, never the slot's lock: CloseIO and ResizePty go on meanwhile. Whoever drops
+/// the last clone closes the IO (in practice the slot: an exit's wait is over before Delete).
 enum Stdio {
     None,
-    Pipes(Box<ProcessIo>),
-    Console(Console),
+    Pipes(Arc<ProcessIo>),
+    Console(Arc<Console>),
+}
+
+impl Stdio {
+    fn share(&self) -> Stdio {
+        match self {
+            Stdio::None => Stdio::None,
+            Stdio::Pipes(p) => Stdio::Pipes(Arc::clone(p)),
+            Stdio::Console(c) => Stdio::Console(Arc::clone(c)),
+        }
+    }
+
+    fn wait_drained(&self, limit: Duration) -> bool {
+        match self {
+            Stdio::Pipes(p) => p.wait_drained(limit),
+            Stdio::Console(c) => c.wait_drained(limit),
+            Stdio::None => true,
+        }
+    }
 }
 
 struct Slot {
@@ -77,29 +94,22 @@ impl ProcIo {
         }
     }
 
-    /// Wait (bounded) until the output copiers reached EOF; true if they did. Nothing is closed.
+    /// Wait (bounded) until the output copiers reached EOF; true if they did. Nothing is closed,
+    /// and the slot is not locked while waiting.
     pub fn wait_drained(&self, limit: Duration) -> bool {
-        match &self.lock().stdio {
-            Stdio::Pipes(p) => p.wait_drained(limit),
-            Stdio::Console(c) => c.wait_drained(limit),
-            Stdio::None => true,
-        }
+        let stdio = self.lock().stdio.share();
+        stdio.wait_drained(limit)
     }
 
-    /// Wait (bounded) for output to drain, then close every fd and copier.
-    pub fn drain_and_close(&self, limit: Duration) {
+    /// Whether the output already reached EOF (or there is none).
+    pub fn is_drained(&self) -> bool {
+        self.wait_drained(Duration::ZERO)
+    }
+
+    /// Close stdin, every fd and every copier (see `Stdio` for who closes when shared).
+    pub fn close(&self) {
         let stdio = std::mem::replace(&mut self.lock().stdio, Stdio::None);
-        match stdio {
-            Stdio::Pipes(p) => {
-                p.wait_drained(limit);
-                p.close();
-            }
-            Stdio::Console(c) => {
-                c.wait_drained(limit);
-                c.close();
-            }
-            Stdio::None => {}
-        }
+        drop(stdio);
     }
 
     fn attach(&self, stdio: Stdio) -> Result<(), Error> {
@@ -158,11 +168,12 @@ impl Prepared {
                 let master = socket
                     .receive_master(CONSOLE_LIMIT)
                     .map_err(|e| io_error(what, e))?;
-                Stdio::Console(Console::start(master, spec).map_err(|e| io_error(what, e))?)
+                let console = Console::start(master, spec).map_err(|e| io_error(what, e))?;
+                Stdio::Console(Arc::new(console))
             }
             (None, Some(mut pipes)) => {
                 pipes.start().map_err(|e| io_error(what, e))?;
-                Stdio::Pipes(Box::new(pipes))
+                Stdio::Pipes(Arc::new(pipes))
             }
             (None, None) => Stdio::None,
         };

@@ -107,6 +107,7 @@ pub fn init(state: InitState, op: Op) -> Result<Action, Error> {
         (Op::Kill, S::Deleted) => gone("cannot kill a deleted process"),
         (Op::Kill, _) => Ok(Proceed),
 
+        (Op::Resize, S::Stopped) => refuse("cannot resize a stopped container"),
         (Op::Resize, S::Deleted) => refuse("cannot resize a deleted process"),
         (Op::Resize, _) => Ok(Proceed),
 
@@ -283,7 +284,14 @@ mod tests {
             ),
             (
                 Op::Resize,
-                [OK, OK, OK, OK, OK, "cannot resize a deleted process"],
+                [
+                    OK,
+                    OK,
+                    OK,
+                    OK,
+                    "cannot resize a stopped container",
+                    "cannot resize a deleted process",
+                ],
             ),
             (Op::Exit, [OK, OK, OK, RESUME, IGNORE, IGNORE]),
         ];

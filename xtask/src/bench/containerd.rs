@@ -1,5 +1,7 @@
-//! One private containerd for the bench: its own temp dir, namespace, mount namespace (tmpfs over
-//! /run/containerd) and CPU meter; driven with `ctr` through nsenter; torn down completely on drop.
+//! One private containerd for the bench, torn down completely on drop.
+//!
+//! It has its own temp dir, namespace, mount namespace (tmpfs over /run/containerd) and CPU meter,
+//! and is driven with `ctr` through nsenter.
 
 use std::fs;
 use std::os::unix::process::CommandExt;

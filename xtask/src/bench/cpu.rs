@@ -1,5 +1,7 @@
-//! CPU time spent by one containerd and everything it spawns (shims, runc): a cgroup v1 cpuacct
-//! group when there is one, else /proc accounting of containerd and its children.
+//! CPU time spent by one containerd and everything it spawns (shims, runc).
+//!
+//! Read from a cgroup v1 cpuacct group when there is one, else from /proc accounting of
+//! containerd and its children.
 
 use std::fs;
 use std::path::{Path, PathBuf};

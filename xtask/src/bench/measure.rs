@@ -1,5 +1,7 @@
-//! The measurements, each run on both containerds interleaved (ours, Go, ours, Go, ...): what one
-//! run does and which figures it yields (wall times in ms, CPU in ms, memory in KiB).
+//! The bench measurements: what one run does and which figures it yields.
+//!
+//! Each runs on both containerds interleaved (ours, Go, ours, Go, ...); wall times are in ms, CPU
+//! in ms, memory in KiB.
 
 use std::fs;
 use std::io::Read;
