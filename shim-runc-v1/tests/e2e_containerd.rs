@@ -19,6 +19,7 @@ use e2e::containerd::{sh_quote, Containerd, CTR_BOUND};
 use e2e::each_shim;
 use e2e::probe::ManualShim;
 use e2e::proc::{self, Exit};
+use e2e::report::Ran;
 use e2e::shims::Shim;
 use e2e::sys;
 
@@ -595,24 +596,48 @@ fn row27_checkpoint_runs_runc_checkpoint_and_reports_the_criu_failure() {
             work.display()
         );
         let calls = cd.runc_calls();
-        assert!(calls.contains(&want), "no `{want}` in:\n{calls}");
-        if out.code() == Some(0) {
-            eprintln!(
-                "row27 [{}]: criu worked here; checkpoint succeeded",
-                shim.name
-            );
+        // containerd pauses the task around the checkpoint (and resumes it even on failure).
+        let line_of = |what: &str| {
+            calls
+                .lines()
+                .position(|l| l.contains(what))
+                .unwrap_or_else(|| panic!("no `{what}` in:\n{calls}"))
+        };
+        let (pause, checkpoint, resume) =
+            (line_of(" pause t2"), line_of(&want), line_of(" resume t2"));
+        assert!(
+            pause < checkpoint && checkpoint < resume,
+            "want pause, checkpoint, resume in order:\n{calls}"
+        );
+        let ran = if out.code() == Some(0) {
             cd.events.wait("/tasks/checkpointed", "t2");
+            Ran::PassedWith("criu worked here: the success path was checked".into())
         } else {
-            eprintln!(
-                "row27 [{}]: criu cannot dump on this kernel; checking the failure path",
-                shim.name
-            );
             let dump = cd.bundle("t2").join("criu-dump.log");
             out.expect_error("criu failed: type DUMP");
             out.expect_error(&format!("path= {}: unknown", dump.display()));
-        }
+            Ran::PassedWith(format!(
+                "failure path checked; the success path cannot run here ({})",
+                criu_error(&cd, "t2")
+            ))
+        };
         assert_eq!(task_status(&cd, "t2").as_deref(), Some("RUNNING"));
+        ran
     });
+}
+
+/// The last error line of the criu dump log copied into `id`'s bundle: why criu failed.
+fn criu_error(cd: &Containerd, id: &str) -> String {
+    let criu = fs::read_to_string(cd.bundle(id).join("criu-dump.log")).unwrap_or_default();
+    let line = criu.lines().rev().find(|l| l.contains("Error"));
+    // criu's lines start with a time stamp, `(00.037028) Error (…): …`.
+    line.map(|l| l.trim())
+        .map(|l| match l.split_once(") ") {
+            Some((stamp, rest)) if stamp.starts_with('(') => rest,
+            _ => l,
+        })
+        .map(|l| format!("criu: {l}"))
+        .unwrap_or_else(|| "criu failed".into())
 }
 
 #[test]
@@ -631,19 +656,11 @@ fn row28_restore_needs_a_checkpoint_image_which_criu_cannot_make_on_this_kernel(
             "t28",
         ]);
         if out.code() != Some(0) {
-            let criu =
-                fs::read_to_string(cd.bundle("t28").join("criu-dump.log")).unwrap_or_default();
-            let why = criu
-                .lines()
-                .rev()
-                .find(|l| l.contains("Error"))
-                .unwrap_or("criu failed");
-            eprintln!(
-                "row28 [{}]: cannot run here: no checkpoint image to restore ({why})",
-                shim.name
-            );
             out.expect_error("criu failed");
-            return;
+            return Ran::NotRunnable(format!(
+                "criu cannot dump here, so there is no image to restore ({})",
+                criu_error(&cd, "t28")
+            ));
         }
         panic!("criu can dump on this machine: automate the restore path of row 28 ({image:?})");
     });
@@ -836,12 +853,10 @@ fn row34_output_nobody_reads_waits_for_attach_and_none_is_lost() {
                 out.len()
             );
             assert!(out.bytes().all(|b| b == b'x' || b == b'\n'), "bytes added");
-            eprintln!(
-                "row34 [{}]: known Go race: the exit overtook the last {} bytes",
-                shim.name,
+            return Ran::PassedWith(format!(
+                "known Go race taken: the exit overtook the last {} bytes",
                 whole - out.len()
-            );
-            return;
+            ));
         }
         assert_eq!(out.len(), whole, "bytes lost or added");
         assert!(
@@ -849,6 +864,7 @@ fn row34_output_nobody_reads_waits_for_attach_and_none_is_lost() {
             "{}",
             &out[out.len().saturating_sub(40)..]
         );
+        Ran::Passed
     });
 }
 
