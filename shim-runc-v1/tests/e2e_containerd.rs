@@ -20,7 +20,6 @@ use e2e::each_shim;
 use e2e::probe::ManualShim;
 use e2e::proc::{self, Exit};
 use e2e::report::Ran;
-use e2e::shims::Shim;
 use e2e::sys;
 
 const SLEEP: &[&str] = &["sleep", "1000"];
@@ -45,9 +44,10 @@ fn kill_and_delete(cd: &Containerd, id: &str) {
     cd.events.wait("/tasks/delete", id);
 }
 
-/// The error ctr shows for a refused state transition (the status differs per shim, see expect.rs).
-fn refused(shim: &Shim, msg: &str) -> String {
-    format!("{msg}: {}", shim.expect().invalid_state_code)
+/// The error ctr shows for a refused state transition: Go answers Unknown, and so must we
+/// (the issue asks for containerd's error codes where it shows them).
+fn refused(msg: &str) -> String {
+    format!("{msg}: unknown")
 }
 
 fn task_status(cd: &Containerd, id: &str) -> Option<String> {
@@ -281,7 +281,7 @@ fn row10_pausing_a_paused_task_is_refused() {
         cd.run_detached("t2", SLEEP);
         cd.ctr(&["t", "pause", "t2"]).expect_code(0);
         cd.ctr(&["t", "pause", "t2"])
-            .expect_error(&refused(shim, "cannot pause a paused container"));
+            .expect_error(&refused("cannot pause a paused container"));
     });
 }
 
@@ -291,7 +291,7 @@ fn row11_resuming_a_running_task_is_refused() {
         let cd = Containerd::start(shim, "r11");
         cd.run_detached("t2", SLEEP);
         cd.ctr(&["t", "resume", "t2"])
-            .expect_error(&refused(shim, "cannot resume a running process"));
+            .expect_error(&refused("cannot resume a running process"));
     });
 }
 
@@ -302,7 +302,7 @@ fn row12_exec_in_a_paused_task_is_refused() {
         cd.run_detached("t2", SLEEP);
         cd.ctr(&["t", "pause", "t2"]).expect_code(0);
         cd.ctr(&["t", "exec", "--exec-id", "e3", "t2", "true"])
-            .expect_error(&refused(shim, "cannot exec in a paused state"));
+            .expect_error(&refused("cannot exec in a paused state"));
     });
 }
 
@@ -413,9 +413,9 @@ fn row19_exec_and_pause_on_a_stopped_task_are_refused() {
         let cd = Containerd::start(shim, "r19");
         stopped_task(&cd);
         cd.ctr(&["t", "exec", "--exec-id", "x", "t9", "true"])
-            .expect_error(&refused(shim, "cannot exec in a stopped state"));
+            .expect_error(&refused("cannot exec in a stopped state"));
         cd.ctr(&["t", "pause", "t9"])
-            .expect_error(&refused(shim, "cannot pause a stopped container"));
+            .expect_error(&refused("cannot pause a stopped container"));
     });
 }
 

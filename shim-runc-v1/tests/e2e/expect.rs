@@ -12,10 +12,6 @@ pub struct Expectations {
     /// Row 23: both streams reach a `file://` log. The Go shim sometimes loses the stderr line
     /// (seen 2 times in about 8 loaded runs, never reaching the file); not in contract §9 yet.
     pub file_log_keeps_stderr: bool,
-    /// Rows 10-12, 19: the status a refused state transition ends with, as ctr prints it.
-    /// Go answers Unknown; ours answers FailedPrecondition (design.md "Shape": containerd does
-    /// not branch on the code there). The message before it is the same.
-    pub invalid_state_code: &'static str,
     /// Row 31: an exit that happened while containerd was down. Go's publish fails once and the
     /// event is lost; ours retries until containerd is back (issue: none dropped silently).
     pub exit_published_after_restart: bool,
@@ -30,7 +26,6 @@ pub const GO: Expectations = Expectations {
     binary_log_uri_works: false,
     accepts_criu_path_flag: false,
     file_log_keeps_stderr: false,
-    invalid_state_code: "unknown",
     exit_published_after_restart: false,
     attach_gets_every_byte: false,
 };
@@ -39,7 +34,6 @@ pub const OURS: Expectations = Expectations {
     binary_log_uri_works: true,
     accepts_criu_path_flag: true,
     file_log_keeps_stderr: true,
-    invalid_state_code: "failed precondition",
     exit_published_after_restart: true,
     attach_gets_every_byte: true,
 };
