@@ -774,7 +774,40 @@ fn row30_killed_shim_is_cleaned_up_by_containerd() {
     each_shim("row30", |shim| {
         let cd = Containerd::start(shim, "r30");
         cd.run_detached("t30", SLEEP);
+        cd.ctr(&[
+            "t",
+            "exec",
+            "-d",
+            "--exec-id",
+            "e30",
+            "t30",
+            "sleep",
+            "1000",
+        ])
+        .expect_code(0);
+        let started = cd.events.wait("/tasks/exec-started", "t30");
+        let exec: i32 = started
+            .field("pid")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no pid in {started:?}"));
         let init = cd.init_pid("t30");
+        let procs = |cg: &std::path::Path| -> Vec<i32> {
+            fs::read_to_string(cg.join("cgroup.procs"))
+                .unwrap_or_default()
+                .split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect()
+        };
+        let cgroups = cd.task_cgroups("t30");
+        assert!(!cgroups.is_empty(), "t30 has no memory or pids cgroup");
+        for cg in &cgroups {
+            let p = procs(cg);
+            assert!(
+                p.contains(&init) && p.contains(&exec),
+                "{} holds {p:?}, not init {init} and exec {exec}",
+                cg.display()
+            );
+        }
         sys::signal(cd.shim_pid("t30"), sys::SIGKILL);
         let exit = cd.events.wait("/tasks/exit", "t30");
         assert_eq!(
@@ -789,12 +822,29 @@ fn row30_killed_shim_is_cleaned_up_by_containerd() {
             "container init survived"
         );
         assert!(
+            sys::wait_pid_gone(exec, PROCESS_BOUND),
+            "exec process survived"
+        );
+        assert!(
             cd.runc_calls()
                 .lines()
                 .any(|l| l.ends_with("delete --force t30")),
             "{}",
             cd.runc_calls()
         );
+        for cg in &cgroups {
+            let left = procs(cg);
+            assert!(left.is_empty(), "{} still holds {left:?}", cg.display());
+        }
+        // The holder's mountinfo is the namespace containerd and the shims mount in (its
+        // /run/containerd tmpfs shows it is): nothing of the task is left mounted there.
+        assert!(
+            !cd.mounts_under(std::path::Path::new("/run/containerd"))
+                .is_empty(),
+            "not the private mount namespace"
+        );
+        let left = cd.mounts_under(&cd.dir);
+        assert!(left.is_empty(), "mounts left behind: {left:?}");
     });
 }
 

@@ -375,6 +375,27 @@ disabled_plugins = [
             .collect()
     }
 
+    /// The task's own cgroups, `/sys/fs/cgroup/<memory|pids>/<ns>/<id>`, those that exist (the
+    /// v1 controllers of this hybrid layout that hold every process of the task).
+    pub fn task_cgroups(&self, id: &str) -> Vec<PathBuf> {
+        ["memory", "pids"]
+            .iter()
+            .map(|c| Path::new("/sys/fs/cgroup").join(c).join(&self.ns).join(id))
+            .filter(|p| p.is_dir())
+            .collect()
+    }
+
+    /// Mount points in the private mount namespace (containerd's and the shims') at or below `dir`.
+    pub fn mounts_under(&self, dir: &Path) -> Vec<String> {
+        let info = fs::read_to_string(format!("/proc/{}/mountinfo", self.holder_pid()))
+            .expect("mountinfo of the mount namespace holder");
+        info.lines()
+            .filter_map(|l| l.split(' ').nth(4))
+            .filter(|m| Path::new(m).starts_with(dir))
+            .map(String::from)
+            .collect()
+    }
+
     fn cgroup_dirs(&self) -> Vec<PathBuf> {
         let Ok(subs) = fs::read_dir("/sys/fs/cgroup") else {
             return Vec::new();
