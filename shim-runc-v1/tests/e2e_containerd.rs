@@ -3,9 +3,11 @@
 //! Shims: `E2E_SHIMS=go,ours` runs every row for both (ours = `<target>/debug/shim-runc-v1`,
 //! skipped with a reason when not built); else `E2E_SHIM=<path>`; default the Go shim.
 //! Needs root, containerd, ctr and runc; skips otherwise unless `SHIM_REQUIRE_ROOT_TESTS=1`.
-//! Row 28 (restore) reports that it cannot run where criu cannot dump (this kernel). Row 29
-//! calls Update through our ttrpc client (ctr 1.6 has no `task update`); row 34 checks that
-//! nothing is lost until attach, not that the writer was blocked (no event to wait on).
+//! Each (row, shim) outcome goes to `$E2E_RESULTS` (e2e/report.rs; `cargo xtask test` prints it).
+//! Row 28 (restore) is NOT-RUNNABLE where criu cannot dump (this kernel). Row 29 calls Update
+//! through our ttrpc client (ctr 1.6 has no `task update`); row 34 checks that nothing is lost
+//! until attach, not that the writer was blocked (no event to wait on). Row 36 is not in the
+//! table: IO and the shim's log after a containerd restart (contract §7.1).
 
 mod e2e;
 
@@ -1003,6 +1005,134 @@ fn row35_criu_path_flag_is_fatal_for_go_and_accepted_by_ours() {
             );
         }
     });
+}
+
+#[test]
+fn row36_io_and_the_shim_log_resume_after_a_containerd_restart() {
+    // Contract §7.1: a reconnected task keeps working, IO included, and the shim's log lines
+    // resume in the new containerd's log (shim_debug forwards the shim's log fifo).
+    each_shim("row36", |shim| {
+        let mut cd = Containerd::start(shim, "r36");
+        cd.run_detached("r36", SLEEP);
+        cd.restart_daemon();
+        let restarted_log = cd.log_of_this_generation();
+        let exec = cd.ctr(&[
+            "t",
+            "exec",
+            "--exec-id",
+            "x36",
+            "r36",
+            "/bin/sh",
+            "-c",
+            "echo exec-out; echo exec-err >&2",
+        ]);
+        exec.expect_code(0);
+        assert!(
+            exec.stdout.contains("exec-out") && exec.stderr.contains("exec-err"),
+            "{exec}"
+        );
+        // New output of the task itself: a line written into its init's stdout (the pipe the
+        // shim copies from), after the restart, must reach an attached client.
+        let attach = Attached::start(&cd, "r36");
+        cd.ctr(&[
+            "t",
+            "exec",
+            "--exec-id",
+            "p36",
+            "r36",
+            "/bin/sh",
+            "-c",
+            "echo init-out-after-restart > /proc/1/fd/1",
+        ])
+        .expect_code(0);
+        let seen = attach.wait_line(|l| l.contains("init-out-after-restart"));
+        assert!(seen, "attach got no new output: {:?}", attach.finish());
+        // The shim logged after the restart and containerd forwarded it.
+        let needle = shim.expect().log_line_after_exec;
+        let line = wait_text(PROCESS_BOUND, || {
+            fs::read_to_string(&restarted_log)
+                .unwrap_or_default()
+                .lines()
+                .find(|l| l.contains(needle))
+                .map(String::from)
+        });
+        assert!(
+            line.is_some(),
+            "no shim log line ({needle}) in the restarted containerd's log:\n{}",
+            fs::read_to_string(&restarted_log).unwrap_or_default()
+        );
+    });
+}
+
+/// `ctr t attach <id>` running, its stdout lines collected on a thread.
+struct Attached {
+    proc: proc::Proc,
+    lines: std::sync::mpsc::Receiver<String>,
+    seen: std::cell::RefCell<Vec<String>>,
+    reader: Option<thread::JoinHandle<()>>,
+}
+
+impl Attached {
+    fn start(cd: &Containerd, id: &str) -> Attached {
+        use std::io::BufRead;
+        let mut cmd = cd.ctr_cmd(&["t", "attach", id]);
+        cmd.stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null());
+        let (proc, mut child) = proc::Proc::spawn(&mut cmd).expect("spawn ctr t attach");
+        let out = child.stdout.take().expect("attach stdout");
+        let (tx, lines) = std::sync::mpsc::channel();
+        let reader = thread::spawn(move || {
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Attached {
+            proc,
+            lines,
+            seen: Default::default(),
+            reader: Some(reader),
+        }
+    }
+
+    /// Waits (bounded) for a line satisfying `pred`.
+    fn wait_line(&self, pred: impl Fn(&str) -> bool) -> bool {
+        let deadline = Instant::now() + PROCESS_BOUND;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(l) => {
+                    let hit = pred(&l);
+                    self.seen.borrow_mut().push(l);
+                    if hit {
+                        return true;
+                    }
+                }
+                Err(_) => return false,
+            }
+        }
+        false
+    }
+
+    /// Stops attach (SIGKILL: ctr cannot forward it to the task); returns the lines seen.
+    fn finish(mut self) -> Vec<String> {
+        self.stop();
+        self.seen.take()
+    }
+
+    fn stop(&mut self) {
+        self.proc.kill_group();
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
+    }
+}
+
+impl Drop for Attached {
+    fn drop(&mut self) {
+        self.stop();
+    }
 }
 
 /// The first line of a log fifo matching `pred`, read with a bound (the writer holds it open).

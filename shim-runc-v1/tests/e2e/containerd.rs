@@ -137,6 +137,11 @@ impl Containerd {
             .join("\n")
     }
 
+    /// The log file of the containerd running now (this generation only).
+    pub fn log_of_this_generation(&self) -> PathBuf {
+        self.dir.join(format!("containerd-{}.log", self.generation))
+    }
+
     fn write_runc_wrapper(&self) {
         let runc = find_on_path("runc");
         let script = format!(
