@@ -1,7 +1,8 @@
 //! End-to-end checklist (contract §8) through containerd 1.6 and `ctr`, for each configured shim.
 //!
 //! Shims: `E2E_SHIMS=go,ours` runs every row for both (ours = `<target>/debug/shim-runc-v1`,
-//! skipped with a reason when not built); else `E2E_SHIM=<path>`; default the Go shim.
+//! skipped with a reason when not built, a failure under `SHIM_REQUIRE_ROOT_TESTS=1`); else
+//! `E2E_SHIM=<path>`; default the Go shim.
 //! Needs root, containerd, ctr and runc; skips otherwise unless `SHIM_REQUIRE_ROOT_TESTS=1`.
 //! Each (row, shim) outcome goes to `$E2E_RESULTS` (e2e/report.rs; `cargo xtask test` prints it).
 //! Row 28 (restore) is NOT-RUNNABLE where criu cannot dump (this kernel). Row 29 calls Update
