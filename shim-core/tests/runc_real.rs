@@ -175,24 +175,17 @@ fn failing_create_is_worded_from_log_json() {
 fn main() {
     let (reaper, _signals) = reaper::Reaper::builder().start().expect("start the reaper");
     REAPER.set(reaper).ok();
-    if let Some(why) = missing_prerequisite() {
-        if std::env::var("SHIM_REQUIRE_ROOT_TESTS").as_deref() == Ok("1") {
-            eprintln!("runc_real: required but cannot run: {why}");
-            println!("0 passed, 1 failed");
-            std::process::exit(1);
-        }
-        eprintln!("runc_real: skipped: {why}");
-        println!("0 passed, 0 failed");
-        return;
-    }
-    common::run(&[
-        (
-            "a_created_started_and_killed_container_streams_its_output_and_deletes_cleanly",
-            a_created_started_and_killed_container_streams_its_output_and_deletes_cleanly,
-        ),
-        (
-            "failing_create_is_worded_from_log_json",
-            failing_create_is_worded_from_log_json,
-        ),
-    ]);
+    common::run_unless_missing(
+        missing_prerequisite().map(|why| format!("runc_real: {why}")),
+        &[
+            (
+                "a_created_started_and_killed_container_streams_its_output_and_deletes_cleanly",
+                a_created_started_and_killed_container_streams_its_output_and_deletes_cleanly,
+            ),
+            (
+                "failing_create_is_worded_from_log_json",
+                failing_create_is_worded_from_log_json,
+            ),
+        ],
+    );
 }

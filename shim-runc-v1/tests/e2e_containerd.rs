@@ -1,11 +1,14 @@
 //! End-to-end checklist (contract §8) through containerd 1.6 and `ctr`, for each configured shim.
 //!
 //! Shims: `E2E_SHIMS=go,ours` runs every row for both (ours = `<target>/debug/shim-runc-v1`,
-//! skipped with a reason when not built); else `E2E_SHIM=<path>`; default the Go shim.
+//! skipped with a reason when not built, a failure under `SHIM_REQUIRE_ROOT_TESTS=1`); else
+//! `E2E_SHIM=<path>`; default the Go shim.
 //! Needs root, containerd, ctr and runc; skips otherwise unless `SHIM_REQUIRE_ROOT_TESTS=1`.
-//! Row 28 (restore) reports that it cannot run where criu cannot dump (this kernel). Row 29
-//! calls Update through our ttrpc client (ctr 1.6 has no `task update`); row 34 checks that
-//! nothing is lost until attach, not that the writer was blocked (no event to wait on).
+//! Each (row, shim) outcome goes to `$E2E_RESULTS` (e2e/report.rs; `cargo xtask test` prints it).
+//! Row 28 (restore) is NOT-RUNNABLE where criu cannot dump (this kernel). Row 29 calls Update
+//! through our ttrpc client (ctr 1.6 has no `task update`); row 34 checks that nothing is lost
+//! until attach, not that the writer was blocked (no event to wait on). Row 36 is not in the
+//! table: IO and the shim's log after a containerd restart (contract §7.1).
 
 mod e2e;
 
@@ -19,7 +22,7 @@ use e2e::containerd::{sh_quote, Containerd, CTR_BOUND};
 use e2e::each_shim;
 use e2e::probe::ManualShim;
 use e2e::proc::{self, Exit};
-use e2e::shims::Shim;
+use e2e::report::Ran;
 use e2e::sys;
 
 const SLEEP: &[&str] = &["sleep", "1000"];
@@ -44,9 +47,10 @@ fn kill_and_delete(cd: &Containerd, id: &str) {
     cd.events.wait("/tasks/delete", id);
 }
 
-/// The error ctr shows for a refused state transition (the status differs per shim, see expect.rs).
-fn refused(shim: &Shim, msg: &str) -> String {
-    format!("{msg}: {}", shim.expect().invalid_state_code)
+/// The error ctr shows for a refused state transition: Go answers Unknown, and so must we
+/// (the issue asks for containerd's error codes where it shows them).
+fn refused(msg: &str) -> String {
+    format!("{msg}: unknown")
 }
 
 fn task_status(cd: &Containerd, id: &str) -> Option<String> {
@@ -233,14 +237,36 @@ fn row07_tty_run_gets_a_pty_of_the_client_size() {
         out.expect_code(7);
         assert!(out.stdout.contains("/dev/pts/0"), "{out}");
         assert!(out.stdout.contains("size=30 100"), "{out}");
+        // Contract §6.1/§6.4: `--console-socket <tmp>/pty<random>/pty.sock`, where <tmp> is
+        // $XDG_RUNTIME_DIR, else the temp dir (containerd passes its environment on).
+        let tmp = std::env::var("XDG_RUNTIME_DIR")
+            .or_else(|_| std::env::var("TMPDIR"))
+            .ok()
+            .filter(|d| !d.is_empty())
+            .unwrap_or_else(|| "/tmp".into());
         let calls = cd.runc_calls();
+        let create = calls
+            .lines()
+            .find(|l| l.contains(" create ") && l.ends_with(" t3"))
+            .unwrap_or_else(|| panic!("no runc create of t3:\n{calls}"));
+        let socket = flag_value(create, "--console-socket")
+            .unwrap_or_else(|| panic!("runc create without --console-socket: {create}"));
+        let dir = socket
+            .strip_suffix("/pty.sock")
+            .and_then(|d| d.strip_prefix(&format!("{}/pty", tmp.trim_end_matches('/'))))
+            .unwrap_or_else(|| panic!("console socket {socket} is not {tmp}/pty…/pty.sock"));
         assert!(
-            calls
-                .lines()
-                .any(|l| l.contains(" create ") && l.contains("--console-socket")),
-            "runc create without --console-socket:\n{calls}"
+            !dir.is_empty() && !dir.contains('/'),
+            "console socket {socket} is not in a fresh pty… directory"
         );
     });
+}
+
+/// The word after `flag` in a logged command line.
+fn flag_value<'a>(line: &'a str, flag: &str) -> Option<&'a str> {
+    let mut words = line.split_whitespace();
+    words.find(|w| *w == flag)?;
+    words.next()
 }
 
 #[test]
@@ -280,7 +306,7 @@ fn row10_pausing_a_paused_task_is_refused() {
         cd.run_detached("t2", SLEEP);
         cd.ctr(&["t", "pause", "t2"]).expect_code(0);
         cd.ctr(&["t", "pause", "t2"])
-            .expect_error(&refused(shim, "cannot pause a paused container"));
+            .expect_error(&refused("cannot pause a paused container"));
     });
 }
 
@@ -290,7 +316,7 @@ fn row11_resuming_a_running_task_is_refused() {
         let cd = Containerd::start(shim, "r11");
         cd.run_detached("t2", SLEEP);
         cd.ctr(&["t", "resume", "t2"])
-            .expect_error(&refused(shim, "cannot resume a running process"));
+            .expect_error(&refused("cannot resume a running process"));
     });
 }
 
@@ -301,7 +327,7 @@ fn row12_exec_in_a_paused_task_is_refused() {
         cd.run_detached("t2", SLEEP);
         cd.ctr(&["t", "pause", "t2"]).expect_code(0);
         cd.ctr(&["t", "exec", "--exec-id", "e3", "t2", "true"])
-            .expect_error(&refused(shim, "cannot exec in a paused state"));
+            .expect_error(&refused("cannot exec in a paused state"));
     });
 }
 
@@ -412,9 +438,9 @@ fn row19_exec_and_pause_on_a_stopped_task_are_refused() {
         let cd = Containerd::start(shim, "r19");
         stopped_task(&cd);
         cd.ctr(&["t", "exec", "--exec-id", "x", "t9", "true"])
-            .expect_error(&refused(shim, "cannot exec in a stopped state"));
+            .expect_error(&refused("cannot exec in a stopped state"));
         cd.ctr(&["t", "pause", "t9"])
-            .expect_error(&refused(shim, "cannot pause a stopped container"));
+            .expect_error(&refused("cannot pause a stopped container"));
     });
 }
 
@@ -467,31 +493,47 @@ fn row23_file_log_uri_appends_both_streams_to_one_file() {
         let cd = Containerd::start(shim, "r23");
         let log = cd.dir.join("logs/t6.log");
         let uri = format!("file://{}", log.display());
-        let out = cd.run(
+        // The shim's copiers may still be writing when ctr returns: wait, bounded, for the lines.
+        let read_until = |needles: &[&str]| -> String {
+            let deadline = Instant::now() + PROCESS_BOUND;
+            loop {
+                let text = fs::read_to_string(&log).unwrap_or_default();
+                if needles.iter().all(|n| text.contains(n)) || Instant::now() >= deadline {
+                    return text;
+                }
+                thread::sleep(Duration::from_millis(50));
+            }
+        };
+        // Two containers log into the same file, one after the other: the second appends.
+        cd.run(
             &["--rm", "--log-uri", &uri],
             "t6",
-            &sh("echo o6; echo e6 >&2"),
+            &sh("echo o6a; echo e6 >&2; echo o6b"),
+        )
+        .expect_code(0);
+        let first = read_until(&["o6a\n", "o6b\n", "e6\n"]);
+        cd.run(&["--rm", "--log-uri", &uri], "t6b", &sh("echo o6c"))
+            .expect_code(0);
+        let text = read_until(&["o6c\n"]);
+        assert!(
+            text.starts_with(&first),
+            "the second container did not append: {first:?} then {text:?}"
         );
-        out.expect_code(0);
-        // The shim's copiers may still be writing when ctr returns: wait, bounded, for both lines.
-        let deadline = Instant::now() + PROCESS_BOUND;
-        let both = |t: &str| t.contains("o6\n") && t.contains("e6\n");
-        let mut text = fs::read_to_string(&log).unwrap_or_default();
-        while !both(&text) && Instant::now() < deadline {
-            thread::sleep(Duration::from_millis(50));
-            text = fs::read_to_string(&log).unwrap_or_default();
-        }
-        assert!(text.contains("o6\n"), "{text:?}");
-        if !shim.expect().file_log_keeps_stderr && !text.contains("e6\n") {
-            eprintln!(
-                "row23 [{}]: known Go race: stderr never reached the log file",
-                shim.name
-            );
-        } else {
-            assert!(text.contains("e6\n"), "stderr lost: {text:?}");
-        }
+        let at = |line: &str| {
+            text.find(line)
+                .unwrap_or_else(|| panic!("{line:?} missing: {text:?}"))
+        };
+        assert!(
+            at("o6a\n") < at("o6b\n") && at("o6b\n") < at("o6c\n"),
+            "stdout out of order: {text:?}"
+        );
         let mode = fs::metadata(&log).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o644);
+        if !shim.expect().file_log_keeps_stderr && !text.contains("e6\n") {
+            return Ran::PassedWith("known Go race taken: stderr never reached the log".into());
+        }
+        assert!(at("e6\n") < at("o6c\n"), "stderr lost or late: {text:?}");
+        Ran::Passed
     });
 }
 
@@ -522,7 +564,9 @@ fn row24_binary_log_uri_fails_in_go_and_works_when_the_namespace_comes_from_argv
             &sh("echo to-logger; echo err-logger >&2"),
         );
         if !shim.expect().binary_log_uri_works {
-            out.expect_error("namespace is required");
+            out.expect_error(
+                "failed to create init process I/O: namespace is required: failed precondition",
+            );
             return;
         }
         out.expect_code(0);
@@ -550,16 +594,28 @@ fn row24_binary_log_uri_fails_in_go_and_works_when_the_namespace_comes_from_argv
 
 #[test]
 fn row25_no_pivot_reaches_runc_create() {
+    // ctr sends `--no-pivot` as the CreateOptions Any {no_pivot_root: true}. Neither shim logs
+    // the Any it received, so it is observed through its one effect: `--no-pivot` on runc
+    // create, which nothing but that field adds (a run without it gets no `--no-pivot`).
     each_shim("row25", |shim| {
         let cd = Containerd::start(shim, "r25");
         cd.run(&["--rm", "--no-pivot"], "t10", &sh("exit 0"))
             .expect_code(0);
+        cd.run(&["--rm"], "t11", &sh("exit 0")).expect_code(0);
         let calls = cd.runc_calls();
-        assert!(
+        let create_of = |id: &str| {
             calls
                 .lines()
-                .any(|l| l.contains(" create ") && l.contains("--no-pivot") && l.ends_with(" t10")),
+                .find(|l| l.contains(" create ") && l.ends_with(&format!(" {id}")))
+                .unwrap_or_else(|| panic!("no runc create of {id}:\n{calls}"))
+        };
+        assert!(
+            create_of("t10").contains(" --no-pivot "),
             "runc create without --no-pivot:\n{calls}"
+        );
+        assert!(
+            !create_of("t11").contains("--no-pivot"),
+            "--no-pivot without the option:\n{calls}"
         );
     });
 }
@@ -595,24 +651,48 @@ fn row27_checkpoint_runs_runc_checkpoint_and_reports_the_criu_failure() {
             work.display()
         );
         let calls = cd.runc_calls();
-        assert!(calls.contains(&want), "no `{want}` in:\n{calls}");
-        if out.code() == Some(0) {
-            eprintln!(
-                "row27 [{}]: criu worked here; checkpoint succeeded",
-                shim.name
-            );
+        // containerd pauses the task around the checkpoint (and resumes it even on failure).
+        let line_of = |what: &str| {
+            calls
+                .lines()
+                .position(|l| l.contains(what))
+                .unwrap_or_else(|| panic!("no `{what}` in:\n{calls}"))
+        };
+        let (pause, checkpoint, resume) =
+            (line_of(" pause t2"), line_of(&want), line_of(" resume t2"));
+        assert!(
+            pause < checkpoint && checkpoint < resume,
+            "want pause, checkpoint, resume in order:\n{calls}"
+        );
+        let ran = if out.code() == Some(0) {
             cd.events.wait("/tasks/checkpointed", "t2");
+            Ran::PassedWith("criu worked here: the success path was checked".into())
         } else {
-            eprintln!(
-                "row27 [{}]: criu cannot dump on this kernel; checking the failure path",
-                shim.name
-            );
             let dump = cd.bundle("t2").join("criu-dump.log");
             out.expect_error("criu failed: type DUMP");
             out.expect_error(&format!("path= {}: unknown", dump.display()));
-        }
+            Ran::PassedWith(format!(
+                "failure path checked; the success path cannot run here ({})",
+                criu_error(&cd, "t2")
+            ))
+        };
         assert_eq!(task_status(&cd, "t2").as_deref(), Some("RUNNING"));
+        ran
     });
+}
+
+/// The last error line of the criu dump log copied into `id`'s bundle: why criu failed.
+fn criu_error(cd: &Containerd, id: &str) -> String {
+    let criu = fs::read_to_string(cd.bundle(id).join("criu-dump.log")).unwrap_or_default();
+    let line = criu.lines().rev().find(|l| l.contains("Error"));
+    // criu's lines start with a time stamp, `(00.037028) Error (…): …`.
+    line.map(|l| l.trim())
+        .map(|l| match l.split_once(") ") {
+            Some((stamp, rest)) if stamp.starts_with('(') => rest,
+            _ => l,
+        })
+        .map(|l| format!("criu: {l}"))
+        .unwrap_or_else(|| "criu failed".into())
 }
 
 #[test]
@@ -631,19 +711,11 @@ fn row28_restore_needs_a_checkpoint_image_which_criu_cannot_make_on_this_kernel(
             "t28",
         ]);
         if out.code() != Some(0) {
-            let criu =
-                fs::read_to_string(cd.bundle("t28").join("criu-dump.log")).unwrap_or_default();
-            let why = criu
-                .lines()
-                .rev()
-                .find(|l| l.contains("Error"))
-                .unwrap_or("criu failed");
-            eprintln!(
-                "row28 [{}]: cannot run here: no checkpoint image to restore ({why})",
-                shim.name
-            );
             out.expect_error("criu failed");
-            return;
+            return Ran::NotRunnable(format!(
+                "criu cannot dump here, so there is no image to restore ({})",
+                criu_error(&cd, "t28")
+            ));
         }
         panic!("criu can dump on this machine: automate the restore path of row 28 ({image:?})");
     });
@@ -674,6 +746,13 @@ fn row29_update_through_the_shim_api_changes_the_cgroup() {
                 &req,
             )
             .expect("Update");
+        let calls = cd.runc_calls();
+        assert!(
+            calls
+                .lines()
+                .any(|l| l.ends_with(" update --resources - r29")),
+            "no `runc … update --resources - r29` in:\n{calls}"
+        );
         let cgroup = format!("/{}/r29", cd.ns);
         let read = |file: &str| {
             fs::read_to_string(file)
@@ -698,7 +777,40 @@ fn row30_killed_shim_is_cleaned_up_by_containerd() {
     each_shim("row30", |shim| {
         let cd = Containerd::start(shim, "r30");
         cd.run_detached("t30", SLEEP);
+        cd.ctr(&[
+            "t",
+            "exec",
+            "-d",
+            "--exec-id",
+            "e30",
+            "t30",
+            "sleep",
+            "1000",
+        ])
+        .expect_code(0);
+        let started = cd.events.wait("/tasks/exec-started", "t30");
+        let exec: i32 = started
+            .field("pid")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no pid in {started:?}"));
         let init = cd.init_pid("t30");
+        let procs = |cg: &std::path::Path| -> Vec<i32> {
+            fs::read_to_string(cg.join("cgroup.procs"))
+                .unwrap_or_default()
+                .split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect()
+        };
+        let cgroups = cd.task_cgroups("t30");
+        assert!(!cgroups.is_empty(), "t30 has no memory or pids cgroup");
+        for cg in &cgroups {
+            let p = procs(cg);
+            assert!(
+                p.contains(&init) && p.contains(&exec),
+                "{} holds {p:?}, not init {init} and exec {exec}",
+                cg.display()
+            );
+        }
         sys::signal(cd.shim_pid("t30"), sys::SIGKILL);
         let exit = cd.events.wait("/tasks/exit", "t30");
         assert_eq!(
@@ -713,12 +825,29 @@ fn row30_killed_shim_is_cleaned_up_by_containerd() {
             "container init survived"
         );
         assert!(
+            sys::wait_pid_gone(exec, PROCESS_BOUND),
+            "exec process survived"
+        );
+        assert!(
             cd.runc_calls()
                 .lines()
                 .any(|l| l.ends_with("delete --force t30")),
             "{}",
             cd.runc_calls()
         );
+        for cg in &cgroups {
+            let left = procs(cg);
+            assert!(left.is_empty(), "{} still holds {left:?}", cg.display());
+        }
+        // The holder's mountinfo is the namespace containerd and the shims mount in (its
+        // /run/containerd tmpfs shows it is): nothing of the task is left mounted there.
+        assert!(
+            !cd.mounts_under(std::path::Path::new("/run/containerd"))
+                .is_empty(),
+            "not the private mount namespace"
+        );
+        let left = cd.mounts_under(&cd.dir);
+        assert!(left.is_empty(), "mounts left behind: {left:?}");
     });
 }
 
@@ -732,17 +861,15 @@ fn row31_init_killed_while_containerd_is_down_shows_stopped_and_137() {
         sys::signal(init, sys::SIGKILL);
         assert!(sys::wait_pid_gone(init, PROCESS_BOUND));
         let retries = shim.expect().exit_published_after_restart;
-        if retries {
-            // containerd is away: read the shim's log fifo as containerd would, until the shim
-            // says its publish of this exit failed (so delivery has to come from a retry).
-            let line = first_log_line(&cd.workdir("r31").join("shim.stdout.log"), |l| {
-                l.contains("msg=\"post event\"") && l.contains("id=r31")
-            });
-            assert!(
-                line.is_some(),
-                "no failed publish logged while containerd was down"
-            );
-        }
+        // containerd is away: read the shim's log fifo as containerd would, until the shim says
+        // its publish of this exit failed (Go's line names no id: it is the only event in flight).
+        let line = first_log_line(&cd.workdir("r31").join("shim.stdout.log"), move |l| {
+            l.contains("msg=\"post event\"") && (!retries || l.contains("id=r31"))
+        });
+        assert!(
+            line.is_some(),
+            "no failed publish logged while containerd was down"
+        );
         cd.start_daemon();
         assert_eq!(task_status(&cd, "r31").as_deref(), Some("STOPPED"));
         if retries {
@@ -764,6 +891,18 @@ fn row31_init_killed_while_containerd_is_down_shows_stopped_and_137() {
         let rm = cd.ctr(&["t", "rm", "r31"]);
         rm.expect_code(0);
         assert!(rm.stderr.contains("exit code 137"), "{rm}");
+        if !retries {
+            // Go drops an event whose publish failed (contract §4.1): up to the delete, which
+            // containerd publishes after the task is gone, no exit of r31 arrived.
+            cd.events.wait("/tasks/delete", "r31");
+            let exits: Vec<_> = cd
+                .events
+                .all()
+                .into_iter()
+                .filter(|e| e.is("/tasks/exit", "r31"))
+                .collect();
+            assert!(exits.is_empty(), "the lost exit arrived: {exits:?}");
+        }
     });
 }
 
@@ -836,12 +975,10 @@ fn row34_output_nobody_reads_waits_for_attach_and_none_is_lost() {
                 out.len()
             );
             assert!(out.bytes().all(|b| b == b'x' || b == b'\n'), "bytes added");
-            eprintln!(
-                "row34 [{}]: known Go race: the exit overtook the last {} bytes",
-                shim.name,
+            return Ran::PassedWith(format!(
+                "known Go race taken: the exit overtook the last {} bytes",
                 whole - out.len()
-            );
-            return;
+            ));
         }
         assert_eq!(out.len(), whole, "bytes lost or added");
         assert!(
@@ -849,6 +986,7 @@ fn row34_output_nobody_reads_waits_for_attach_and_none_is_lost() {
             "{}",
             &out[out.len().saturating_sub(40)..]
         );
+        Ran::Passed
     });
 }
 
@@ -868,6 +1006,134 @@ fn row35_criu_path_flag_is_fatal_for_go_and_accepted_by_ours() {
             );
         }
     });
+}
+
+#[test]
+fn row36_io_and_the_shim_log_resume_after_a_containerd_restart() {
+    // Contract §7.1: a reconnected task keeps working, IO included, and the shim's log lines
+    // resume in the new containerd's log (shim_debug forwards the shim's log fifo).
+    each_shim("row36", |shim| {
+        let mut cd = Containerd::start(shim, "r36");
+        cd.run_detached("r36", SLEEP);
+        cd.restart_daemon();
+        let restarted_log = cd.log_of_this_generation();
+        let exec = cd.ctr(&[
+            "t",
+            "exec",
+            "--exec-id",
+            "x36",
+            "r36",
+            "/bin/sh",
+            "-c",
+            "echo exec-out; echo exec-err >&2",
+        ]);
+        exec.expect_code(0);
+        assert!(
+            exec.stdout.contains("exec-out") && exec.stderr.contains("exec-err"),
+            "{exec}"
+        );
+        // New output of the task itself: a line written into its init's stdout (the pipe the
+        // shim copies from), after the restart, must reach an attached client.
+        let attach = Attached::start(&cd, "r36");
+        cd.ctr(&[
+            "t",
+            "exec",
+            "--exec-id",
+            "p36",
+            "r36",
+            "/bin/sh",
+            "-c",
+            "echo init-out-after-restart > /proc/1/fd/1",
+        ])
+        .expect_code(0);
+        let seen = attach.wait_line(|l| l.contains("init-out-after-restart"));
+        assert!(seen, "attach got no new output: {:?}", attach.finish());
+        // The shim logged after the restart and containerd forwarded it.
+        let needle = shim.expect().log_line_after_exec;
+        let line = wait_text(PROCESS_BOUND, || {
+            fs::read_to_string(&restarted_log)
+                .unwrap_or_default()
+                .lines()
+                .find(|l| l.contains(needle))
+                .map(String::from)
+        });
+        assert!(
+            line.is_some(),
+            "no shim log line ({needle}) in the restarted containerd's log:\n{}",
+            fs::read_to_string(&restarted_log).unwrap_or_default()
+        );
+    });
+}
+
+/// `ctr t attach <id>` running, its stdout lines collected on a thread.
+struct Attached {
+    proc: proc::Proc,
+    lines: std::sync::mpsc::Receiver<String>,
+    seen: std::cell::RefCell<Vec<String>>,
+    reader: Option<thread::JoinHandle<()>>,
+}
+
+impl Attached {
+    fn start(cd: &Containerd, id: &str) -> Attached {
+        use std::io::BufRead;
+        let mut cmd = cd.ctr_cmd(&["t", "attach", id]);
+        cmd.stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null());
+        let (proc, mut child) = proc::Proc::spawn(&mut cmd).expect("spawn ctr t attach");
+        let out = child.stdout.take().expect("attach stdout");
+        let (tx, lines) = std::sync::mpsc::channel();
+        let reader = thread::spawn(move || {
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Attached {
+            proc,
+            lines,
+            seen: Default::default(),
+            reader: Some(reader),
+        }
+    }
+
+    /// Waits (bounded) for a line satisfying `pred`.
+    fn wait_line(&self, pred: impl Fn(&str) -> bool) -> bool {
+        let deadline = Instant::now() + PROCESS_BOUND;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(l) => {
+                    let hit = pred(&l);
+                    self.seen.borrow_mut().push(l);
+                    if hit {
+                        return true;
+                    }
+                }
+                Err(_) => return false,
+            }
+        }
+        false
+    }
+
+    /// Stops attach (SIGKILL: ctr cannot forward it to the task); returns the lines seen.
+    fn finish(mut self) -> Vec<String> {
+        self.stop();
+        self.seen.take()
+    }
+
+    fn stop(&mut self) {
+        self.proc.kill_group();
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
+    }
+}
+
+impl Drop for Attached {
+    fn drop(&mut self) {
+        self.stop();
+    }
 }
 
 /// The first line of a log fifo matching `pred`, read with a bound (the writer holds it open).

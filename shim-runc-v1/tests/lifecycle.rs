@@ -260,7 +260,7 @@ fn update_changes_the_memory_cgroup_limit() {
         shim.cgroups_path
     );
     if !std::path::Path::new(&limit_file).exists() {
-        eprintln!("skipping: no cgroup v1 memory controller at {limit_file}");
+        skip(&format!("no cgroup v1 memory controller at {limit_file}"));
         return;
     }
     let limit: u64 = 48 << 20;

@@ -3,6 +3,8 @@
 mod bench;
 mod demo;
 mod deps;
+mod e2e_results;
+mod e2e_sweep;
 mod install;
 mod run;
 mod test;

@@ -1,7 +1,9 @@
-//! `cargo xtask test`: deps, fmt, clippy, then every test in the workspace, with a closing count.
+//! `cargo xtask test`: deps, fmt, clippy, then every test in the workspace, with a closing count
+//! and the containerd e2e suite's per-row table.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -9,6 +11,7 @@ use std::thread;
 use anyhow::{anyhow, bail, Context, Result};
 
 use crate::run::{cargo, step, target_dir, timed};
+use crate::{e2e_results, e2e_sweep};
 
 pub fn run(extra: &[String]) -> Result<()> {
     timed("deps", crate::deps::run)?;
@@ -26,12 +29,17 @@ pub fn run(extra: &[String]) -> Result<()> {
     )?;
     // Every binary first: one crate's tests run another's (shim-ctl drives shim-runc-v1).
     step("build", cargo().args(["build", "--workspace", "--bins"]))?;
+    let results = target_dir().join("e2e-results.tsv");
+    e2e_results::reset(&results)?;
+    sweep("before");
     let mut counts = Counts::default();
-    let outcome = timed("test", || tests(extra, &mut counts));
+    let outcome = timed("test", || tests(extra, &results, &mut counts));
+    sweep("after");
     println!(
         "test: {} passed, {} failed, {} skipped",
         counts.passed, counts.failed, counts.skipped
     );
+    e2e_results::print(&results);
     outcome?;
     if counts.failed > 0 {
         bail!("{} tests failed", counts.failed);
@@ -46,8 +54,17 @@ struct Counts {
     skipped: u64,
 }
 
-/// `cargo test --workspace`, streamed live and into <target>/xtask-test.log, counting results.
-fn tests(extra: &[String], counts: &mut Counts) -> Result<()> {
+/// Removes what killed e2e runs left behind (e2e_sweep.rs), saying so when there was any.
+fn sweep(when: &str) {
+    let swept = e2e_sweep::sweep();
+    if !swept.is_empty() {
+        println!("sweep ({when} the tests): {swept}");
+    }
+}
+
+/// `cargo test --workspace`, streamed live and into <target>/xtask-test.log, counting results;
+/// the e2e suite appends its per-row outcomes to `results`.
+fn tests(extra: &[String], results: &Path, counts: &mut Counts) -> Result<()> {
     let log_path = target_dir().join("xtask-test.log");
     if let Some(dir) = log_path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
@@ -61,6 +78,7 @@ fn tests(extra: &[String], counts: &mut Counts) -> Result<()> {
         .env("SHIM_REQUIRE_ROOT_TESTS", "1")
         // The containerd end-to-end suite runs every row against our shim and the Go reference.
         .env("E2E_SHIMS", "go,ours")
+        .env("E2E_RESULTS", results)
         .env("RUST_BACKTRACE", "1")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -45,6 +45,15 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}{}-{n}-{:x}", std::process::id(), nanos & 0xffff)
 }
 
+/// The one way a test of this crate skips: prints why, or panics when SHIM_REQUIRE_ROOT_TESTS=1
+/// (then everything must run). The caller returns after it.
+pub fn skip(why: &str) {
+    if std::env::var("SHIM_REQUIRE_ROOT_TESTS").as_deref() == Ok("1") {
+        panic!("SHIM_REQUIRE_ROOT_TESTS=1 but {why}");
+    }
+    eprintln!("skipping: {why}");
+}
+
 /// Root and runc are needed. Skip (print why, return false) unless SHIM_REQUIRE_ROOT_TESTS=1.
 pub fn ready() -> bool {
     let why = if !nix::unistd::geteuid().is_root() {
@@ -58,11 +67,8 @@ pub fn ready() -> bool {
     };
     match why {
         None => true,
-        Some(why) if std::env::var("SHIM_REQUIRE_ROOT_TESTS").as_deref() == Ok("1") => {
-            panic!("SHIM_REQUIRE_ROOT_TESTS=1 but {why}")
-        }
         Some(why) => {
-            eprintln!("skipping: {why}");
+            skip(why);
             false
         }
     }

@@ -137,6 +137,11 @@ impl Containerd {
             .join("\n")
     }
 
+    /// The log file of the containerd running now (this generation only).
+    pub fn log_of_this_generation(&self) -> PathBuf {
+        self.dir.join(format!("containerd-{}.log", self.generation))
+    }
+
     fn write_runc_wrapper(&self) {
         let runc = find_on_path("runc");
         let script = format!(
@@ -372,6 +377,27 @@ disabled_plugins = [
                     })
                     .unwrap_or(false)
             })
+            .collect()
+    }
+
+    /// The task's own cgroups, `/sys/fs/cgroup/<memory|pids>/<ns>/<id>`, those that exist (the
+    /// v1 controllers of this hybrid layout that hold every process of the task).
+    pub fn task_cgroups(&self, id: &str) -> Vec<PathBuf> {
+        ["memory", "pids"]
+            .iter()
+            .map(|c| Path::new("/sys/fs/cgroup").join(c).join(&self.ns).join(id))
+            .filter(|p| p.is_dir())
+            .collect()
+    }
+
+    /// Mount points in the private mount namespace (containerd's and the shims') at or below `dir`.
+    pub fn mounts_under(&self, dir: &Path) -> Vec<String> {
+        let info = fs::read_to_string(format!("/proc/{}/mountinfo", self.holder_pid()))
+            .expect("mountinfo of the mount namespace holder");
+        info.lines()
+            .filter_map(|l| l.split(' ').nth(4))
+            .filter(|m| Path::new(m).starts_with(dir))
+            .map(String::from)
             .collect()
     }
 

@@ -7,50 +7,52 @@ pub mod expect;
 pub mod prereq;
 pub mod probe;
 pub mod proc;
+pub mod report;
 pub mod rootfs;
 pub mod shims;
 pub mod sys;
 
 use std::thread;
 
+use report::{Outcome, Ran};
 use shims::Shim;
 
-/// Runs `body` once per configured shim, concurrently, and reports per shim
-/// (`PASS`, `FAIL: …`, `SKIP: …`). Panics if any shim failed.
-pub fn each_shim(row: &str, body: fn(&Shim)) {
-    if prereq::skip(row) {
-        return;
-    }
+/// Runs `body` once per configured shim, concurrently, and records each outcome (report.rs).
+/// Panics if any shim failed. `body` returns `()` or a [`Ran`].
+pub fn each_shim<R: Into<Ran> + Send + 'static>(row: &str, body: fn(&Shim) -> R) {
+    let unrunnable = prereq::missing().err();
     let runs: Vec<_> = shims::configured()
         .into_iter()
-        .map(|choice| match choice {
-            Ok(shim) => {
-                let name = shim.name;
+        .map(|choice| match (choice, &unrunnable) {
+            (Ok(shim), None) => {
+                let name = shim.name.to_string();
                 let h = thread::Builder::new()
                     .name(format!("{row}-{name}"))
-                    .spawn(move || body(&shim))
+                    .spawn(move || body(&shim).into())
                     .expect("spawn row thread");
-                (name.to_string(), Ok(h))
+                (name, Ok(h))
             }
-            Err((name, reason)) => (name, Err(reason)),
+            (Ok(shim), Some(reason)) => (shim.name.to_string(), Err(reason.clone())),
+            (Err((name, reason)), _) => (name, Err(reason)),
         })
         .collect();
     let mut failed = Vec::new();
     for (name, run) in runs {
-        match run {
-            Err(reason) => eprintln!("{row} [{name}]: SKIP: {reason}"),
+        let outcome = match run {
+            Err(reason) => prereq::cannot_run(reason),
             Ok(h) => match h.join() {
-                Ok(()) => eprintln!("{row} [{name}]: PASS"),
-                Err(p) => {
-                    let msg = p
-                        .downcast_ref::<String>()
+                Ok(ran) => Outcome::Ran(ran),
+                Err(p) => Outcome::Fail(
+                    p.downcast_ref::<String>()
                         .cloned()
                         .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                        .unwrap_or_else(|| "panic".into());
-                    eprintln!("{row} [{name}]: FAIL: {msg}");
-                    failed.push(name);
-                }
+                        .unwrap_or_else(|| "panic".into()),
+                ),
             },
+        };
+        report::record(row, &name, &outcome);
+        if outcome.is_failure() {
+            failed.push(name);
         }
     }
     assert!(failed.is_empty(), "{row} failed for: {}", failed.join(", "));

@@ -3,6 +3,7 @@
 use std::env;
 use std::path::Path;
 
+use super::report::Outcome;
 use super::sys;
 
 /// Tools the harness runs; each must be on PATH (or absolute).
@@ -39,17 +40,18 @@ pub fn missing() -> Result<(), String> {
     }
 }
 
-/// True when the caller should return early (reason printed); panics instead when
-/// `SHIM_REQUIRE_ROOT_TESTS=1`.
-pub fn skip(row: &str) -> bool {
-    match missing() {
-        Ok(()) => false,
-        Err(reason) => {
-            if env::var("SHIM_REQUIRE_ROOT_TESTS").as_deref() == Ok("1") {
-                panic!("{row}: cannot run ({reason}) and SHIM_REQUIRE_ROOT_TESTS=1");
-            }
-            eprintln!("{row}: SKIPPED: {reason}");
-            true
-        }
+/// `SHIM_REQUIRE_ROOT_TESTS=1`: everything must run; a skip is a failure.
+pub fn required() -> bool {
+    env::var("SHIM_REQUIRE_ROOT_TESTS").as_deref() == Ok("1")
+}
+
+/// The one place a run that cannot happen here is judged: a skip, or a failure when required.
+pub fn cannot_run(reason: String) -> Outcome {
+    if required() {
+        Outcome::Fail(format!(
+            "cannot run ({reason}) and SHIM_REQUIRE_ROOT_TESTS=1"
+        ))
+    } else {
+        Outcome::Skip(reason)
     }
 }

@@ -190,9 +190,23 @@ impl Output {
         self.exit.code()
     }
 
+    /// The last line of stderr: what a failing ctr said, for a failure's first line.
+    fn last_words(&self) -> &str {
+        self.stderr
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("")
+    }
+
     /// Panics unless the command exited with `code`.
     pub fn expect_code(&self, code: i32) -> &Self {
-        assert_eq!(self.code(), Some(code), "unexpected exit of {self}");
+        assert!(
+            self.code() == Some(code),
+            "want exit {code}, got {:?}: {:?}\n{self}",
+            self.exit,
+            self.last_words()
+        );
         self
     }
 
@@ -200,7 +214,9 @@ impl Output {
     pub fn expect_error(&self, needle: &str) -> &Self {
         assert!(
             self.code().is_some_and(|c| c != 0) && self.stderr.contains(needle),
-            "expected a failure mentioning {needle:?}, got {self}"
+            "want a failure mentioning {needle:?}, got {:?}: {:?}\n{self}",
+            self.exit,
+            self.last_words()
         );
         self
     }

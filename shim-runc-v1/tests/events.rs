@@ -1,0 +1,188 @@
+//! Exit events through a fake `-containerd-binary` that hangs or fails: RPCs do not wait for it,
+//! and queued exits go out in order once it works again.
+//!
+//! The harness passes `-address /nonexistent`: there is no `/nonexistent.ttrpc` socket beside
+//! it, so the shim publishes through the binary (its fallback when containerd's ttrpc socket
+//! does not exist).
+
+mod common;
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::sync::mpsc;
+use std::thread;
+
+use common::*;
+use prost::Message;
+use shim_proto::events::TaskExit;
+use shim_proto::shim::{KillRequest, StateRequest};
+use shim_proto::types::Status;
+
+fn mkfifo(path: &Path) {
+    nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+}
+
+/// Reads `n` lines from the fifo `path` on a thread; the receiver gets them (or nothing, if they
+/// never come). The fifo is opened read-write, so writers coming and going give no EOF.
+fn lines_from(path: &Path, n: usize) -> mpsc::Receiver<Vec<String>> {
+    let f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let lines: Vec<String> = BufReader::new(f)
+            .lines()
+            .map_while(Result::ok)
+            .take(n)
+            .collect();
+        let _ = tx.send(lines);
+    });
+    rx
+}
+
+fn decode_exit(bytes: &[u8]) -> TaskExit {
+    let any = shim_proto::protobuf::Any::decode(bytes).unwrap();
+    shim_proto::any::unpack(&any, shim_proto::type_url::TASK_EXIT).unwrap()
+}
+
+#[test]
+fn a_publish_that_hangs_delays_neither_state_nor_wait() {
+    if !ready() {
+        return;
+    }
+    // The fake containerd says it entered, then blocks opening `gate` until the test opens it.
+    let dir = TempDir::new();
+    let (entered, gate) = (dir.path().join("entered"), dir.path().join("gate"));
+    mkfifo(&entered);
+    mkfifo(&gate);
+    let script = format!(
+        "cat >/dev/null; echo in > {e}; read _ < {g}; exit 0",
+        e = entered.display(),
+        g = gate.display()
+    );
+    let shim = ShimUnderTest::start_full(&["sh", "-c", "exit 7"], false, Mode::Fd3, Some(&script));
+    let client = shim.client();
+    let entered = lines_from(&entered, 1);
+    shim.create_plain(&client);
+    shim.start_task(&client);
+    let got = entered
+        .recv_timeout(PATIENCE)
+        .expect("the exit was never published");
+    assert_eq!(got, ["in"]);
+
+    // The publisher is now stuck in the fake containerd: Wait and State must answer anyway.
+    assert_eq!(shim.wait_for(&client, &shim.id), 7);
+    let st = client
+        .state(
+            ctx(),
+            &StateRequest {
+                id: shim.id.clone(),
+            },
+        )
+        .unwrap();
+    assert_eq!(st.status(), Status::Stopped);
+    assert_eq!(st.exit_status, 7);
+
+    // Still blocked on the gate: a non-blocking open for writing finds its reader (ENXIO if the
+    // fake had been killed or had gone on). Closing it lets the publish finish.
+    let opened = OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&gate);
+    assert!(
+        opened.is_ok(),
+        "the fake containerd was no longer blocked: {opened:?}"
+    );
+    drop(opened);
+    assert!(
+        shim.wait_log("published event", PATIENCE),
+        "the publish did not finish once released:\n{}",
+        shim.log_text()
+    );
+}
+
+#[test]
+fn exits_queued_while_publishing_fails_go_out_in_order_exec_then_init() {
+    if !ready() {
+        return;
+    }
+    // While `down` exists the fake containerd fails (and says so once on `failing`); then it
+    // stores each event as event-<n> and announces <n> on `delivered`.
+    let dir = TempDir::new();
+    let p = |name: &str| dir.path().join(name);
+    let (down, failing, delivered) = (p("down"), p("failing"), p("delivered"));
+    File::create(&down).unwrap();
+    mkfifo(&failing);
+    mkfifo(&delivered);
+    let script = format!(
+        "if [ -e {down} ]; then\n\
+           cat >/dev/null\n\
+           [ -e {told} ] || {{ touch {told}; echo failing > {failing}; }}\n\
+           echo 'failed to dial: connection refused' >&2; exit 1\n\
+         fi\n\
+         n=$(cat {count} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {count}\n\
+         cat > {dir}/event-$n\n\
+         echo $n > {delivered}",
+        down = down.display(),
+        told = p("told").display(),
+        failing = failing.display(),
+        count = p("count").display(),
+        dir = dir.path().display(),
+        delivered = delivered.display(),
+    );
+    let shim = ShimUnderTest::start_full(&["sleep", "1000"], false, Mode::Fd3, Some(&script));
+    let client = shim.client();
+    let failing = lines_from(&failing, 1);
+    let delivered = lines_from(&delivered, 2);
+    shim.create_plain(&client);
+    shim.start_task(&client);
+
+    exec_started(
+        &shim,
+        &client,
+        "e1",
+        &["sh", "-c", "exit 3"],
+        Stdio3::default(),
+    );
+    assert_eq!(shim.wait_for(&client, "e1"), 3);
+    // The exec's exit is at the publisher, failing: the init's exit can only queue behind it.
+    let got = failing
+        .recv_timeout(PATIENCE)
+        .expect("the exec exit was never tried");
+    assert_eq!(got, ["failing"]);
+    client
+        .kill(
+            ctx(),
+            &KillRequest {
+                id: shim.id.clone(),
+                signal: 9,
+                all: false,
+            },
+        )
+        .unwrap();
+    assert_eq!(shim.wait_for(&client, &shim.id), 137);
+
+    std::fs::remove_file(&down).unwrap();
+    let got = delivered
+        .recv_timeout(PATIENCE)
+        .expect("the queued exits were not delivered once publishing worked");
+    assert_eq!(got, ["1", "2"]);
+    let exec = decode_exit(&std::fs::read(p("event-1")).unwrap());
+    let init = decode_exit(&std::fs::read(p("event-2")).unwrap());
+    assert_eq!(
+        (exec.id.as_str(), exec.exit_status),
+        ("e1", 3),
+        "first: {exec:?}"
+    );
+    assert_eq!(
+        (init.id.as_str(), init.exit_status),
+        (shim.id.as_str(), 137),
+        "second: {init:?}"
+    );
+    assert_eq!(exec.container_id, shim.id);
+    assert_eq!(init.container_id, shim.id);
+}
