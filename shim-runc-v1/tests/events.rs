@@ -8,7 +8,7 @@
 mod common;
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::mpsc;
@@ -54,13 +54,14 @@ fn a_publish_that_hangs_delays_neither_state_nor_wait() {
     if !ready() {
         return;
     }
-    // The fake containerd says it entered, then blocks opening `gate` until the test opens it.
+    // The fake containerd holds `gate` open (read-write: that open never blocks), says it
+    // entered, then blocks reading a line from `gate` until the test writes one.
     let dir = TempDir::new();
     let (entered, gate) = (dir.path().join("entered"), dir.path().join("gate"));
     mkfifo(&entered);
     mkfifo(&gate);
     let script = format!(
-        "cat >/dev/null; echo in > {e}; read _ < {g}; exit 0",
+        "cat >/dev/null; exec 3<>{g}; echo in > {e}; read _ <&3; exit 0",
         e = entered.display(),
         g = gate.display()
     );
@@ -88,15 +89,16 @@ fn a_publish_that_hangs_delays_neither_state_nor_wait() {
     assert_eq!(st.exit_status, 7);
 
     // Still blocked on the gate: a non-blocking open for writing finds its reader (ENXIO if the
-    // fake had been killed or had gone on). Closing it lets the publish finish.
+    // fake had been killed or had ended; nothing else lets it past its read). A line releases it.
     let opened = OpenOptions::new()
         .write(true)
         .custom_flags(libc::O_NONBLOCK)
         .open(&gate);
-    assert!(
-        opened.is_ok(),
-        "the fake containerd was no longer blocked: {opened:?}"
-    );
+    let mut opened = match opened {
+        Ok(f) => f,
+        Err(e) => panic!("the fake containerd was no longer blocked: {e}"),
+    };
+    opened.write_all(b"go\n").unwrap();
     drop(opened);
     assert!(
         shim.wait_log("published event", PATIENCE),
