@@ -9,15 +9,15 @@ use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags, UnixAddr};
 
-use super::fifo::{open_input, open_output, set_nonblocking};
-use super::pump::{pump, stop_pipe, Latch, LatchGuard, OnWriteError};
+use super::fifo::{open_input, open_output};
+use super::latch::{Latch, LatchGuard};
+use super::reactor::{Copy, CopyId, OnWriteError, Reactor};
 use super::{IoError, IoSpec};
 
 /// A listening socket `pty.sock` in a fresh `pty*` dir under $XDG_RUNTIME_DIR or the temp dir.
@@ -189,12 +189,11 @@ fn wait_readable(
 }
 
 /// A running terminal: stdin fifo into the master, master into the stdout fifo (stderr unused).
-/// Both copy threads are stoppable and always joined.
+/// Both copies run on the IO thread and are cancelled when the console is dropped.
 pub struct Console {
     master: File,
     stdin_writer: Mutex<Option<File>>,
-    stop: Option<File>,
-    threads: Vec<JoinHandle<()>>,
+    copies: Vec<CopyId>,
     drained: Arc<Latch>,
     dropped: Arc<AtomicU64>,
 }
@@ -212,7 +211,6 @@ fn terminal_path(uri: &str) -> Result<&Path, IoError> {
 impl Console {
     pub fn start(master: OwnedFd, spec: &IoSpec) -> Result<Console, IoError> {
         let master = File::from(master);
-        set_nonblocking(&master, true).map_err(IoError::os("set pty master non-blocking"))?;
         let stdin = match spec.stdin.as_str() {
             "" => None,
             uri => Some(open_input(terminal_path(uri)?)?),
@@ -221,50 +219,44 @@ impl Console {
             "" => None,
             uri => Some(open_output(terminal_path(uri)?)?),
         };
-        let (stop_rx, stop_tx) = stop_pipe().map_err(IoError::os("create pipe"))?;
         let mut console = Console {
             master,
             stdin_writer: Mutex::new(None),
-            stop: Some(stop_tx),
-            threads: Vec::new(),
+            copies: Vec::new(),
             drained: Latch::new(usize::from(stdout.is_some())),
             dropped: Arc::new(AtomicU64::new(0)),
         };
+        if stdout.is_none() && stdin.is_none() {
+            return Ok(console);
+        }
+        let reactor = Reactor::get()?;
         let dup = |f: &File| f.try_clone().map_err(IoError::os("dup"));
         if let Some(out) = stdout {
-            let (src, stop, guard, dropped) = (
-                dup(&console.master)?,
-                dup(&stop_rx)?,
-                LatchGuard(console.drained.clone()),
-                console.dropped.clone(),
-            );
-            let handle = thread::Builder::new()
-                .name("console-out".into())
-                .spawn(move || {
-                    let _done = guard;
-                    // Ends at EIO: the process and everyone else holding the slave are gone.
-                    let totals = pump(src, out.writer, &stop, OnWriteError::Drain);
-                    dropped.fetch_add(totals.dropped, Ordering::Relaxed);
-                    drop(out.keep_alive);
-                });
-            console
-                .threads
-                .push(handle.map_err(IoError::os("spawn console thread"))?);
+            // Ends at EIO: the process and everyone else holding the slave are gone.
+            let id = reactor.add(Copy {
+                src: dup(&console.master)?,
+                dst: out.writer,
+                keep: out.keep_alive.into_iter().collect(),
+                on_error: OnWriteError::Drain,
+                done: Some(LatchGuard(console.drained.clone())),
+                dropped: Some(console.dropped.clone()),
+            })?;
+            console.copies.push(id);
         }
         if let Some(input) = stdin {
             *console
                 .stdin_writer
                 .lock()
                 .unwrap_or_else(|e| e.into_inner()) = input.writer;
-            let (dst, stop) = (dup(&console.master)?, stop_rx);
-            let handle = thread::Builder::new()
-                .name("console-in".into())
-                .spawn(move || {
-                    pump(input.reader, dst, &stop, OnWriteError::Stop);
-                });
-            console
-                .threads
-                .push(handle.map_err(IoError::os("spawn console thread"))?);
+            let id = reactor.add(Copy {
+                src: input.reader,
+                dst: dup(&console.master)?,
+                keep: Vec::new(),
+                on_error: OnWriteError::Stop,
+                done: None,
+                dropped: None,
+            })?;
+            console.copies.push(id);
         }
         Ok(console)
     }
@@ -302,7 +294,7 @@ impl Console {
         self.dropped.load(Ordering::Relaxed)
     }
 
-    /// Stop and join both copy threads, close the master and the fifos.
+    /// Cancel both copies, close the master and the fifos.
     pub fn close(self) {
         drop(self);
     }
@@ -310,9 +302,10 @@ impl Console {
 
 impl Drop for Console {
     fn drop(&mut self) {
-        self.stop = None;
-        for handle in self.threads.drain(..) {
-            let _ = handle.join();
+        if let Ok(reactor) = Reactor::get() {
+            for id in self.copies.drain(..) {
+                reactor.cancel(id);
+            }
         }
         self.close_stdin();
     }

@@ -16,7 +16,8 @@ use super::IoError;
 /// Where one output stream is written.
 #[derive(Debug)]
 pub struct OutputFifo {
-    /// Blocking writer: a client that stops reading eventually blocks the copier, as with Go.
+    /// Non-blocking writer: a client that stops reading leaves its copy waiting on the IO thread
+    /// (the container then blocks on its full pipe, as with Go); no other stream waits for it.
     pub writer: File,
     /// Our own reader on a fifo (never read; `None` for a plain file). Close it with the writer.
     pub keep_alive: Option<File>,
@@ -25,7 +26,7 @@ pub struct OutputFifo {
 /// Where stdin is read from.
 #[derive(Debug)]
 pub struct InputFifo {
-    /// Non-blocking reader (the stdin pump polls it).
+    /// Non-blocking reader (the IO thread waits for it to be readable).
     pub reader: File,
     /// Our own writer on a fifo, held until CloseIO so a client re-opening the fifo does not
     /// deliver EOF in between (`None` for a plain file).
@@ -69,7 +70,6 @@ pub fn open_output(path: &Path) -> Result<OutputFifo, IoError> {
     }
     let keep_alive = open_nonblocking(path, true)?;
     let writer = open_nonblocking(path, false)?;
-    set_nonblocking(&writer, false).map_err(IoError::path("clear O_NONBLOCK on", path))?;
     Ok(OutputFifo {
         writer,
         keep_alive: Some(keep_alive),

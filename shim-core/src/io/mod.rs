@@ -4,8 +4,9 @@ pub mod binary;
 pub mod console;
 pub mod error;
 pub mod fifo;
+mod latch;
 pub mod pipes;
-mod pump;
+mod reactor;
 
 use std::path::PathBuf;
 

@@ -1,29 +1,29 @@
-//! ProcessIo: the pipes runc gets for a non-terminal process, and the copier threads between
-//! those pipes and the client's fifos or log file (contract 6.3).
+//! ProcessIo: the pipes runc gets for a non-terminal process, and the copies (on the IO thread)
+//! between those pipes and the client's fifos or log file (contract 6.3).
 
 use std::fs::{DirBuilder, File, OpenOptions};
-use std::io::{self, Read};
+use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use super::binary::{BinaryLogger, LoggerContext};
 use super::fifo::{open_input, open_output, OutputFifo};
-use super::pump::{pump, stop_pipe, Latch, LatchGuard, OnWriteError};
+use super::latch::{Latch, LatchGuard};
+use super::reactor::{Copy, CopyId, OnWriteError, Reactor};
 use super::{IoError, IoOwner, IoSpec, Scheme};
 use crate::runc::RuncStdio;
 
-/// Non-terminal IO of one process: pipes for runc, copier threads to/from the client's fifos/files.
+/// Non-terminal IO of one process: pipes for runc, copies to/from the client's fifos/files.
 ///
-/// Threads: one output copier per stdout/stderr (`std::io::copy` between two `File`s, so the
-/// kernel splices), one stdin pump (poll-driven, stoppable). The stdin pump is always joined.
-/// An output copier is joined when it has finished; one still running at `close` is detached on
-/// purpose: it is blocked on a pipe whose writer lives outside our control (a daemon left in the
-/// container) or on a fifo nobody reads, owns only its own fds, and ends when those do.
+/// The copies run on the IO thread (`reactor`): stdout and stderr each from their pipe to the
+/// client (spliced when the client has a fifo), stdin from the client's fifo to its pipe. The
+/// stdin copy is cancelled at `close`. An output copy still running then goes on on purpose: its
+/// pipe's writer lives outside our control (a daemon left in the container) or its fifo has no
+/// reader; it owns only its own fds and ends when its source does.
 pub struct ProcessIo {
     stdin_path: Option<PathBuf>,
     stdout_path: Option<PathBuf>,
@@ -33,9 +33,8 @@ pub struct ProcessIo {
     stdout_pipe: Option<File>,
     stderr_pipe: Option<File>,
     stdin_writer: Mutex<HeldWriter>,
-    stop: Option<File>,
-    stdin_pump: Option<JoinHandle<()>>,
-    copiers: Vec<JoinHandle<()>>,
+    /// The stdin copy, cancelled at close.
+    stdin_copy: Option<CopyId>,
     drained: Arc<Latch>,
     dropped: Arc<AtomicU64>,
     started: bool,
@@ -112,9 +111,7 @@ impl ProcessIo {
             stdout_pipe: None,
             stderr_pipe: None,
             stdin_writer: Mutex::new(HeldWriter::default()),
-            stop: None,
-            stdin_pump: None,
-            copiers: Vec::new(),
+            stdin_copy: None,
             drained: Latch::new(0),
             dropped: Arc::new(AtomicU64::new(0)),
             started: false,
@@ -188,25 +185,30 @@ impl ProcessIo {
         let stderr = self.stderr_path.as_deref().map(open_output).transpose()?;
         self.started = true;
 
-        let outputs: Vec<(&str, File, OutputFifo)> = [
-            ("stdout", self.stdout_pipe.take(), stdout),
-            ("stderr", self.stderr_pipe.take(), stderr),
+        let outputs: Vec<(File, OutputFifo)> = [
+            (self.stdout_pipe.take(), stdout),
+            (self.stderr_pipe.take(), stderr),
         ]
         .into_iter()
-        .filter_map(|(name, pipe, target)| Some((name, pipe?, target?)))
+        .filter_map(|(pipe, target)| Some((pipe?, target?)))
         .collect();
+        if outputs.is_empty() && stdin.is_none() {
+            return Ok(());
+        }
+        let reactor = Reactor::get()?;
         self.drained = Latch::new(outputs.len());
-        for (name, from, to) in outputs {
-            let guard = LatchGuard(self.drained.clone());
-            let dropped = self.dropped.clone();
-            let handle = thread::Builder::new()
-                .name(format!("io-{name}"))
-                .spawn(move || {
-                    let _done = guard;
-                    copy_output(from, to, &dropped);
-                });
-            self.copiers
-                .push(handle.map_err(IoError::os("spawn copier thread"))?);
+        for (from, to) in outputs {
+            // On a write error the copy keeps draining the pipe (counting what it drops), so the
+            // container never blocks on us; at EOF closing the writer and keep-alive tells the
+            // client EOF.
+            reactor.add(Copy {
+                src: from,
+                dst: to.writer,
+                keep: to.keep_alive.into_iter().collect(),
+                on_error: OnWriteError::Drain,
+                done: Some(LatchGuard(self.drained.clone())),
+                dropped: Some(self.dropped.clone()),
+            })?;
         }
 
         if let (Some(input), Some(pipe)) = (stdin, self.stdin_pipe.take()) {
@@ -216,16 +218,15 @@ impl ProcessIo {
                     held.writer = input.writer;
                 }
             }
-            let (stop_rx, stop_tx) = stop_pipe().map_err(IoError::os("create pipe"))?;
-            let reader = input.reader;
-            let handle = thread::Builder::new()
-                .name("io-stdin".into())
-                .spawn(move || {
-                    // At EOF the pump returns and drops the pipe's write end: the container sees EOF.
-                    pump(reader, pipe, &stop_rx, OnWriteError::Stop);
-                });
-            self.stdin_pump = Some(handle.map_err(IoError::os("spawn stdin thread"))?);
-            self.stop = Some(stop_tx);
+            // At EOF the copy ends and closes the pipe's write end: the container sees EOF.
+            self.stdin_copy = Some(reactor.add(Copy {
+                src: input.reader,
+                dst: pipe,
+                keep: Vec::new(),
+                on_error: OnWriteError::Stop,
+                done: None,
+                dropped: None,
+            })?);
         }
         Ok(())
     }
@@ -253,7 +254,7 @@ impl ProcessIo {
         self.dropped.load(Ordering::Relaxed)
     }
 
-    /// Stop the stdin pump and join it, join finished copiers (see the type's docs), close every fd.
+    /// Cancel the stdin copy and close our fds (output copies: see the type's docs).
     pub fn close(self) {
         drop(self);
     }
@@ -261,53 +262,14 @@ impl ProcessIo {
 
 impl Drop for ProcessIo {
     fn drop(&mut self) {
-        self.stop = None; // hangs up the stdin pump's stop pipe
         if let Some(logger) = self.logger.take() {
             logger.stop();
         }
-        if let Some(handle) = self.stdin_pump.take() {
-            let _ = handle.join();
-        }
-        self.close_stdin();
-        for handle in self.copiers.drain(..) {
-            if handle.is_finished() {
-                let _ = handle.join();
-            } // else detached on purpose: see the type's docs
-        }
-    }
-}
-
-/// Pipe → client until EOF. On a write error keep draining the pipe so the container never blocks,
-/// counting what is dropped. Closing the writer and keep-alive reader tells the client EOF.
-fn copy_output(mut from: File, to: OutputFifo, dropped: &AtomicU64) {
-    let OutputFifo {
-        mut writer,
-        keep_alive,
-    } = to;
-    loop {
-        match io::copy(&mut from, &mut writer) {
-            Ok(_) => break,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => {
-                drop(writer);
-                drop(keep_alive);
-                dropped.fetch_add(discard(&mut from), Ordering::Relaxed);
-                return;
+        if let Some(id) = self.stdin_copy.take() {
+            if let Ok(reactor) = Reactor::get() {
+                reactor.cancel(id);
             }
         }
-    }
-}
-
-/// Read `from` to EOF, returning the byte count.
-fn discard(from: &mut File) -> u64 {
-    let mut buf = vec![0u8; 32 * 1024];
-    let mut total = 0u64;
-    loop {
-        match from.read(&mut buf) {
-            Ok(0) => return total,
-            Ok(n) => total += n as u64,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => return total,
-        }
+        self.close_stdin();
     }
 }
