@@ -112,8 +112,8 @@ pub fn memory(cd: &Containerd, id: &str) -> Result<(f64, f64, f64)> {
 }
 
 /// The container writes `bytes` of zeros to stdout; we count what ctr hands us.
-/// MiB/s from the first byte to EOF.
-pub fn io(cd: &Containerd, rootfs: &Path, i: usize, bytes: u64) -> Result<f64> {
+/// (MiB/s from the first byte to EOF, the shim's own CPU ms until EOF.)
+pub fn io(cd: &Containerd, rootfs: &Path, i: usize, bytes: u64) -> Result<(f64, f64)> {
     let id = format!("io-{i}");
     let n = bytes.to_string();
     let mut cmd = cd.run_cmd(
@@ -131,15 +131,22 @@ pub fn io(cd: &Containerd, rootfs: &Path, i: usize, bytes: u64) -> Result<f64> {
     let mut buf = vec![0u8; 1 << 20];
     let mut total = 0u64;
     let mut first = None;
+    let mut shim = None;
     loop {
         let r = out.read(&mut buf).context("read ctr stdout")?;
         if r == 0 {
             break;
         }
-        first.get_or_insert_with(Instant::now);
+        if first.is_none() {
+            first = Some(Instant::now());
+            // The task runs, so its bundle names the shim; the shim lives until ctr deletes the
+            // task, after EOF.
+            shim = Some(cd.shim_pid(&id)?);
+        }
         total += r as u64;
     }
     let secs = first.map_or(0.0, |t| t.elapsed().as_secs_f64());
+    let shim_cpu = shim.map(process_cpu_ms).transpose()?.unwrap_or(0.0);
     let out = child.wait_with_output()?;
     if !out.status.success() || total != bytes {
         bail!(
@@ -148,7 +155,28 @@ pub fn io(cd: &Containerd, rootfs: &Path, i: usize, bytes: u64) -> Result<f64> {
             String::from_utf8_lossy(&out.stderr).trim()
         );
     }
-    Ok(bytes as f64 / (1 << 20) as f64 / secs.max(1e-9))
+    Ok((bytes as f64 / (1 << 20) as f64 / secs.max(1e-9), shim_cpu))
+}
+
+/// User+system CPU ms of process `pid` so far (all its threads, live or exited).
+fn process_cpu_ms(pid: i32) -> Result<f64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat"))
+        .with_context(|| format!("read /proc/{pid}/stat"))?;
+    // Fields after the command name (which may hold spaces): state is the first, utime the 12th.
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r)
+        .context("malformed stat")?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| -> Result<f64> {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .context("malformed stat")
+    };
+    // SAFETY: sysconf has no side effects.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    Ok((ticks(11)? + ticks(12)?) * 1e3 / hz)
 }
 
 /// `n` `ctr run -d` at once, one thread each: wall ms until every one has returned (task running).
