@@ -13,6 +13,12 @@ Examples:
   shim-ctl ls
   shim-ctl spawn /tmp/bundle --runtime-root /tmp/runc && shim-ctl --bundle /tmp/bundle create /tmp/bundle
 
+Errors go to stderr as `error: CLASS: MESSAGE`, CLASS being usage, io, transport (the shim could
+not be reached or hung up) or the shim's ttrpc code with its number, e.g.
+  error: not found (5): process nope does not exist
+With --json: {\"error\":{\"code\":5,\"class\":\"not found\",\"message\":\"...\"}} (code null unless
+the shim answered).
+
 Exit status: 0 on success, 1 when the shim (or the system) reports an error, 2 for usage errors.
 `exec` exits with the exit status of the executed process.";
 
@@ -84,7 +90,7 @@ pub enum Command {
     },
     /// Run a command in the container, attached to this terminal
     #[command(
-        after_help = "Examples:\n  shim-ctl --id web exec -- ps\n  shim-ctl --id web exec -t -i -- sh\n  shim-ctl --id web exec --user 1000:1000 --cwd /tmp --env DEBUG=1 -- env\n\nThe process is built from the bundle's config.json process (args, env, cwd and user replaced).\nshim-ctl exits with the process's exit status; the exec is deleted at the end."
+        after_help = "Examples:\n  shim-ctl --id web exec -- ps\n  shim-ctl --id web exec -t -i -- sh\n  shim-ctl --id web exec --user 1000:1000 --cwd /tmp --env DEBUG=1 -- env\n\nThe process is built from the bundle's config.json process (args, env, cwd and user replaced).\nshim-ctl exits with the process's exit status; the exec is deleted at the end.\nstdout and stderr carry the process's own output, so with --json the report goes to\nstderr, as its last line: {\"exec_id\":\"dbg\",\"pid\":4242,\"exit_status\":3,\"exited_at\":\"2024-…Z\"}."
     )]
     Exec(ExecArgs),
     /// Wait for the container (or an exec process) to exit and print its exit status
@@ -171,7 +177,7 @@ pub enum Command {
     Spawn(SpawnArgs),
     /// Print a shell completion script (bash, zsh, fish)
     #[command(
-        after_help = "Examples:\n  source <(shim-ctl completions bash)\n  shim-ctl completions fish > ~/.config/fish/completions/shim-ctl.fish"
+        after_help = "Examples:\n  source <(shim-ctl completions bash)\n  shim-ctl completions fish > ~/.config/fish/completions/shim-ctl.fish\n\nThe script is shell code: --json is refused."
     )]
     Completions {
         /// bash, zsh or fish

@@ -75,7 +75,7 @@ fn probe(namespace: &str, id: &str, bundle: PathBuf, timeout: Duration) -> Entry
             e.status = status_name(s.status).to_string();
         }
         Err(err) => {
-            e.error = Some(err.to_string());
+            e.error = Some(err.describe());
             return e;
         }
     }
@@ -91,7 +91,9 @@ pub fn list(root: &Path, timeout: Duration) -> anyhow::Result<Vec<Entry>> {
     let namespaces = match subdirs(&runtime_dir) {
         Ok(n) => n,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(anyhow::anyhow!("reading {}: {e}", runtime_dir.display())),
+        Err(e) => {
+            return Err(anyhow::Error::new(e).context(format!("reading {}", runtime_dir.display())))
+        }
     };
     let mut entries = Vec::new();
     for (ns, ns_dir) in namespaces {

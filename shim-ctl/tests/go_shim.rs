@@ -110,13 +110,13 @@ fn exec_attaches_stdio_and_exits_with_the_process_status_against_go_shim() {
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(
         stderr(&o),
-        "error: not found: process custom does not exist\n"
+        "error: not found (5): process custom does not exist\n"
     );
 
     let o = shim_ctl(&["--bundle", bundle, "exec", "--", "/bin/nonexistent"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(
-        stderr(&o).starts_with("error: unknown: OCI runtime exec failed"),
+        stderr(&o).starts_with("error: unknown (2): OCI runtime exec failed"),
         "{}",
         stderr(&o)
     );
@@ -139,7 +139,7 @@ fn errors_print_the_code_name_and_exit_1_usage_errors_exit_2_against_go_shim() {
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(
         stderr(&o),
-        "error: not found: process nope does not exist\n"
+        "error: not found (5): process nope does not exist\n"
     );
 
     // Init-only RPC before Create.
@@ -168,14 +168,14 @@ fn errors_print_the_code_name_and_exit_1_usage_errors_exit_2_against_go_shim() {
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(
         stderr(&o),
-        "error: unknown: cannot pause a paused container\n"
+        "error: unknown (2): cannot pause a paused container\n"
     );
     ok(shim_ctl(&["--bundle", bundle, "resume"]));
     let o = shim_ctl(&["--bundle", bundle, "delete"]);
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(
         stderr(&o),
-        "error: unknown: cannot delete a running process\n"
+        "error: unknown (2): cannot delete a running process\n"
     );
     ok(shim_ctl(&["--bundle", bundle, "kill", "--all", "SIGKILL"]));
     ok(shim_ctl(&["--bundle", bundle, "wait"]));

@@ -38,6 +38,12 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             return crate::ls::run(&root, json, timeout(&cli)?);
         }
         Command::Spawn(args) => return crate::spawn::run(args, json),
+        Command::Completions { .. } if json => {
+            return Err(UsageError(
+                "completions prints a shell script: --json does not apply".into(),
+            )
+            .into())
+        }
         Command::Completions { shell } => return crate::completions::run(shell),
         Command::Create(args) => Some(args.bundle.as_path()),
         _ => None,
