@@ -161,14 +161,17 @@ pub enum Command {
         /// Process id (default: the container id)
         id: Option<String>,
     },
-    /// List every shim under a containerd state root
+    /// List every shim under a containerd state root (and, with -p, each container's processes)
     #[command(
-        after_help = "Examples:\n  shim-ctl ls\n  shim-ctl ls --state-root /tmp/containerd-state --json"
+        after_help = "Examples:\n  shim-ctl ls\n  shim-ctl ls -p\n  shim-ctl ls --state-root /tmp/containerd-state --json\n\nWith -p, one row per process: the init (EXEC ID -) and every exec with a <bundle>/<exec-id>.pid\nfile (written when it starts) that the shim still knows, each with the shim's own State."
     )]
     Ls {
         /// containerd state directory (default: the global --state-root)
         #[arg(long, value_name = "DIR")]
         state_root: Option<PathBuf>,
+        /// Also list each container's processes: the init and its execs
+        #[arg(short = 'p', long)]
+        processes: bool,
     },
     /// Start a shim for a bundle the way containerd does, and print its address and pid
     #[command(

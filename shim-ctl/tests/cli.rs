@@ -152,6 +152,15 @@ fn ls_of_a_root_without_shims_prints_only_the_header() {
         ok(shim_ctl(&["ls", "--state-root", tmp.0.to_str().unwrap()])),
         "NAMESPACE  ID  PID  SHIM PID  STATUS\n"
     );
+    assert_eq!(
+        ok(shim_ctl(&[
+            "ls",
+            "-p",
+            "--state-root",
+            tmp.0.to_str().unwrap()
+        ])),
+        "NAMESPACE  ID  EXEC ID  PID  SHIM PID  STATUS\n"
+    );
 }
 
 #[test]
