@@ -12,6 +12,7 @@ Examples:
   shim-ctl --id web exec -t -i -- sh
   shim-ctl ls
   shim-ctl spawn /tmp/bundle --runtime-root /tmp/runc && shim-ctl --bundle /tmp/bundle create /tmp/bundle
+  export SHIM_CTL_ADDRESS=unix:///tmp/demo.sock SHIM_CTL_BUNDLE=/tmp/bundle; shim-ctl state
 
 Errors go to stderr as `error: CLASS: MESSAGE`, CLASS being usage, io, transport (the shim could
 not be reached or hung up) or the shim's ttrpc code with its number, e.g.
@@ -42,16 +43,22 @@ pub struct Cli {
 #[derive(Debug, Clone, Args)]
 pub struct Target {
     /// Shim ttrpc address (unix:///path or a plain socket path)
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", env = "SHIM_CTL_ADDRESS")]
     pub address: Option<String>,
     /// Bundle directory: read its `address` file; its name is the container id
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", env = "SHIM_CTL_BUNDLE")]
     pub bundle: Option<PathBuf>,
     /// Container id: find the shim under <state-root>/io.containerd.runtime.v1.linux/<ns>/<id>
-    #[arg(long = "id", value_name = "ID")]
+    #[arg(long = "id", value_name = "ID", env = "SHIM_CTL_ID")]
     pub id: Option<String>,
     /// containerd namespace
-    #[arg(long, short = 'n', value_name = "NS", default_value = "default")]
+    #[arg(
+        long,
+        short = 'n',
+        value_name = "NS",
+        default_value = "default",
+        env = "SHIM_CTL_NAMESPACE"
+    )]
     pub namespace: String,
     /// containerd state directory
     #[arg(long, value_name = "DIR", default_value = "/run/containerd")]

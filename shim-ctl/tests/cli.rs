@@ -114,6 +114,32 @@ fn completions_refuse_json() {
 }
 
 #[test]
+fn target_flags_can_come_from_the_environment() {
+    let tmp = TempDir::new("envaddr");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_shim-ctl"))
+        .arg("info")
+        .env("SHIM_CTL_BUNDLE", &tmp.0)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).starts_with(&format!("error: io: reading {}/address", tmp.0.display())),
+        "{}",
+        stderr(&o)
+    );
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_shim-ctl"))
+        .arg("info")
+        .env("SHIM_CTL_ADDRESS", "/nonexistent/env.sock")
+        .output()
+        .unwrap();
+    assert!(
+        stderr(&o).starts_with("error: transport: cannot connect to unix:///nonexistent/env.sock"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
 fn ls_shows_unreachable_shims_instead_of_failing() {
     let tmp = TempDir::new("ls");
     let ns = tmp.0.join("io.containerd.runtime.v1.linux/default");
