@@ -123,10 +123,10 @@ pub enum Command {
         #[arg(long, value_name = "ID")]
         exec_id: Option<String>,
     },
-    /// Close the shim's end of a process's stdin (the process sees EOF)
+    /// Close the shim's writer on a process's stdin fifo (CloseIO)
     #[command(
         name = "close-stdin",
-        after_help = "Example:\n  shim-ctl --id web close-stdin web"
+        after_help = "Example:\n  shim-ctl --id web close-stdin web\n\nThe process sees EOF once the client that feeds its stdin fifo has closed its end too\n(`exec -i` does both by itself when its own stdin ends)."
     )]
     CloseStdin {
         /// Process id (the container id for the init)
