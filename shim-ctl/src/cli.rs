@@ -12,6 +12,13 @@ Examples:
   shim-ctl --id web exec -t -i -- sh
   shim-ctl ls
   shim-ctl spawn /tmp/bundle --runtime-root /tmp/runc && shim-ctl --bundle /tmp/bundle create /tmp/bundle
+  export SHIM_CTL_ADDRESS=unix:///tmp/demo.sock SHIM_CTL_BUNDLE=/tmp/bundle; shim-ctl state
+
+Errors go to stderr as `error: CLASS: MESSAGE`, CLASS being usage, io, transport (the shim could
+not be reached or hung up) or the shim's ttrpc code with its number, e.g.
+  error: not found (5): process nope does not exist
+With --json: {\"error\":{\"code\":5,\"class\":\"not found\",\"message\":\"...\"}} (code null unless
+the shim answered).
 
 Exit status: 0 on success, 1 when the shim (or the system) reports an error, 2 for usage errors.
 `exec` exits with the exit status of the executed process.";
@@ -36,16 +43,22 @@ pub struct Cli {
 #[derive(Debug, Clone, Args)]
 pub struct Target {
     /// Shim ttrpc address (unix:///path or a plain socket path)
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", env = "SHIM_CTL_ADDRESS")]
     pub address: Option<String>,
     /// Bundle directory: read its `address` file; its name is the container id
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", env = "SHIM_CTL_BUNDLE")]
     pub bundle: Option<PathBuf>,
     /// Container id: find the shim under <state-root>/io.containerd.runtime.v1.linux/<ns>/<id>
-    #[arg(long = "id", value_name = "ID")]
+    #[arg(long = "id", value_name = "ID", env = "SHIM_CTL_ID")]
     pub id: Option<String>,
     /// containerd namespace
-    #[arg(long, short = 'n', value_name = "NS", default_value = "default")]
+    #[arg(
+        long,
+        short = 'n',
+        value_name = "NS",
+        default_value = "default",
+        env = "SHIM_CTL_NAMESPACE"
+    )]
     pub namespace: String,
     /// containerd state directory
     #[arg(long, value_name = "DIR", default_value = "/run/containerd")]
@@ -84,7 +97,7 @@ pub enum Command {
     },
     /// Run a command in the container, attached to this terminal
     #[command(
-        after_help = "Examples:\n  shim-ctl --id web exec -- ps\n  shim-ctl --id web exec -t -i -- sh\n  shim-ctl --id web exec --user 1000:1000 --cwd /tmp --env DEBUG=1 -- env\n\nThe process is built from the bundle's config.json process (args, env, cwd and user replaced).\nshim-ctl exits with the process's exit status; the exec is deleted at the end."
+        after_help = "Examples:\n  shim-ctl --id web exec -- ps\n  shim-ctl --id web exec -t -i -- sh\n  shim-ctl --id web exec --user 1000:1000 --cwd /tmp --env DEBUG=1 -- env\n\nThe process is built from the bundle's config.json process (args, env, cwd and user replaced).\nshim-ctl exits with the process's exit status; the exec is deleted at the end.\nstdout and stderr carry the process's own output, so with --json the report goes to\nstderr, as its last line: {\"exec_id\":\"dbg\",\"pid\":4242,\"exit_status\":3,\"exited_at\":\"2024-…Z\"}."
     )]
     Exec(ExecArgs),
     /// Wait for the container (or an exec process) to exit and print its exit status
@@ -110,10 +123,10 @@ pub enum Command {
         #[arg(long, value_name = "ID")]
         exec_id: Option<String>,
     },
-    /// Close the shim's end of a process's stdin (the process sees EOF)
+    /// Close the shim's writer on a process's stdin fifo (CloseIO)
     #[command(
         name = "close-stdin",
-        after_help = "Example:\n  shim-ctl --id web close-stdin web"
+        after_help = "Example:\n  shim-ctl --id web close-stdin web\n\nThe process sees EOF once the client that feeds its stdin fifo has closed its end too\n(`exec -i` does both by itself when its own stdin ends)."
     )]
     CloseStdin {
         /// Process id (the container id for the init)
@@ -155,14 +168,17 @@ pub enum Command {
         /// Process id (default: the container id)
         id: Option<String>,
     },
-    /// List every shim under a containerd state root
+    /// List every shim under a containerd state root (and, with -p, each container's processes)
     #[command(
-        after_help = "Examples:\n  shim-ctl ls\n  shim-ctl ls --state-root /tmp/containerd-state --json"
+        after_help = "Examples:\n  shim-ctl ls\n  shim-ctl ls -p\n  shim-ctl ls --state-root /tmp/containerd-state --json\n\nWith -p, one row per process: the init (EXEC ID -) and every exec with a <bundle>/<exec-id>.pid\nfile (written when it starts) that the shim still knows, each with the shim's own State."
     )]
     Ls {
         /// containerd state directory (default: the global --state-root)
         #[arg(long, value_name = "DIR")]
         state_root: Option<PathBuf>,
+        /// Also list each container's processes: the init and its execs
+        #[arg(short = 'p', long)]
+        processes: bool,
     },
     /// Start a shim for a bundle the way containerd does, and print its address and pid
     #[command(
@@ -171,7 +187,7 @@ pub enum Command {
     Spawn(SpawnArgs),
     /// Print a shell completion script (bash, zsh, fish)
     #[command(
-        after_help = "Examples:\n  source <(shim-ctl completions bash)\n  shim-ctl completions fish > ~/.config/fish/completions/shim-ctl.fish"
+        after_help = "Examples:\n  source <(shim-ctl completions bash)\n  shim-ctl completions fish > ~/.config/fish/completions/shim-ctl.fish\n\nThe script is shell code: --json is refused."
     )]
     Completions {
         /// bash, zsh or fish

@@ -40,7 +40,8 @@ pub fn read_address(bundle: &Path) -> anyhow::Result<String> {
     let text =
         std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     if text.trim().is_empty() {
-        anyhow::bail!("{} is empty", path.display());
+        let why = format!("{} is empty", path.display());
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, why).into());
     }
     Ok(normalize(&text))
 }

@@ -1,4 +1,4 @@
-//! Error kinds the CLI tells apart (usage vs RPC) and how they print: `not found: <message>`.
+//! Error classes the CLI tells apart (usage, io, transport, the RPC code) and how they print.
 
 use std::fmt;
 
@@ -70,9 +70,13 @@ impl RpcError {
         }
     }
 
-    /// The code name (`not found`), or `unavailable` for a call that never got an answer.
-    pub fn class(&self) -> &'static str {
-        self.code.map_or("unavailable", code_name)
+    /// `not found (5): process nope does not exist`, or `transport: connection refused`.
+    pub fn describe(&self) -> String {
+        let class = match self.code {
+            Some(code) => Class::Rpc(code),
+            None => Class::Transport,
+        };
+        format!("{}: {}", class.label(), self.message)
     }
 }
 
@@ -88,20 +92,92 @@ impl From<ttrpc::Error> for RpcError {
     }
 }
 
+/// The message alone: the class is printed in front of the whole chain (see [`report`]).
 impl fmt::Display for RpcError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.class(), self.message)
+        f.write_str(&self.message)
     }
 }
 
 impl std::error::Error for RpcError {}
 
-/// The exit status for an error reaching `main`.
-pub fn exit_code(err: &anyhow::Error) -> i32 {
-    if err.downcast_ref::<UsageError>().is_some() {
-        EXIT_USAGE
+/// What kind of failure reached `main`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// The command line is wrong (exit 2).
+    Usage,
+    /// A local file, fifo, terminal or process operation failed.
+    Io,
+    /// The shim could not be reached, or the connection broke before an answer.
+    Transport,
+    /// The shim answered with this ttrpc status code.
+    Rpc(i32),
+    /// Anything else (a bug in shim-ctl).
+    Internal,
+}
+
+impl Class {
+    /// `usage`, `io`, `transport`, `internal`, or the code name (`not found`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Class::Usage => "usage",
+            Class::Io => "io",
+            Class::Transport => "transport",
+            Class::Rpc(code) => code_name(code),
+            Class::Internal => "internal",
+        }
+    }
+
+    /// The ttrpc status code, for RPC errors only.
+    pub fn code(self) -> Option<i32> {
+        match self {
+            Class::Rpc(code) => Some(code),
+            _ => None,
+        }
+    }
+
+    /// What precedes the message: `not found (5)`, or the bare name.
+    pub fn label(self) -> String {
+        match self.code() {
+            Some(code) => format!("{} ({code})", self.name()),
+            None => self.name().to_string(),
+        }
+    }
+
+    pub fn exit_code(self) -> i32 {
+        if self == Class::Usage {
+            EXIT_USAGE
+        } else {
+            EXIT_FAILURE
+        }
+    }
+}
+
+/// The class of the outermost typed error in the chain (contexts added on top do not change it).
+pub fn classify(err: &anyhow::Error) -> Class {
+    for cause in err.chain() {
+        if cause.is::<UsageError>() {
+            return Class::Usage;
+        }
+        if let Some(rpc) = cause.downcast_ref::<RpcError>() {
+            return rpc.code.map_or(Class::Transport, Class::Rpc);
+        }
+        if cause.is::<std::io::Error>() {
+            return Class::Io;
+        }
+    }
+    Class::Internal
+}
+
+/// The line (or, with `json`, the JSON object) printed on stderr for an error.
+pub fn report(class: Class, message: &str, json: bool) -> String {
+    if json {
+        serde_json::json!({
+            "error": { "code": class.code(), "class": class.name(), "message": message }
+        })
+        .to_string()
     } else {
-        EXIT_FAILURE
+        format!("error: {}: {message}", class.label())
     }
 }
 
@@ -109,31 +185,75 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
 mod tests {
     use super::*;
 
+    fn text(err: anyhow::Error) -> String {
+        report(classify(&err), &format!("{err:#}"), false)
+    }
+
     #[test]
-    fn status_messages_print_code_name_first_without_the_go_suffix() {
+    fn status_messages_print_code_name_and_number_first_without_the_go_suffix() {
         let e = RpcError::status(5, "process nope does not exist: not found");
-        assert_eq!(e.to_string(), "not found: process nope does not exist");
+        assert_eq!(
+            text(e.into()),
+            "error: not found (5): process nope does not exist"
+        );
         let e = RpcError::status(2, "cannot pause a paused container");
-        assert_eq!(e.to_string(), "unknown: cannot pause a paused container");
+        assert_eq!(
+            text(e.into()),
+            "error: unknown (2): cannot pause a paused container"
+        );
         let e = RpcError::status(9, "container must be created: failed precondition");
         assert_eq!(
-            e.to_string(),
-            "failed precondition: container must be created"
+            e.describe(),
+            "failed precondition (9): container must be created"
         );
     }
 
     #[test]
-    fn transport_failures_are_unavailable() {
+    fn transport_failures_usage_and_io_errors_have_a_class_but_no_code() {
         assert_eq!(
-            RpcError::transport("connection refused").to_string(),
-            "unavailable: connection refused"
+            text(RpcError::transport("connection refused").into()),
+            "error: transport: connection refused"
         );
+        assert_eq!(
+            text(UsageError("no shim given".into()).into()),
+            "error: usage: no shim given"
+        );
+        let io = std::io::Error::from(std::io::ErrorKind::NotFound);
+        let err = anyhow::Error::new(io).context("reading /x/address");
+        assert_eq!(classify(&err), Class::Io);
+        assert!(text(err).starts_with("error: io: reading /x/address: "));
+        assert_eq!(classify(&anyhow::anyhow!("x")), Class::Internal);
+    }
+
+    #[test]
+    fn a_context_on_top_keeps_the_class_of_what_failed() {
+        let err = anyhow::Error::new(RpcError::status(5, "gone")).context("shim did not answer");
+        assert_eq!(classify(&err), Class::Rpc(5));
+        assert_eq!(text(err), "error: not found (5): shim did not answer: gone");
+    }
+
+    #[test]
+    fn json_errors_carry_code_class_and_message() {
+        let v: serde_json::Value =
+            serde_json::from_str(&report(Class::Rpc(5), "process nope does not exist", true))
+                .unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"error": {"code": 5, "class": "not found",
+                "message": "process nope does not exist"}})
+        );
+        let v: serde_json::Value =
+            serde_json::from_str(&report(Class::Usage, "no shim given", true)).unwrap();
+        assert_eq!(v["error"]["code"], serde_json::Value::Null);
+        assert_eq!(v["error"]["class"], "usage");
     }
 
     #[test]
     fn usage_errors_exit_2_and_others_exit_1() {
-        assert_eq!(exit_code(&anyhow::Error::new(UsageError("x".into()))), 2);
-        assert_eq!(exit_code(&anyhow::Error::new(RpcError::transport("x"))), 1);
-        assert_eq!(exit_code(&anyhow::anyhow!("x")), 1);
+        let exit = |e: anyhow::Error| classify(&e).exit_code();
+        assert_eq!(exit(UsageError("x".into()).into()), 2);
+        assert_eq!(exit(RpcError::transport("x").into()), 1);
+        assert_eq!(exit(RpcError::status(5, "x").into()), 1);
+        assert_eq!(exit(anyhow::anyhow!("x")), 1);
     }
 }

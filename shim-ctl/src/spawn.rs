@@ -16,7 +16,7 @@
 
 use crate::cli::SpawnArgs;
 use crate::error::UsageError;
-use anyhow::{bail, Context as _};
+use anyhow::Context as _;
 use std::fs::OpenOptions;
 use std::io::{self, Write};
 use std::os::fd::AsRawFd;
@@ -82,7 +82,8 @@ pub fn find_shim(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
         .map(|d| d.join(SHIM_NAME))
         .find(|p| p.is_file())
         .ok_or_else(|| {
-            anyhow::anyhow!("{SHIM_NAME} not found next to shim-ctl or on PATH (use --shim)")
+            let why = format!("{SHIM_NAME} not found next to shim-ctl or on PATH (use --shim)");
+            io::Error::new(io::ErrorKind::NotFound, why).into()
         })
 }
 
@@ -97,7 +98,8 @@ fn listen(path: &Path) -> anyhow::Result<UnixListener> {
     let listener = match UnixListener::bind(path) {
         Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
             if UnixStream::connect(path).is_ok() {
-                bail!("a shim already listens on {}", path.display());
+                let why = format!("a shim already listens on {}", path.display());
+                return Err(io::Error::new(io::ErrorKind::AddrInUse, why).into());
             }
             std::fs::remove_file(path)
                 .with_context(|| format!("removing stale {}", path.display()))?;
@@ -264,10 +266,8 @@ pub fn run(args: &SpawnArgs, json: bool) -> anyhow::Result<i32> {
         ),
         Err(e) => {
             let how = abandon(&spawned, child, &bundle);
-            bail!(
-                "shim {} did not answer ({e}); {how}",
-                spawned.shim.display()
-            );
+            let what = format!("shim {} did not answer ({how})", spawned.shim.display());
+            return Err(anyhow::Error::new(e).context(what));
         }
     }
     // Deliberately not waited for: see the module comment.

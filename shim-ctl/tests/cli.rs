@@ -53,19 +53,90 @@ fn unreachable_shim_is_an_error_with_exit_1() {
     let o = shim_ctl(&["--address", "/nonexistent/shim.sock", "info"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(
-        stderr(&o)
-            .starts_with("error: unavailable: cannot connect to unix:///nonexistent/shim.sock"),
+        stderr(&o).starts_with("error: transport: cannot connect to unix:///nonexistent/shim.sock"),
         "{}",
         stderr(&o)
     );
 }
 
 #[test]
-fn missing_address_file_is_reported() {
+fn missing_address_file_is_an_io_error_with_exit_1() {
     let tmp = TempDir::new("noaddr");
     let o = shim_ctl(&["--bundle", tmp.0.to_str().unwrap(), "info"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("address"), "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o),
+        format!(
+            "error: io: reading {}/address: No such file or directory (os error 2)\n",
+            tmp.0.display()
+        )
+    );
+    let o = shim_ctl(&["--json", "--bundle", tmp.0.to_str().unwrap(), "info"]);
+    let v: serde_json::Value = serde_json::from_str(stderr(&o).trim()).unwrap();
+    assert_eq!(v["error"]["class"], "io");
+    assert!(v["error"]["code"].is_null());
+}
+
+#[test]
+fn usage_errors_name_their_class_in_text_and_json() {
+    let o = shim_ctl(&["state"]);
+    assert_eq!(
+        stderr(&o),
+        "error: usage: no shim given: use --address, --bundle or --id (see --help)\n"
+    );
+    let o = shim_ctl(&["--json", "state"]);
+    assert_eq!(o.status.code(), Some(2));
+    let v: serde_json::Value = serde_json::from_str(stderr(&o).trim()).unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!({"error": {"code": null, "class": "usage",
+            "message": "no shim given: use --address, --bundle or --id (see --help)"}})
+    );
+    // clap's refusals get the same lead.
+    let o = shim_ctl(&["--id", "x", "frobnicate"]);
+    assert!(
+        stderr(&o).starts_with("error: usage: unrecognized subcommand 'frobnicate'"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn completions_refuse_json() {
+    let o = shim_ctl(&["--json", "completions", "bash"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(o.stdout.is_empty());
+    assert!(
+        stderr(&o).contains("--json does not apply"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn target_flags_can_come_from_the_environment() {
+    let tmp = TempDir::new("envaddr");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_shim-ctl"))
+        .arg("info")
+        .env("SHIM_CTL_BUNDLE", &tmp.0)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).starts_with(&format!("error: io: reading {}/address", tmp.0.display())),
+        "{}",
+        stderr(&o)
+    );
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_shim-ctl"))
+        .arg("info")
+        .env("SHIM_CTL_ADDRESS", "/nonexistent/env.sock")
+        .output()
+        .unwrap();
+    assert!(
+        stderr(&o).starts_with("error: transport: cannot connect to unix:///nonexistent/env.sock"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -106,6 +177,15 @@ fn ls_of_a_root_without_shims_prints_only_the_header() {
     assert_eq!(
         ok(shim_ctl(&["ls", "--state-root", tmp.0.to_str().unwrap()])),
         "NAMESPACE  ID  PID  SHIM PID  STATUS\n"
+    );
+    assert_eq!(
+        ok(shim_ctl(&[
+            "ls",
+            "-p",
+            "--state-root",
+            tmp.0.to_str().unwrap()
+        ])),
+        "NAMESPACE  ID  EXEC ID  PID  SHIM PID  STATUS\n"
     );
 }
 

@@ -1,4 +1,4 @@
-//! `shim-ctl spawn` starting a shim the way containerd does: the Go shim, then our shim-runc-v1.
+//! `shim-ctl spawn` starting a shim the way containerd does, for the Go shim and for our shim-runc-v1.
 
 mod common;
 
@@ -94,13 +94,11 @@ fn drive(b: &Bundle) -> Result<(), String> {
     Ok(())
 }
 
-#[test]
-fn spawn_starts_the_go_shim_like_containerd_and_it_runs_a_container() {
-    if !root_and_runc("spawn_go_shim") {
-        return;
-    }
-    let b = Bundle::new("spgo", &["sleep", "1000"]);
-    let shim = spawn(&b, Path::new(GO_SHIM)).unwrap();
+/// The layout `spawn` leaves (address, shim.pid, log fifos, own session), then a whole container
+/// lifecycle through the spawned shim.
+fn spawn_starts_the_shim_like_containerd_and_it_runs_a_container(kind: Kind) {
+    let b = Bundle::new("spawn", &["sleep", "1000"]);
+    let shim = spawn(&b, &kind.binary()).unwrap();
     let address = std::fs::read_to_string(b.dir.join("address")).unwrap();
     assert_eq!(
         address,
@@ -131,32 +129,41 @@ fn spawn_starts_the_go_shim_like_containerd_and_it_runs_a_container() {
 }
 
 #[test]
+fn spawn_starts_the_go_shim_like_containerd_and_it_runs_a_container() {
+    if root_runc_and("spawn_go_shim", Kind::Go) {
+        spawn_starts_the_shim_like_containerd_and_it_runs_a_container(Kind::Go);
+    }
+}
+
+#[test]
+fn spawn_starts_our_shim_like_containerd_and_it_runs_a_container() {
+    if root_runc_and("spawn_our_shim", Kind::Ours) {
+        spawn_starts_the_shim_like_containerd_and_it_runs_a_container(Kind::Ours);
+    }
+}
+
+#[test]
 fn spawn_refuses_a_bundle_without_config_json() {
     let tmp = TempDir::new("spbad");
     let o = shim_ctl(&["spawn", tmp.0.to_str().unwrap(), "--shim", "/bin/true"]);
     assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).starts_with("error: usage: "), "{}", stderr(&o));
     assert!(stderr(&o).contains("no config.json"), "{}", stderr(&o));
 }
 
 #[test]
-fn spawn_runs_our_shim_runc_v1_and_it_runs_a_container() {
-    let ours = our_shim();
-    if !ours.is_file() {
-        eprintln!(
-            "skipping spawn_our_shim: {} not built (build shim-runc-v1 first)",
-            ours.display()
-        );
+fn spawn_of_a_shim_that_exits_at_once_is_a_transport_error_and_cleans_up() {
+    if !root_runc_and("spawn_dead_shim", Kind::Go) {
         return;
     }
-    if !root_and_runc("spawn_our_shim") {
-        return;
-    }
-    let strict = std::env::var("SHIM_REQUIRE_ROOT_TESTS").is_ok_and(|v| v == "1");
-    let b = Bundle::new("spours", &["sleep", "1000"]);
-    let result = spawn(&b, &ours).and_then(|shim| drive(&b).map(|()| shim));
-    match result {
-        Ok(_shim) => {}
-        Err(why) if strict => panic!("our shim: {why}"),
-        Err(why) => eprintln!("skipping spawn_our_shim: shim-runc-v1 not functional yet: {why}"),
-    }
+    let b = Bundle::new("spdead", &["sleep", "1000"]);
+    let o = shim_ctl(&["spawn", b.path(), "--shim", "/bin/false"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).starts_with("error: transport: shim /bin/false did not answer ("),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!b.dir.join("address").exists());
+    assert!(!b.dir.join("shim.pid").exists());
 }

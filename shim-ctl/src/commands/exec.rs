@@ -83,7 +83,7 @@ pub fn run(ctx: &Ctx, args: &ExecArgs) -> anyhow::Result<i32> {
         Err(e @ (ocispec::SpecError::User(_) | ocispec::SpecError::Env(_))) => {
             return Err(UsageError(e.to_string()).into())
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, e).into()),
     };
     let exec_id = args
         .exec_id

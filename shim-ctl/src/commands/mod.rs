@@ -31,13 +31,22 @@ fn timeout(cli: &Cli) -> anyhow::Result<Option<Duration>> {
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     let json = cli.json;
     let fallback_bundle = match &cli.command {
-        Command::Ls { state_root } => {
+        Command::Ls {
+            state_root,
+            processes,
+        } => {
             let root = state_root
                 .clone()
                 .unwrap_or_else(|| cli.target.state_root.clone());
-            return crate::ls::run(&root, json, timeout(&cli)?);
+            return crate::ls::run(&root, json, timeout(&cli)?, *processes);
         }
         Command::Spawn(args) => return crate::spawn::run(args, json),
+        Command::Completions { .. } if json => {
+            return Err(UsageError(
+                "completions prints a shell script: --json does not apply".into(),
+            )
+            .into())
+        }
         Command::Completions { shell } => return crate::completions::run(shell),
         Command::Create(args) => Some(args.bundle.as_path()),
         _ => None,

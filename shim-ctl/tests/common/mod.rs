@@ -1,4 +1,4 @@
-//! Test harness: busybox bundles, a Go shim started like containerd does, running shim-ctl, cleanup.
+//! Test harness: busybox bundles, either shim started like containerd does, running shim-ctl, cleanup.
 #![allow(dead_code)]
 
 use std::os::fd::AsRawFd;
@@ -24,17 +24,42 @@ fn which(bin: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// True when root, runc, busybox and the Go shim are here; otherwise prints why (or panics
-/// when SHIM_REQUIRE_ROOT_TESTS=1).
-pub fn root_and_runc(test: &str) -> bool {
+/// Which shim a test drives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// containerd's Go containerd-shim, the reference.
+    Go,
+    /// Our shim-runc-v1, built in this workspace.
+    Ours,
+}
+
+impl Kind {
+    pub fn binary(self) -> PathBuf {
+        match self {
+            Kind::Go => PathBuf::from(GO_SHIM),
+            Kind::Ours => our_shim(),
+        }
+    }
+}
+
+/// True when root, runc, busybox and the `kind` shim's binary are here; otherwise prints why
+/// (or panics when SHIM_REQUIRE_ROOT_TESTS=1).
+pub fn root_runc_and(test: &str, kind: Kind) -> bool {
+    let shim = kind.binary();
     let missing = if !nix::unistd::geteuid().is_root() {
         Some("not root".to_string())
     } else if which("runc").is_none() {
         Some("runc not on PATH".to_string())
     } else if !Path::new(BUSYBOX).is_file() {
         Some(format!("{BUSYBOX} missing"))
-    } else if !Path::new(GO_SHIM).is_file() {
-        Some(format!("{GO_SHIM} missing"))
+    } else if !shim.is_file() {
+        Some(match kind {
+            Kind::Go => format!("{} missing", shim.display()),
+            Kind::Ours => format!(
+                "{} missing: build it with `cargo build -p shim-runc-v1`",
+                shim.display()
+            ),
+        })
     } else {
         None
     };
@@ -128,6 +153,21 @@ impl Bundle {
     }
 }
 
+impl Bundle {
+    /// Gives the init a terminal (config.json `process.terminal`), as `create --terminal` needs.
+    pub fn set_terminal(&self) {
+        let path = self.dir.join("config.json");
+        let mut cfg: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        cfg["process"]["terminal"] = true.into();
+        std::fs::write(&path, serde_json::to_vec_pretty(&cfg).unwrap()).unwrap();
+    }
+
+    pub fn path(&self) -> &str {
+        self.dir.to_str().unwrap()
+    }
+}
+
 impl Drop for Bundle {
     fn drop(&mut self) {
         let _ = Command::new("runc")
@@ -140,19 +180,19 @@ impl Drop for Bundle {
     }
 }
 
-/// The Go containerd-shim, started as containerd does: listening socket on fd 3, cwd = bundle,
-/// own process group. Killed and reaped on drop.
-pub struct GoShim {
+/// A shim (Go's or ours), started as containerd does: listening socket on fd 3, cwd = bundle,
+/// own process group; `address` and `shim.pid` written into the bundle. Killed and reaped on drop.
+pub struct RunningShim {
     pub address: String,
     child: Child,
 }
 
-impl GoShim {
-    pub fn start(b: &Bundle) -> GoShim {
-        let sock = b.tmp.0.join("go-shim.sock");
+impl RunningShim {
+    pub fn start(b: &Bundle, kind: Kind) -> RunningShim {
+        let sock = b.tmp.0.join("shim.sock");
         let listener = UnixListener::bind(&sock).unwrap();
         let fd = listener.as_raw_fd();
-        let mut cmd = Command::new(GO_SHIM);
+        let mut cmd = Command::new(kind.binary());
         cmd.args(["-namespace", NAMESPACE, "-workdir"])
             .arg(&b.workdir)
             .args([
@@ -187,7 +227,7 @@ impl GoShim {
         let address = format!("unix://{}", sock.display());
         std::fs::write(b.dir.join("address"), &address).unwrap();
         std::fs::write(b.dir.join("shim.pid"), child.id().to_string()).unwrap();
-        GoShim { address, child }
+        RunningShim { address, child }
     }
 
     pub fn pid(&self) -> u32 {
@@ -195,7 +235,7 @@ impl GoShim {
     }
 }
 
-impl Drop for GoShim {
+impl Drop for RunningShim {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -246,4 +286,82 @@ pub fn ok(o: Output) -> String {
 
 pub fn json(o: Output) -> serde_json::Value {
     serde_json::from_str(&ok(o)).unwrap()
+}
+
+/// How long `Collector::until` waits before failing the test: a guard against a hang, not a
+/// timing the test checks.
+pub const HANG_GUARD: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// What a reader (a child's stdout, a fifo) yields, gathered on a thread of its own.
+pub struct Collector {
+    rx: std::sync::mpsc::Receiver<Vec<u8>>,
+    pub seen: String,
+}
+
+impl Collector {
+    pub fn spawn(mut r: impl std::io::Read + Send + 'static) -> Collector {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = r.read(&mut buf) {
+                if tx.send(buf[..n].to_vec()).is_err() {
+                    break;
+                }
+            }
+        });
+        Collector {
+            rx,
+            seen: String::new(),
+        }
+    }
+
+    /// Blocks until what was read so far (with `\r` removed) contains `pattern`.
+    pub fn until(&mut self, pattern: &str) -> &str {
+        while !self.seen.contains(pattern) {
+            match self.rx.recv_timeout(HANG_GUARD) {
+                Ok(chunk) => self
+                    .seen
+                    .push_str(&String::from_utf8_lossy(&chunk).replace('\r', "")),
+                Err(e) => panic!("waiting for {pattern:?} ({e}); got {:?}", self.seen),
+            }
+        }
+        &self.seen
+    }
+}
+
+/// Makes a fifo and opens it O_RDWR, so neither we nor the shim's writer ever block on open.
+pub fn fifo(path: &Path) -> std::fs::File {
+    nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap()
+}
+
+/// shim-ctl with `args` as a child with piped stdin and stdout (stderr inherited).
+pub fn shim_ctl_child(args: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_shim-ctl"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits for `child`; after HANG_GUARD it is killed and the test fails (a guard, not a timing).
+pub fn wait_child(mut child: Child) -> std::process::ExitStatus {
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait());
+    });
+    match rx.recv_timeout(HANG_GUARD) {
+        Ok(status) => status.unwrap(),
+        Err(e) => {
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            panic!("child {pid} did not exit ({e})");
+        }
+    }
 }
