@@ -246,11 +246,8 @@ fn errors_print_class_and_code_and_exit_1_usage_errors_exit_2(kind: Kind) {
         "error: usage: container id unknown: pass it as an argument, or use --id or --bundle\n"
     );
 
-    // Go reports state-machine errors as Unknown; ours as FailedPrecondition (contract §2.4).
-    let state_error = match kind {
-        Kind::Go => "unknown (2)",
-        Kind::Ours => "failed precondition (9)",
-    };
+    // Both shims report state-machine refusals as Unknown (Go's code, which ours keeps).
+    let state_error = "unknown (2)";
     create_and_start(&b);
     ok(at(&b, &["pause"]));
     let o = at(&b, &["pause"]);
