@@ -72,7 +72,26 @@ pub struct RestoreOpts {
 #[derive(Clone)]
 pub struct Runc {
     cfg: Arc<RuncConfig>,
+    /// `cfg.binary` found on PATH once, so no call searches PATH again (one execve per PATH
+    /// entry, in the forked child). Messages keep naming `cfg.binary`, as Go's do.
+    program: PathBuf,
     reaper: reaper::Reaper,
+}
+
+/// Where `binary` is: itself if it names a path, else its first executable match on PATH (or
+/// itself, left for the spawn to report as missing).
+fn find_on_path(binary: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    if binary.components().count() != 1 || binary.is_absolute() {
+        return binary.to_path_buf();
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(binary))
+        .find(|p| {
+            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+        .unwrap_or_else(|| binary.to_path_buf())
 }
 
 /// Builds an argv from strings and paths.
@@ -106,6 +125,7 @@ impl Args {
 impl Runc {
     pub fn new(cfg: RuncConfig, reaper: reaper::Reaper) -> Runc {
         Runc {
+            program: find_on_path(&cfg.binary),
             cfg: Arc::new(cfg),
             reaper,
         }
@@ -289,7 +309,7 @@ impl Runc {
         argv.extend(args.0);
         let offset = error::log_offset(&cfg.log);
         let call = Call {
-            binary: &cfg.binary,
+            binary: &self.program,
             args: argv,
             stdio,
             input,
@@ -366,4 +386,23 @@ fn random_u32() -> io::Result<u32> {
         return Err(io::Error::last_os_error());
     }
     Ok(u32::from_ne_bytes(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::find_on_path;
+    use std::path::Path;
+
+    #[test]
+    fn a_bare_name_is_found_on_path_once_and_a_path_is_kept() {
+        let found = find_on_path(Path::new("sh"));
+        assert!(found.is_absolute(), "{found:?}");
+        assert!(found.ends_with("sh"));
+        assert_eq!(find_on_path(Path::new("./runc")), Path::new("./runc"));
+        assert_eq!(find_on_path(Path::new("/x/runc")), Path::new("/x/runc"));
+        assert_eq!(
+            find_on_path(Path::new("no-such-runtime-here")),
+            Path::new("no-such-runtime-here")
+        );
+    }
 }
