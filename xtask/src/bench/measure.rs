@@ -112,7 +112,7 @@ pub fn memory(cd: &Containerd, id: &str) -> Result<(f64, f64, f64)> {
 }
 
 /// The container writes `bytes` of zeros to stdout; we count what ctr hands us.
-/// (MiB/s from the first byte to EOF, the shim's own CPU ms until EOF.)
+/// (MiB/s from the first byte to EOF, the shim's own CPU ms until the last byte.)
 pub fn io(cd: &Containerd, rootfs: &Path, i: usize, bytes: u64) -> Result<(f64, f64)> {
     let id = format!("io-{i}");
     let n = bytes.to_string();
@@ -132,6 +132,7 @@ pub fn io(cd: &Containerd, rootfs: &Path, i: usize, bytes: u64) -> Result<(f64, 
     let mut total = 0u64;
     let mut first = None;
     let mut shim = None;
+    let mut shim_cpu = None;
     loop {
         let r = out.read(&mut buf).context("read ctr stdout")?;
         if r == 0 {
@@ -139,14 +140,18 @@ pub fn io(cd: &Containerd, rootfs: &Path, i: usize, bytes: u64) -> Result<(f64, 
         }
         if first.is_none() {
             first = Some(Instant::now());
-            // The task runs, so its bundle names the shim; the shim lives until ctr deletes the
-            // task, after EOF.
+            // The task runs, so its bundle names the shim.
             shim = Some(cd.shim_pid(&id)?);
         }
         total += r as u64;
+        if total >= bytes && shim_cpu.is_none() {
+            // The last byte is here: the shim has done its copying, and it lives until the exit
+            // reaches ctr and ctr deletes the task (EOF of ctr's stdout comes after that).
+            shim_cpu = shim.map(process_cpu_ms).transpose()?;
+        }
     }
     let secs = first.map_or(0.0, |t| t.elapsed().as_secs_f64());
-    let shim_cpu = shim.map(process_cpu_ms).transpose()?.unwrap_or(0.0);
+    let shim_cpu = shim_cpu.context("the stream ended short: no shim CPU")?;
     let out = child.wait_with_output()?;
     if !out.status.success() || total != bytes {
         bail!(
