@@ -5,6 +5,8 @@ use std::time::SystemTime;
 /// Receives events in the order they must be published. Must not block for long.
 pub trait EventSink: Send + Sync {
     fn task_exit(&self, e: TaskExit);
+    /// The task was deleted: events not delivered by now never will be (nobody waits for them).
+    fn task_deleted(&self) {}
 }
 
 /// A process exited; published only after the exit is recorded (State and Wait already see it).

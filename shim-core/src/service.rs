@@ -147,6 +147,8 @@ pub struct Shim {
     /// finds the first's init and is refused before it mounts or undoes anything.
     creating: Mutex<()>,
     /// The dispatcher thread runs for the life of the process; kept to show who owns it.
+    /// Where exits go (shared with the dispatcher); told when the task is deleted.
+    events: Arc<dyn EventSink>,
     _dispatcher: std::thread::JoinHandle<()>,
 }
 
@@ -158,10 +160,11 @@ impl Shim {
     ) -> Result<Shim, Error> {
         let table = Arc::new(Table::default());
         let (tx, rx) = channel();
+        let events: Arc<dyn EventSink> = Arc::from(events);
         let dispatcher = exits::spawn(
             Arc::clone(&table),
             rx,
-            Arc::from(events),
+            Arc::clone(&events),
             config.settle_limit,
         )
         .map_err(|e| Error::Internal(format!("start exit dispatcher: {e}")))?;
@@ -171,6 +174,7 @@ impl Shim {
             table,
             exits: Mutex::new(tx),
             creating: Mutex::new(()),
+            events,
             _dispatcher: dispatcher,
         })
     }
@@ -328,9 +332,12 @@ impl Shim {
     pub fn delete(&self) -> Result<ExitInfo, Error> {
         let init = self.init()?;
         let info = init.delete()?;
-        let mut t = self.table.lock();
-        t.init = None;
-        t.by_pid.retain(|_, o| *o != Owner::Init);
+        {
+            let mut t = self.table.lock();
+            t.init = None;
+            t.by_pid.retain(|_, o| *o != Owner::Init);
+        }
+        self.events.task_deleted();
         Ok(info)
     }
 

@@ -55,8 +55,8 @@ pub struct Publisher {
 struct Inner {
     /// Unbounded: an exit is never dropped because containerd is slow or away.
     tx: Mutex<Option<Sender<TaskExit>>>,
-    /// Set when the shim stops: the thread makes one last attempt instead of waiting to retry.
-    closing: Arc<Closing>,
+    /// Set when the shim stops or its task is deleted: one last attempt instead of retrying.
+    halt: Arc<Halt>,
     thread: Mutex<Option<JoinHandle<()>>>,
     /// Disconnected when the thread has published everything and is about to return.
     done: Mutex<Receiver<()>>,
@@ -67,17 +67,17 @@ impl Publisher {
     pub fn start(target: Target, reaper: reaper::Reaper) -> std::io::Result<Publisher> {
         let (tx, rx) = channel();
         let (done_tx, done_rx) = sync_channel::<()>(0);
-        let closing = Arc::new(Closing::default());
-        let thread_closing = Arc::clone(&closing);
+        let halt = Arc::new(Halt::default());
+        let thread_halt = Arc::clone(&halt);
         let thread = thread::Builder::new()
             .name("publisher".into())
             .spawn(move || {
-                run(&target, &reaper, rx, &thread_closing);
+                run(&target, &reaper, rx, &thread_halt);
                 drop(done_tx);
             })?;
         let inner = Inner {
             tx: Mutex::new(Some(tx)),
-            closing,
+            halt,
             thread: Mutex::new(Some(thread)),
             done: Mutex::new(done_rx),
         };
@@ -90,7 +90,7 @@ impl Publisher {
     /// finished (otherwise it is abandoned to the process exit). True when everything went out.
     pub fn close_within(&self, limit: Duration) -> bool {
         drop(lock(&self.inner.tx).take());
-        self.inner.closing.close();
+        self.inner.halt.set(|h| h.closing = true);
         let finished = matches!(
             lock(&self.inner.done).recv_timeout(limit),
             Err(RecvTimeoutError::Disconnected)
@@ -111,38 +111,63 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl EventSink for Publisher {
     fn task_exit(&self, e: TaskExit) {
         let tx = lock(&self.inner.tx);
-        let Some(tx) = tx.as_ref() else { return };
+        let Some(tx) = tx.as_ref() else {
+            log::error!("shim stopping, TaskExit not delivered", "id" => e.id, "pid" => e.pid, "exit_status" => e.exit_status);
+            return;
+        };
         if let Err(e) = tx.send(e) {
             let e = e.0;
-            log::error!("publisher gone, dropping TaskExit", "id" => e.id, "pid" => e.pid);
+            log::error!("publisher gone, TaskExit not delivered", "id" => e.id, "pid" => e.pid, "exit_status" => e.exit_status);
+        }
+    }
+
+    fn task_deleted(&self) {
+        self.inner.halt.set(|h| h.deleted = true);
+    }
+}
+
+/// Why the publisher stops retrying: the shim is stopping, or its task was deleted.
+#[derive(Default)]
+struct Halt {
+    state: Mutex<HaltState>,
+    cv: Condvar,
+}
+
+#[derive(Default, Clone, Copy)]
+struct HaltState {
+    closing: bool,
+    deleted: bool,
+}
+
+impl HaltState {
+    fn reason(self) -> Option<&'static str> {
+        if self.closing {
+            Some("shim stopping")
+        } else if self.deleted {
+            Some("task deleted")
+        } else {
+            None
         }
     }
 }
 
-/// The shim is stopping: stop waiting between retries.
-#[derive(Default)]
-struct Closing {
-    flag: Mutex<bool>,
-    cv: Condvar,
-}
-
-impl Closing {
-    fn close(&self) {
-        *lock(&self.flag) = true;
+impl Halt {
+    fn set(&self, f: impl FnOnce(&mut HaltState)) {
+        f(&mut lock(&self.state));
         self.cv.notify_all();
     }
 
-    /// Wait `d` unless closing; true if closing.
-    fn wait(&self, d: Duration) -> bool {
-        let (closing, _) = self
+    /// Wait `d` unless halted; the reason if halted.
+    fn wait(&self, d: Duration) -> Option<&'static str> {
+        let (state, _) = self
             .cv
-            .wait_timeout_while(lock(&self.flag), d, |closing| !*closing)
+            .wait_timeout_while(lock(&self.state), d, |s| s.reason().is_none())
             .unwrap_or_else(|p| p.into_inner());
-        *closing
+        state.reason()
     }
 }
 
-fn run(target: &Target, reaper: &reaper::Reaper, rx: Receiver<TaskExit>, closing: &Closing) {
+fn run(target: &Target, reaper: &reaper::Reaper, rx: Receiver<TaskExit>, halt: &Halt) {
     for exit in rx {
         let event = task_exit_any(&exit);
         let mut backoff = RETRY_FIRST;
@@ -154,9 +179,10 @@ fn run(target: &Target, reaper: &reaper::Reaper, rx: Receiver<TaskExit>, closing
                 }
                 Err(e) => {
                     log::warn!("post event", "topic" => TASK_EXIT_TOPIC, "id" => exit.id, "attempt" => attempt, "retry_in" => format!("{backoff:?}"), "error" => e);
-                    if closing.wait(backoff) {
+                    if let Some(why) = halt.wait(backoff) {
+                        // One last try; then the event is given up, and said so.
                         if let Err(e) = deliver(target, reaper, TASK_EXIT_TOPIC, &event) {
-                            log::error!("shim stopping, event not delivered", "topic" => TASK_EXIT_TOPIC, "id" => exit.id, "error" => e);
+                            log::error!("event not delivered", "reason" => why, "topic" => TASK_EXIT_TOPIC, "id" => exit.id, "pid" => exit.pid, "exit_status" => exit.exit_status, "error" => e);
                         }
                         break;
                     }

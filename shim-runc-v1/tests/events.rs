@@ -188,3 +188,37 @@ fn exits_queued_while_publishing_fails_go_out_in_order_exec_then_init() {
     assert_eq!(exec.container_id, shim.id);
     assert_eq!(init.container_id, shim.id);
 }
+
+#[test]
+fn an_undeliverable_exit_is_given_up_once_the_task_is_deleted_and_the_log_says_so() {
+    if !ready() {
+        return;
+    }
+    // containerd stays away for good: every publish fails.
+    let script = "cat >/dev/null; echo 'failed to dial: connection refused' >&2; exit 1";
+    let shim = ShimUnderTest::start_full(&["sh", "-c", "exit 4"], false, Mode::Fd3, Some(script));
+    let client = shim.client();
+    shim.create_plain(&client);
+    shim.start_task(&client);
+    assert_eq!(shim.wait_for(&client, &shim.id), 4);
+    assert!(
+        shim.wait_log("msg=\"post event\"", PATIENCE),
+        "the exit was never tried:\n{}",
+        shim.log_text()
+    );
+    client
+        .delete(ctx(), &shim_proto::protobuf::Empty {})
+        .unwrap();
+    assert!(
+        shim.wait_log("msg=\"event not delivered\"", PATIENCE),
+        "the publisher kept retrying after Delete:\n{}",
+        shim.log_text()
+    );
+    let log = shim.log_text();
+    let line = log
+        .lines()
+        .find(|l| l.contains("msg=\"event not delivered\""))
+        .unwrap_or_default();
+    assert!(line.contains("reason=\"task deleted\""), "{line}");
+    assert!(line.contains("exit_status=4"), "{line}");
+}
