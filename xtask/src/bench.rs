@@ -351,7 +351,7 @@ fn print_table(plan: &Plan, rows: &[Row], extra: &Extra) {
     );
     println!("CPU: {}", extra.cpu_source);
     println!(
-        "IO shim CPU: the shim process's own user+system time until the stream's EOF (/proc/PID/stat)"
+        "IO shim CPU: the shim process's own user+system time until the stream's last byte (/proc/PID/stat)"
     );
     println!(
         "shim overhead: the start median minus bare runc run; besides the shim it holds ctr, \
