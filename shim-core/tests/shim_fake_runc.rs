@@ -3,19 +3,20 @@
 
 #[path = "fixtures/common.rs"]
 mod common;
+#[path = "fixtures/recorder.rs"]
+mod recorder;
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::sync::mpsc::channel;
-use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use common::{mkfifo, TempDir};
+use recorder::{Recorder, Sink};
 use shim_core::config::DEFAULT_SETTLE_LIMIT;
 use shim_core::io::IoSpec;
-use shim_core::{
-    Config, CreateOptions, CreateRequest, Error, EventSink, ExecRequest, Shim, Status, TaskExit,
-};
+use shim_core::{Config, CreateOptions, CreateRequest, Error, ExecRequest, Shim, Status};
 
 static REAPER: OnceLock<reaper::Reaper> = OnceLock::new();
 
@@ -48,35 +49,6 @@ struct Fake {
     dir: TempDir,
     shim: Arc<Shim>,
     events: Arc<Recorder>,
-}
-
-/// Every TaskExit, in the order the shim emitted them.
-#[derive(Default)]
-struct Recorder {
-    exits: Mutex<Vec<TaskExit>>,
-    cv: Condvar,
-}
-
-impl Recorder {
-    fn until(&self, id: &str) -> Vec<TaskExit> {
-        let (exits, timeout) = self
-            .cv
-            .wait_timeout_while(self.exits.lock().unwrap(), HANG, |e| {
-                !e.iter().any(|x| x.id == id)
-            })
-            .unwrap();
-        assert!(!timeout.timed_out(), "no TaskExit for {id}");
-        exits.clone()
-    }
-}
-
-struct Sink(Arc<Recorder>);
-
-impl EventSink for Sink {
-    fn task_exit(&self, e: TaskExit) {
-        self.0.exits.lock().unwrap().push(e);
-        self.0.cv.notify_all();
-    }
 }
 
 impl Fake {
@@ -177,7 +149,7 @@ fn an_init_that_exits_while_paused_is_resumed_after_its_exit_is_recorded() {
     assert_eq!(fake.shim.wait("c1").unwrap().status, 137);
     std::fs::write(&gate, "go\n").unwrap();
 
-    let events = fake.events.until("c1");
+    let events = fake.events.until("c1", HANG);
     assert_eq!((events[0].pid, events[0].exit_status), (pid, 137));
     let calls = fake.calls();
     assert_eq!(
@@ -229,7 +201,7 @@ fn a_slow_runc_kill_all_for_the_init_does_not_hold_up_an_execs_exit() {
 
     std::fs::write(&gate, "go\n").unwrap();
     assert_eq!(fake.shim.wait("c1").unwrap().status, 137);
-    let events = fake.events.until("c1");
+    let events = fake.events.until("c1", HANG);
     let order: Vec<&str> = events.iter().map(|e| e.id.as_str()).collect();
     assert_eq!(order, ["e1", "c1"]);
     assert!(fake.calls().contains(&"kill --all c1 9".to_string()));

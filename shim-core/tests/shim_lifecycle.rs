@@ -3,19 +3,21 @@
 
 #[path = "fixtures/common.rs"]
 mod common;
+#[path = "fixtures/recorder.rs"]
+mod recorder;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::mpsc::channel;
-use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use common::TempDir;
+use recorder::{Recorder, Sink};
 use shim_core::config::DEFAULT_SETTLE_LIMIT;
 use shim_core::io::IoSpec;
 use shim_core::{
-    Config, CreateOptions, CreateRequest, Error, EventSink, ExecRequest, ExitInfo, Mount, Shim,
-    Status, TaskExit,
+    Config, CreateOptions, CreateRequest, Error, ExecRequest, ExitInfo, Mount, Shim, Status,
 };
 
 static REAPER: OnceLock<reaper::Reaper> = OnceLock::new();
@@ -49,36 +51,6 @@ fn missing_prerequisite() -> Option<String> {
 /// Run a helper command through the reaper (Child::wait would race the reaper for the status).
 fn run(cmd: &mut Command) -> i32 {
     reaper().spawn(cmd).unwrap().exit.wait().status
-}
-
-/// Every TaskExit, in the order the shim emitted them.
-#[derive(Default)]
-struct Recorder {
-    exits: Mutex<Vec<TaskExit>>,
-    cv: Condvar,
-}
-
-impl Recorder {
-    /// Block until an exit of `id` was emitted; all exits so far.
-    fn until(&self, id: &str) -> Vec<TaskExit> {
-        let (exits, timeout) = self
-            .cv
-            .wait_timeout_while(self.exits.lock().unwrap(), HANG, |e| {
-                !e.iter().any(|x| x.id == id)
-            })
-            .unwrap();
-        assert!(!timeout.timed_out(), "no TaskExit for {id}");
-        exits.clone()
-    }
-}
-
-struct Sink(Arc<Recorder>);
-
-impl EventSink for Sink {
-    fn task_exit(&self, e: TaskExit) {
-        self.0.exits.lock().unwrap().push(e);
-        self.0.cv.notify_all();
-    }
 }
 
 /// One container's world: temp dir, bundle, image, shim. Drop force-deletes and unmounts.
@@ -309,7 +281,7 @@ fn init_and_execs_live_and_die_in_contract_order() {
     assert!(e1.exited_at.is_some());
     assert_eq!(w.status("e1"), Status::Stopped);
     not_found(w.shim.kill("e1", 9, false), "process already finished");
-    let events = w.events.until("e1");
+    let events = w.events.until("e1", HANG);
     assert_eq!(events[0].exit_status, 3);
     assert_eq!(events[0].container_id, id);
 
@@ -349,7 +321,7 @@ fn init_and_execs_live_and_die_in_contract_order() {
         w.shim.exec(w.exec_request("e4", &["true"], "")),
         "cannot exec in a stopped state",
     );
-    let events = w.events.until(&id);
+    let events = w.events.until(&id, HANG);
     let order: Vec<&str> = events.iter().map(|e| e.id.as_str()).collect();
     assert_eq!(order, ["e1", "e2", id.as_str()]);
     assert_eq!(events[2].exit_status, 137);
@@ -400,7 +372,7 @@ fn an_init_that_exits_at_once_is_not_lost() {
     let exit = w.wait(&w.id);
     assert_eq!(exit.status, 7);
     assert_eq!(w.status(&w.id), Status::Stopped);
-    assert_eq!(w.events.until(&w.id)[0].exit_status, 7);
+    assert_eq!(w.events.until(&w.id, HANG)[0].exit_status, 7);
     assert!(w.shim.list_pids().unwrap().is_empty());
     assert_eq!(w.shim.delete().unwrap().status, 7);
 }
@@ -416,7 +388,7 @@ fn deleting_a_never_started_init_reports_no_exit() {
     assert!(!w.rootfs_mounted());
     // The killed `runc init` is not the container's exit: nothing is published for it.
     reaper().wait_childless(Some(HANG));
-    assert!(w.events.exits.lock().unwrap().is_empty());
+    assert!(w.events.so_far().is_empty());
 }
 
 fn without_a_pid_namespace_the_init_exit_takes_every_process_down() {
@@ -434,7 +406,7 @@ fn without_a_pid_namespace_the_init_exit_takes_every_process_down() {
     assert_eq!(w.wait(&w.id).status, 137);
     // No kernel pid-namespace teardown here: only the shim's `runc kill --all` ends the exec.
     assert_eq!(w.wait("orphan").status, 137);
-    let events = w.events.until(&w.id);
+    let events = w.events.until(&w.id, HANG);
     assert!(events.iter().any(|e| e.id == "orphan"));
     w.shim.delete().unwrap();
 }
@@ -466,7 +438,7 @@ fn an_exec_still_draining_its_output_does_not_hold_up_another_execs_exit() {
     w.shim.kill(&w.id, 9, false).unwrap();
     assert_eq!(w.wait("held").status, 0);
     assert_eq!(w.wait(&w.id).status, 137);
-    let events = w.events.until(&w.id);
+    let events = w.events.until(&w.id, HANG);
     let order: Vec<&str> = events.iter().map(|e| e.id.as_str()).collect();
     assert_eq!(order, ["quiet", "held", w.id.as_str()]);
     w.shim.delete().unwrap();
