@@ -17,7 +17,7 @@ use std::thread;
 use common::*;
 use prost::Message;
 use shim_proto::events::TaskExit;
-use shim_proto::shim::{KillRequest, StateRequest};
+use shim_proto::shim::StateRequest;
 use shim_proto::types::Status;
 
 fn mkfifo(path: &Path) {
@@ -156,16 +156,7 @@ fn exits_queued_while_publishing_fails_go_out_in_order_exec_then_init() {
         .recv_timeout(PATIENCE)
         .expect("the exec exit was never tried");
     assert_eq!(got, ["failing"]);
-    client
-        .kill(
-            ctx(),
-            &KillRequest {
-                id: shim.id.clone(),
-                signal: 9,
-                all: false,
-            },
-        )
-        .unwrap();
+    kill_process(&client, &shim.id, 9).unwrap();
     assert_eq!(shim.wait_for(&client, &shim.id), 137);
 
     std::fs::remove_file(&down).unwrap();

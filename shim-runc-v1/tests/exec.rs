@@ -7,7 +7,7 @@ use std::thread;
 
 use common::*;
 use shim_proto::shim::{
-    DeleteProcessRequest, ExecProcessRequest, KillRequest, StartRequest, StateRequest, WaitRequest,
+    DeleteProcessRequest, ExecProcessRequest, StartRequest, StateRequest, WaitRequest,
 };
 use shim_proto::time::is_go_zero;
 use shim_proto::types::Status;
@@ -90,16 +90,7 @@ fn duplicate_exec_ids_already_exist_and_unknown_ids_are_not_found() {
         client
             .wait(ctx(), &WaitRequest { id: "nope".into() })
             .map(|_| ()),
-        client
-            .kill(
-                ctx(),
-                &KillRequest {
-                    id: "nope".into(),
-                    signal: 9,
-                    all: false,
-                },
-            )
-            .map(|_| ()),
+        kill_process(&client, "nope", 9).map(|_| ()),
     ] {
         assert_eq!(status_of(r).0, 5);
     }
@@ -135,25 +126,9 @@ fn killing_an_exec_gives_137_and_killing_it_again_is_not_found() {
         return;
     };
     exec_started(&shim, &client, "k1", &["sleep", "1000"], Stdio3::default());
-    client
-        .kill(
-            ctx(),
-            &KillRequest {
-                id: "k1".into(),
-                signal: 9,
-                all: false,
-            },
-        )
-        .unwrap();
+    kill_process(&client, "k1", 9).unwrap();
     assert_eq!(shim.wait_for(&client, "k1"), 137);
-    let (code, msg) = status_of(client.kill(
-        ctx(),
-        &KillRequest {
-            id: "k1".into(),
-            signal: 9,
-            all: false,
-        },
-    ));
+    let (code, msg) = status_of(kill_process(&client, "k1", 9));
     assert_eq!((code, msg.as_str()), (5, "process already finished"));
     // The init is untouched.
     let st = client

@@ -119,25 +119,9 @@ fn killing_the_init_gives_137_and_killing_it_again_is_not_found() {
     let Some((shim, client, _pid)) = running(&["sleep", "1000"]) else {
         return;
     };
-    client
-        .kill(
-            ctx(),
-            &KillRequest {
-                id: shim.id.clone(),
-                signal: SIGKILL,
-                all: false,
-            },
-        )
-        .unwrap();
+    kill_process(&client, &shim.id, SIGKILL).unwrap();
     assert_eq!(shim.wait_for(&client, &shim.id), 137);
-    let (code, msg) = status_of(client.kill(
-        ctx(),
-        &KillRequest {
-            id: shim.id.clone(),
-            signal: SIGKILL,
-            all: false,
-        },
-    ));
+    let (code, msg) = status_of(kill_process(&client, &shim.id, SIGKILL));
     assert_eq!(code, 5, "{msg}");
 }
 
@@ -163,16 +147,7 @@ fn state_and_kill_are_answered_while_a_wait_blocks_on_the_same_connection() {
     assert_eq!((st.status(), st.pid), (Status::Running, pid));
     let info = client.shim_info(ctx(), &Empty {}).unwrap();
     assert_eq!(info.shim_pid, shim.pid());
-    client
-        .kill(
-            ctx(),
-            &KillRequest {
-                id: shim.id.clone(),
-                signal: SIGKILL,
-                all: false,
-            },
-        )
-        .unwrap();
+    kill_process(&client, &shim.id, SIGKILL).unwrap();
     assert_eq!(waiter.join().unwrap().exit_status, 137);
 }
 

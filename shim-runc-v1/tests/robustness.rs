@@ -10,7 +10,7 @@ use common::*;
 use prost::Message;
 use shim_proto::protobuf::{Any, Empty};
 use shim_proto::shim::{
-    CreateTaskRequest, ExecProcessRequest, KillRequest, ShimInfoResponse, StateRequest, WaitRequest,
+    CreateTaskRequest, ExecProcessRequest, ShimInfoResponse, StateRequest, WaitRequest,
 };
 
 const SERVICE: &str = "containerd.runtime.linux.shim.v1.Shim";
@@ -225,16 +225,7 @@ fn a_client_that_disconnects_mid_wait_harms_nothing() {
         )
         .unwrap();
     assert_eq!(st.status(), shim_proto::types::Status::Running);
-    client
-        .kill(
-            ctx(),
-            &KillRequest {
-                id: shim.id.clone(),
-                signal: 9,
-                all: false,
-            },
-        )
-        .unwrap();
+    kill_process(&client, &shim.id, 9).unwrap();
     assert_eq!(shim.wait_for(&client, &shim.id), 137);
     client.shim_info(ctx(), &Empty {}).unwrap();
 }
@@ -282,16 +273,7 @@ fn abandoned_waits_keep_neither_threads_nor_sockets_once_their_clients_hang_up()
         .count();
     assert!(threads < 20, "{threads} threads after 10 abandoned Waits");
     // And the process still reports its exit to a caller that stays.
-    client
-        .kill(
-            ctx(),
-            &KillRequest {
-                id: shim.id.clone(),
-                signal: 9,
-                all: false,
-            },
-        )
-        .unwrap();
+    kill_process(&client, &shim.id, 9).unwrap();
     assert_eq!(shim.wait_for(&client, &shim.id), 137);
 }
 

@@ -18,8 +18,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use nix::sys::signal::{kill, Signal};
 use nix::sys::stat::Mode as FileMode;
 use nix::unistd::Pid;
-use shim_proto::protobuf::Any;
-use shim_proto::shim::{CreateTaskRequest, ShimClient, StartRequest, WaitRequest};
+use shim_proto::protobuf::{Any, Empty};
+use shim_proto::shim::{CreateTaskRequest, KillRequest, ShimClient, StartRequest, WaitRequest};
 
 /// The shim under test; SHIM_IT_BINARY overrides it (e.g. /usr/bin/containerd-shim, the Go shim,
 /// to check the tests' expectations against the original).
@@ -453,6 +453,18 @@ pub struct Stdio3 {
     pub stdout: String,
     pub stderr: String,
     pub terminal: bool,
+}
+
+/// `Kill{id, signal}` (not `all`).
+pub fn kill_process(client: &ShimClient, id: &str, signal: u32) -> ttrpc::Result<Empty> {
+    client.kill(
+        ctx(),
+        &KillRequest {
+            id: id.to_string(),
+            signal,
+            all: false,
+        },
+    )
 }
 
 pub fn ctx() -> ttrpc::context::Context {
