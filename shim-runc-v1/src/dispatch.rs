@@ -2,13 +2,15 @@
 
 use std::any::Any as PanicPayload;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::SystemTime;
 
 use prost::Message;
-use shim_proto::shim::{WaitRequest, WaitResponse};
+use shim_core::service::ExitWatch;
+use shim_proto::shim::WaitRequest;
 
 use crate::errors::{self, Reply};
 use crate::log;
-use crate::service::{Service, WaitReply};
+use crate::service::{wait_response, Service};
 
 /// The one service this shim serves.
 pub const SHIM_SERVICE: &str = "containerd.runtime.linux.shim.v1.Shim";
@@ -25,9 +27,12 @@ pub trait Respond: Send {
 /// comes when the process exits (no thread waits for it). A panicking handler is answered too.
 pub fn call(svc: &Service, method: &str, payload: &[u8], respond: Box<dyn Respond>) {
     if method == "Wait" {
-        match WaitRequest::decode(payload) {
-            Ok(req) => svc.wait(req, Box::new(WaitAnswer(respond))),
-            Err(e) => respond.respond(Err(undecodable(e))),
+        match WaitRequest::decode(payload)
+            .map_err(undecodable)
+            .and_then(|r| svc.wait(r))
+        {
+            Ok(exit) => exit.watch(Box::new(WaitAnswer(respond))),
+            Err(status) => respond.respond(Err(status)),
         }
         return;
     }
@@ -74,16 +79,17 @@ fn undecodable(e: prost::DecodeError) -> ttrpc::Status {
     errors::invalid(format!("decoding the request: {e}"))
 }
 
-/// A Wait's answer, encoded for the connection.
+/// A Wait's answer: told of the exit by the thread that records it, encoded for the connection.
 struct WaitAnswer(Box<dyn Respond>);
 
-impl WaitReply for WaitAnswer {
+impl ExitWatch for WaitAnswer {
     fn wanted(&self) -> bool {
         self.0.wanted()
     }
 
-    fn send(self: Box<Self>, response: Reply<WaitResponse>) {
-        self.0.respond(response.map(|r| r.encode_to_vec()));
+    fn exited(self: Box<Self>, status: u32, at: Option<SystemTime>) {
+        self.0
+            .respond(Ok(wait_response(status, at).encode_to_vec()));
     }
 }
 

@@ -173,35 +173,17 @@ impl Service {
         Ok(Empty {})
     }
 
-    /// Wait without holding a thread: `reply` gets the exit once it happened (at once if it
-    /// already has), or the error; a caller that went away is forgotten before the exit.
-    pub fn wait(&self, req: WaitRequest, reply: Box<dyn WaitReply>) {
-        match self.core.exit_of(&req.id) {
-            Ok(exit) => exit.watch(Box::new(Answer(reply))),
-            Err(e) => reply.send(Err(to_status(e))),
-        }
+    /// Wait without holding a thread: the process's exit, to watch (see `wait_response`).
+    pub fn wait(&self, req: WaitRequest) -> Reply<core::ExitOf> {
+        self.core.exit_of(&req.id).map_err(to_status)
     }
 }
 
-/// Where a Wait's answer goes.
-pub trait WaitReply: Send {
-    /// False once the caller is gone.
-    fn wanted(&self) -> bool;
-    fn send(self: Box<Self>, response: Reply<WaitResponse>);
-}
-
-struct Answer(Box<dyn WaitReply>);
-
-impl core::ExitWatch for Answer {
-    fn wanted(&self) -> bool {
-        self.0.wanted()
-    }
-
-    fn exited(self: Box<Self>, status: u32, at: Option<SystemTime>) {
-        self.0.send(Ok(WaitResponse {
-            exit_status: status,
-            exited_at: Some(exit_time(at)),
-        }));
+/// What Wait answers once the exit is known (status 0 and Go's zero time for none).
+pub fn wait_response(status: u32, at: Option<SystemTime>) -> WaitResponse {
+    WaitResponse {
+        exit_status: status,
+        exited_at: Some(exit_time(at)),
     }
 }
 
