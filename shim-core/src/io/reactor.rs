@@ -169,16 +169,11 @@ struct Loop {
     scratch: Box<[u8]>,
 }
 
-fn is_pipe(f: &File) -> bool {
+/// (is a pipe or fifo, is a regular file), from one fstat.
+fn kind(f: &File) -> (bool, bool) {
     f.metadata()
-        .map(|m| m.file_type().is_fifo())
-        .unwrap_or(false)
-}
-
-fn is_regular(f: &File) -> bool {
-    f.metadata()
-        .map(|m| m.file_type().is_file())
-        .unwrap_or(false)
+        .map(|m| (m.file_type().is_fifo(), m.file_type().is_file()))
+        .unwrap_or((false, false))
 }
 
 impl Loop {
@@ -238,7 +233,8 @@ impl Loop {
     }
 
     fn add(&mut self, id: u64, copy: Copy) {
-        let splice = is_pipe(&copy.src) && is_pipe(&copy.dst);
+        let ((src_pipe, src_file), (dst_pipe, dst_file)) = (kind(&copy.src), kind(&copy.dst));
+        let splice = src_pipe && dst_pipe;
         let mode = if splice {
             Mode::Splice
         } else {
@@ -249,7 +245,7 @@ impl Loop {
             }
         };
         let edge = EpollFlags::EPOLLET;
-        let src_polled = !is_regular(&copy.src)
+        let src_polled = !src_file
             && self
                 .epoll
                 .add(
@@ -257,7 +253,7 @@ impl Loop {
                     EpollEvent::new(EpollFlags::EPOLLIN | EpollFlags::EPOLLRDHUP | edge, id << 1),
                 )
                 .is_ok();
-        let dst_polled = !is_regular(&copy.dst)
+        let dst_polled = !dst_file
             && self
                 .epoll
                 .add(
