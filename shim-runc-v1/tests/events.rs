@@ -17,7 +17,6 @@ use std::thread;
 use common::*;
 use prost::Message;
 use shim_proto::events::TaskExit;
-use shim_proto::shim::StateRequest;
 use shim_proto::types::Status;
 
 fn mkfifo(path: &Path) {
@@ -77,14 +76,7 @@ fn a_publish_that_hangs_delays_neither_state_nor_wait() {
 
     // The publisher is now stuck in the fake containerd: Wait and State must answer anyway.
     assert_eq!(shim.wait_for(&client, &shim.id), 7);
-    let st = client
-        .state(
-            ctx(),
-            &StateRequest {
-                id: shim.id.clone(),
-            },
-        )
-        .unwrap();
+    let st = state_now(&client, &shim.id);
     assert_eq!(st.status(), Status::Stopped);
     assert_eq!(st.exit_status, 7);
 

@@ -34,9 +34,7 @@ fn exec_reports_its_exit_code_output_and_delete_response() {
     assert_eq!(shim.wait_for(&client, "e1"), 7);
     assert_eq!(reader.finish().text(), "hi from exec\n");
 
-    let st = client
-        .state(ctx(), &StateRequest { id: "e1".into() })
-        .unwrap();
+    let st = state_now(&client, "e1");
     assert_eq!(
         (st.status(), st.exit_status, st.pid),
         (Status::Stopped, 7, pid)
@@ -131,13 +129,6 @@ fn killing_an_exec_gives_137_and_killing_it_again_is_not_found() {
     let (code, msg) = status_of(kill_process(&client, "k1", 9));
     assert_eq!((code, msg.as_str()), (5, "process already finished"));
     // The init is untouched.
-    let st = client
-        .state(
-            ctx(),
-            &StateRequest {
-                id: shim.id.clone(),
-            },
-        )
-        .unwrap();
+    let st = state_now(&client, &shim.id);
     assert_eq!(st.status(), Status::Running);
 }

@@ -11,7 +11,6 @@ use common::*;
 use prost::Message;
 use shim_proto::events_ttrpc::ForwardRequest;
 use shim_proto::protobuf::Empty;
-use shim_proto::shim::WaitRequest;
 
 /// Serve one Events.Forward call on `listener`: (service, method, request), answered OK.
 fn serve_one_forward(listener: UnixListener) -> (String, String, ForwardRequest) {
@@ -64,14 +63,7 @@ fn an_exit_is_forwarded_to_containerds_ttrpc_socket_and_the_publish_binary_is_no
     let client = shim.client();
     let pid = shim.create_plain(&client);
     shim.start_task(&client);
-    let waited = client
-        .wait(
-            ctx(),
-            &WaitRequest {
-                id: shim.id.clone(),
-            },
-        )
-        .unwrap();
+    let waited = wait_response(&client, &shim.id);
 
     let (service, method, forward) = rx.recv_timeout(PATIENCE).expect("no Forward call");
     assert_eq!(

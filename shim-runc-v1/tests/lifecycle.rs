@@ -27,14 +27,7 @@ fn init_runs_to_exit_and_wait_reports_the_code_before_and_after() {
     let pid = shim.create_plain(&client);
     assert!(pid > 0);
 
-    let st = client
-        .state(
-            ctx(),
-            &StateRequest {
-                id: shim.id.clone(),
-            },
-        )
-        .unwrap();
+    let st = state_now(&client, &shim.id);
     assert_eq!(st.status(), Status::Created);
     assert_eq!(st.pid, pid);
     assert_eq!(st.bundle, shim.bundle.display().to_string());
@@ -56,24 +49,10 @@ fn init_runs_to_exit_and_wait_reports_the_code_before_and_after() {
     assert!(!is_go_zero(first.exited_at.as_ref().unwrap()));
 
     // And one after the exit: the same answer.
-    let again = client
-        .wait(
-            ctx(),
-            &WaitRequest {
-                id: shim.id.clone(),
-            },
-        )
-        .unwrap();
+    let again = wait_response(&client, &shim.id);
     assert_eq!(again, first);
 
-    let st = client
-        .state(
-            ctx(),
-            &StateRequest {
-                id: shim.id.clone(),
-            },
-        )
-        .unwrap();
+    let st = state_now(&client, &shim.id);
     assert_eq!(st.status(), Status::Stopped);
     assert_eq!(st.exit_status, 3);
     assert_eq!(st.exited_at, first.exited_at);
@@ -136,14 +115,7 @@ fn state_and_kill_are_answered_while_a_wait_blocks_on_the_same_connection() {
         let id = shim.id.clone();
         thread::spawn(move || client.wait(ctx(), &WaitRequest { id }).unwrap())
     };
-    let st = client
-        .state(
-            ctx(),
-            &StateRequest {
-                id: shim.id.clone(),
-            },
-        )
-        .unwrap();
+    let st = state_now(&client, &shim.id);
     assert_eq!((st.status(), st.pid), (Status::Running, pid));
     let info = client.shim_info(ctx(), &Empty {}).unwrap();
     assert_eq!(info.shim_pid, shim.pid());
@@ -157,14 +129,7 @@ fn pause_blocks_exec_and_resume_allows_it_again() {
         return;
     };
     client.pause(ctx(), &Empty {}).unwrap();
-    let st = client
-        .state(
-            ctx(),
-            &StateRequest {
-                id: shim.id.clone(),
-            },
-        )
-        .unwrap();
+    let st = state_now(&client, &shim.id);
     assert_eq!(st.status(), Status::Paused);
 
     let req = ExecProcessRequest {
@@ -182,14 +147,7 @@ fn pause_blocks_exec_and_resume_allows_it_again() {
     assert_eq!(msg, "cannot pause a paused container");
 
     client.resume(ctx(), &Empty {}).unwrap();
-    let st = client
-        .state(
-            ctx(),
-            &StateRequest {
-                id: shim.id.clone(),
-            },
-        )
-        .unwrap();
+    let st = state_now(&client, &shim.id);
     assert_eq!(st.status(), Status::Running);
     exec_started(&shim, &client, "e1", &["true"], Stdio3::default());
     assert_eq!(shim.wait_for(&client, "e1"), 0);
@@ -289,14 +247,7 @@ fn an_exit_is_published_through_the_containerd_binary() {
     let client = shim.client();
     let pid = shim.create_plain(&client);
     shim.start_task(&client);
-    let waited = client
-        .wait(
-            ctx(),
-            &WaitRequest {
-                id: shim.id.clone(),
-            },
-        )
-        .unwrap();
+    let waited = wait_response(&client, &shim.id);
     assert_eq!(waited.exit_status, 5);
 
     let got = reader.finish().head;
@@ -431,17 +382,7 @@ fn state_and_kill_answer_while_runc_pause_is_stuck_and_state_says_pausing() {
         thread::spawn(move || client.pause(ctx(), &Empty {}))
     };
     std::fs::read(&entered).unwrap(); // runc pause is now running and stuck
-    let state = |client: &shim_proto::shim::ShimClient| {
-        client
-            .state(
-                ctx(),
-                &StateRequest {
-                    id: shim.id.clone(),
-                },
-            )
-            .unwrap()
-            .status()
-    };
+    let state = |client: &shim_proto::shim::ShimClient| state_now(client, &shim.id).status();
     assert_eq!(state(&client), Status::Pausing);
     let kill = KillRequest {
         id: shim.id.clone(),
@@ -568,16 +509,7 @@ fn a_restore_from_an_empty_checkpoint_is_created_until_start_reports_runcs_failu
     };
     let created = client.create(ctx(), &req).unwrap();
     assert_eq!(created.pid, 0, "nothing runs before the restore");
-    let state = |client: &shim_proto::shim::ShimClient| {
-        client
-            .state(
-                ctx(),
-                &StateRequest {
-                    id: shim.id.clone(),
-                },
-            )
-            .unwrap()
-    };
+    let state = |client: &shim_proto::shim::ShimClient| state_now(client, &shim.id);
     let st = state(&client);
     assert_eq!((st.status(), st.pid), (Status::Created, 0));
 

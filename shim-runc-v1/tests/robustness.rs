@@ -9,9 +9,7 @@ use std::os::unix::net::UnixStream;
 use common::*;
 use prost::Message;
 use shim_proto::protobuf::{Any, Empty};
-use shim_proto::shim::{
-    CreateTaskRequest, ExecProcessRequest, ShimInfoResponse, StateRequest, WaitRequest,
-};
+use shim_proto::shim::{CreateTaskRequest, ExecProcessRequest, ShimInfoResponse, WaitRequest};
 
 const SERVICE: &str = "containerd.runtime.linux.shim.v1.Shim";
 
@@ -216,14 +214,7 @@ fn a_client_that_disconnects_mid_wait_harms_nothing() {
         let (stream, _) = read_response(&mut sock);
         assert_eq!(stream, 3);
     }
-    let st = client
-        .state(
-            ctx(),
-            &StateRequest {
-                id: shim.id.clone(),
-            },
-        )
-        .unwrap();
+    let st = state_now(&client, &shim.id);
     assert_eq!(st.status(), shim_proto::types::Status::Running);
     kill_process(&client, &shim.id, 9).unwrap();
     assert_eq!(shim.wait_for(&client, &shim.id), 137);

@@ -19,7 +19,10 @@ use nix::sys::signal::{kill, Signal};
 use nix::sys::stat::Mode as FileMode;
 use nix::unistd::Pid;
 use shim_proto::protobuf::{Any, Empty};
-use shim_proto::shim::{CreateTaskRequest, KillRequest, ShimClient, StartRequest, WaitRequest};
+use shim_proto::shim::{
+    CreateTaskRequest, KillRequest, ShimClient, StartRequest, StateRequest, StateResponse,
+    WaitRequest, WaitResponse,
+};
 
 /// The shim under test; SHIM_IT_BINARY overrides it (e.g. /usr/bin/containerd-shim, the Go shim,
 /// to check the tests' expectations against the original).
@@ -354,10 +357,7 @@ impl ShimUnderTest {
     }
 
     pub fn wait_for(&self, client: &ShimClient, id: &str) -> u32 {
-        client
-            .wait(ctx(), &WaitRequest { id: id.to_string() })
-            .unwrap()
-            .exit_status
+        wait_response(client, id).exit_status
     }
 
     /// Paths of fifos made in this shim's dir (like containerd's per-process fifos).
@@ -453,6 +453,20 @@ pub struct Stdio3 {
     pub stdout: String,
     pub stderr: String,
     pub terminal: bool,
+}
+
+/// State of `id`, which must succeed.
+pub fn state_now(client: &ShimClient, id: &str) -> StateResponse {
+    client
+        .state(ctx(), &StateRequest { id: id.to_string() })
+        .unwrap()
+}
+
+/// Wait for `id`, which must succeed.
+pub fn wait_response(client: &ShimClient, id: &str) -> WaitResponse {
+    client
+        .wait(ctx(), &WaitRequest { id: id.to_string() })
+        .unwrap()
 }
 
 /// `Kill{id, signal}` (not `all`).
