@@ -192,28 +192,27 @@ fn an_oversized_frame_is_refused_and_the_shim_stays_up() {
     assert_eq!(info.shim_pid, shim.pid());
 }
 
+/// A raw connection with a Wait for the init in flight: registered, since a later call on the
+/// same connection (ShimInfo) has been answered. Dropping it hangs up mid-Wait.
+fn wait_in_flight(shim: &ShimUnderTest) -> UnixStream {
+    let mut sock = raw(shim);
+    let wait = WaitRequest {
+        id: shim.id.clone(),
+    };
+    sock.write_all(&request(1, "Wait", wait.encode_to_vec()))
+        .unwrap();
+    sock.write_all(&request(3, "ShimInfo", Empty {}.encode_to_vec()))
+        .unwrap();
+    assert_eq!(read_response(&mut sock).0, 3);
+    sock
+}
+
 #[test]
 fn a_client_that_disconnects_mid_wait_harms_nothing() {
     let Some((shim, client, _)) = running(&["sleep", "1000"]) else {
         return;
     };
-    {
-        let mut sock = raw(&shim);
-        sock.write_all(&request(
-            1,
-            "Wait",
-            WaitRequest {
-                id: shim.id.clone(),
-            }
-            .encode_to_vec(),
-        ))
-        .unwrap();
-        // Make sure the Wait is in flight before hanging up: a later call on the same connection is answered.
-        sock.write_all(&request(3, "ShimInfo", Empty {}.encode_to_vec()))
-            .unwrap();
-        let (stream, _) = read_response(&mut sock);
-        assert_eq!(stream, 3);
-    }
+    drop(wait_in_flight(&shim));
     let st = state_now(&client, &shim.id);
     assert_eq!(st.status(), shim_proto::types::Status::Running);
     kill_process(&client, &shim.id, 9).unwrap();
@@ -233,20 +232,7 @@ fn abandoned_waits_keep_neither_threads_nor_sockets_once_their_clients_hang_up()
     };
     let before = fds();
     for _ in 0..10 {
-        let mut sock = raw(&shim);
-        sock.write_all(&request(
-            1,
-            "Wait",
-            WaitRequest {
-                id: shim.id.clone(),
-            }
-            .encode_to_vec(),
-        ))
-        .unwrap();
-        // The Wait is registered once a later call on the same connection is answered.
-        sock.write_all(&request(3, "ShimInfo", Empty {}.encode_to_vec()))
-            .unwrap();
-        assert_eq!(read_response(&mut sock).0, 3);
+        drop(wait_in_flight(&shim));
     }
     // The shim notices each hang-up on its own time; nothing tells us when, so re-check (bounded).
     let deadline = std::time::Instant::now() + PATIENCE;
