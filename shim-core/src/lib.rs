@@ -10,6 +10,7 @@ pub mod process;
 pub mod runc;
 pub mod service;
 pub mod validate;
+pub mod vital;
 
 pub use config::Config;
 pub use error::Error;

@@ -1,30 +1,30 @@
 //! Routing one ttrpc request to the Shim service: method name, payload decode, call, reply encode.
 
-use std::any::Any as PanicPayload;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::SystemTime;
 
 use prost::Message;
 use shim_core::service::ExitWatch;
+use shim_host::server::{self, Respond};
+use shim_host::status::{self, Reply};
 use shim_proto::shim::WaitRequest;
 
-use crate::errors::{self, Reply};
-use crate::log;
 use crate::service::{wait_response, Service};
 
 /// The one service this shim serves.
 pub const SHIM_SERVICE: &str = "containerd.runtime.linux.shim.v1.Shim";
 
-/// Where a call's answer goes: the connection and stream that asked.
-pub trait Respond: Send {
-    /// False once the caller's connection is gone.
-    fn wanted(&self) -> bool;
-    /// The encoded response, or the status to answer with. Called at most once.
-    fn respond(self: Box<Self>, reply: Reply<Vec<u8>>);
+impl server::Service for Service {
+    fn serves(&self, name: &str) -> bool {
+        name == SHIM_SERVICE
+    }
+
+    fn call(&self, _service: &str, method: &str, payload: &[u8], respond: Box<dyn Respond>) {
+        call(self, method, payload, respond)
+    }
 }
 
 /// Run `method` and answer through `respond`: at once for every method but Wait, whose answer
-/// comes when the process exits (no thread waits for it). A panicking handler is answered too.
+/// comes when the process exits (no thread waits for it).
 pub fn call(svc: &Service, method: &str, payload: &[u8], respond: Box<dyn Respond>) {
     if method == "Wait" {
         match WaitRequest::decode(payload)
@@ -36,13 +36,7 @@ pub fn call(svc: &Service, method: &str, payload: &[u8], respond: Box<dyn Respon
         }
         return;
     }
-    let reply =
-        catch_unwind(AssertUnwindSafe(|| route(svc, method, payload))).unwrap_or_else(|panic| {
-            let text = panic_text(panic.as_ref());
-            log::error!("handler panicked", "method" => method, "panic" => text);
-            Err(errors::panicked(&text))
-        });
-    respond.respond(reply);
+    respond.respond(route(svc, method, payload));
 }
 
 fn route(svc: &Service, method: &str, payload: &[u8]) -> Reply<Vec<u8>> {
@@ -62,7 +56,7 @@ fn route(svc: &Service, method: &str, payload: &[u8]) -> Reply<Vec<u8>> {
         "CloseIO" => handle(payload, |r| svc.close_io(r)),
         "ShimInfo" => handle(payload, |r| svc.shim_info(r)),
         "Update" => handle(payload, |r| svc.update(r)),
-        _ => Err(errors::unimplemented("method", method)),
+        _ => Err(status::unimplemented("method", method)),
     }
 }
 
@@ -76,7 +70,7 @@ where
 }
 
 fn undecodable(e: prost::DecodeError) -> ttrpc::Status {
-    errors::invalid(format!("decoding the request: {e}"))
+    status::invalid(format!("decoding the request: {e}"))
 }
 
 /// A Wait's answer: told of the exit by the thread that records it, encoded for the connection.
@@ -90,16 +84,5 @@ impl ExitWatch for WaitAnswer {
     fn exited(self: Box<Self>, status: u32, at: Option<SystemTime>) {
         self.0
             .respond(Ok(wait_response(status, at).encode_to_vec()));
-    }
-}
-
-/// The message of a panic payload (`&str` or `String`), or a placeholder.
-pub fn panic_text(payload: &(dyn PanicPayload + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "unknown panic payload".to_string()
     }
 }

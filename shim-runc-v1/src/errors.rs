@@ -1,11 +1,10 @@
-//! The one place mapping errors to ttrpc status codes (containerd's errdefs classes): shim-core's
-//! typed errors, the adapter's bad requests, and what the server itself refuses.
+//! The one place mapping shim-core's typed errors to ttrpc status codes (containerd's errdefs
+//! classes) for the v1 front; what the server itself refuses is in `shim_host::status`.
 
 use shim_core::error::Error;
+use shim_host::status::status;
+pub use shim_host::status::{invalid, Reply};
 use ttrpc::{Code, Status};
-
-/// What every handler returns: a response, or the status containerd sees.
-pub type Reply<T> = Result<T, Status>;
 
 /// The ttrpc code containerd's `errdefs.FromGRPC` needs to pick the error class.
 pub fn code_of(e: &Error) -> Code {
@@ -23,38 +22,6 @@ pub fn code_of(e: &Error) -> Code {
 /// A status reply with the error's message unchanged (containerd appends the class itself).
 pub fn to_status(e: Error) -> Status {
     status(code_of(&e), e.to_string())
-}
-
-pub fn status(code: Code, message: impl Into<String>) -> Status {
-    ttrpc::get_status(code, message.into())
-}
-
-/// A request the adapter rejects before shim-core sees it (bad Any, undecodable payload).
-pub fn invalid(message: impl Into<String>) -> Status {
-    status(Code::INVALID_ARGUMENT, message)
-}
-
-/// A frame that is not a ttrpc request.
-pub fn not_a_request(why: impl std::fmt::Display) -> Status {
-    invalid(format!("not a ttrpc request: {why}"))
-}
-
-/// A service or method this shim does not serve (Go's ttrpc words and code).
-pub fn unimplemented(what: &str, name: &str) -> Status {
-    status(Code::UNIMPLEMENTED, format!("{what} {name}"))
-}
-
-/// A frame over ttrpc's size limit (Go's ttrpc words and code).
-pub fn oversized(length: usize, max: usize) -> Status {
-    status(
-        Code::RESOURCE_EXHAUSTED,
-        format!("message length {length} exceed maximum message size of {max}"),
-    )
-}
-
-/// A handler that panicked: the caller still gets an answer.
-pub fn panicked(text: &str) -> Status {
-    status(Code::UNKNOWN, format!("panic: {text}"))
 }
 
 #[cfg(test)]
@@ -102,28 +69,6 @@ mod tests {
             let s = to_status(err);
             assert_eq!(s.code, number, "{message}");
             assert_eq!(s.message, message);
-        }
-    }
-
-    #[test]
-    fn what_the_server_refuses_has_go_ttrpc_codes_and_words() {
-        let table: Vec<(Status, i32, &str)> = vec![
-            (
-                not_a_request("bad wire type"),
-                3,
-                "not a ttrpc request: bad wire type",
-            ),
-            (invalid("bad payload"), 3, "bad payload"),
-            (unimplemented("method", "Nope"), 12, "method Nope"),
-            (
-                oversized(5 << 20, 4 << 20),
-                8,
-                "message length 5242880 exceed maximum message size of 4194304",
-            ),
-            (panicked("boom"), 2, "panic: boom"),
-        ];
-        for (s, code, message) in table {
-            assert_eq!((s.code, s.message.as_str()), (code, message));
         }
     }
 }

@@ -3,11 +3,7 @@
 mod dispatch;
 mod errors;
 mod flags;
-mod log;
-mod publisher;
-mod server;
 mod service;
-mod wire;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,8 +11,11 @@ use std::time::Duration;
 use anyhow::Context;
 use nix::sys::signal::Signal;
 
+use shim_core::events::{EventSink, TaskExit};
+use shim_host::publisher::{Publisher, Target};
+use shim_host::{logrus, server};
+
 use crate::flags::Flags;
-use crate::publisher::{Publisher, Target};
 
 /// Bound on every runc call; runc is killed after it.
 const RUNC_TIMEOUT: Duration = Duration::from_secs(120);
@@ -51,7 +50,7 @@ fn main() {
     let code = match run(flags, reaper, signals) {
         Ok(()) => 0,
         Err(e) => {
-            log::error!("shim failed", "error" => format!("{e:#}"));
+            log::error!(error:% = format!("{e:#}"); "shim failed");
             1
         }
     };
@@ -64,24 +63,25 @@ fn run(
     signals: std::sync::mpsc::Receiver<Signal>,
 ) -> anyhow::Result<()> {
     // Without its log fifo the shim still works; there is nowhere else to say so.
-    let _ = log::init(flags.workdir.as_deref(), flags.debug);
+    let _ = logrus::init_workdir(flags.workdir.as_deref(), flags.debug);
     std::panic::set_hook(Box::new(|info| {
-        let text = dispatch::panic_text(info.payload());
+        let text = shim_host::status::panic_text(info.payload());
         let at = info.location().map(|l| l.to_string()).unwrap_or_default();
-        log::error!("panic", "panic" => text, "at" => at);
+        log::error!(panic:% = text, at:% = at; "panic");
     }));
-    log::info!("starting shim", "namespace" => flags.namespace, "pid" => std::process::id(), "debug" => flags.debug);
+    log::info!(namespace:% = flags.namespace, pid:% = std::process::id(), debug:% = flags.debug; "starting shim");
 
     let publisher = Publisher::start(
         Target {
             containerd_binary: flags.containerd_binary.clone(),
             address: flags.address.clone(),
+            ttrpc_address: format!("{}.ttrpc", flags.address).into(),
             namespace: flags.namespace.clone(),
         },
         reaper.clone(),
     )
     .context("starting the event publisher")?;
-    let events = publisher.clone();
+    let events = Exits(publisher.clone());
     let config = shim_core::config::Config {
         namespace: flags.namespace.clone(),
         workdir: flags.workdir.clone().unwrap_or_default(),
@@ -99,21 +99,36 @@ fn run(
         Some(addr) => server::Listen::Address(addr),
         None => server::Listen::Inherited,
     };
-    server::start(listen, Arc::new(service::Service::new(core.clone())))?;
+    server::start(listen, Arc::new(service::Service::new(core.clone())))
+        .context("starting the ttrpc server")?;
     log::info!("serving");
 
     for signal in signals {
         match signal {
             Signal::SIGTERM | Signal::SIGINT => {
-                log::info!("stopping on signal", "signal" => signal);
+                log::info!(signal:% = signal; "stopping on signal");
                 core.shutdown();
                 // Best effort: let the exits the shutdown caused go out, briefly.
                 let flushed = publisher.close_within(SHUTDOWN_PUBLISH_LIMIT);
-                log::info!("stopped", "events_flushed" => flushed);
+                log::info!(events_flushed:% = flushed; "stopped");
                 std::process::exit(0);
             }
-            other => log::info!("signal received (no stack dump in this shim)", "signal" => other),
+            other => log::info!(signal:% = other; "signal received (no stack dump in this shim)"),
         }
     }
     anyhow::bail!("the reaper's signal channel closed")
+}
+
+/// Under runtime v1 containerd publishes every task event itself but the exits: only TaskExit
+/// goes out from the shim.
+struct Exits(Publisher);
+
+impl EventSink for Exits {
+    fn task_exit(&self, e: TaskExit) {
+        self.0.publish(shim_host::events::task_exit(&e));
+    }
+
+    fn task_deleted(&self) {
+        self.0.stop_retrying();
+    }
 }

@@ -1,6 +1,6 @@
 //! The ttrpc server: one thread polls the listener and every connection; handlers run on a pool.
 //!
-//! Threads: the loop (named `ttrpc`, detached: it serves until the process exits) and pool
+//! Threads: the loop (named `ttrpc`, vital: the shim exits if it ever stops) and pool
 //! workers, none of them kept while the shim is idle. A Wait holds no thread at all: its answer
 //! is sent when the exit is recorded. Replies go out through each connection's outbox, so a
 //! client that stops reading never blocks a handler, and every request gets an answer.
@@ -12,19 +12,15 @@ mod pool;
 use std::io;
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixListener;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
-use std::thread;
 
-use anyhow::Context;
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::eventfd::{EfdFlags, EventFd};
 use prost::Message;
 
-use crate::dispatch::{self, SHIM_SERVICE};
-use crate::errors;
-use crate::log;
-use crate::service::Service;
+use crate::status::{self as errors, Reply};
 use conn::{Conn, Incoming, ReadOutcome, Responder};
 pub use listen::Listen;
 use pool::Pool;
@@ -32,11 +28,27 @@ use pool::Pool;
 /// While accepting fails for lack of fds, retry this often (nothing signals that fds came free).
 const ACCEPT_RETRY_MS: u16 = 1000;
 
+/// A front's ttrpc services, as the server calls them.
+pub trait Service: Send + Sync + 'static {
+    /// Whether the ttrpc service `name` (e.g. `containerd.task.v2.Task`) is served.
+    fn serves(&self, name: &str) -> bool;
+    /// Run `method` of `service` and answer through `respond`, now or later (a Wait answers when
+    /// the process exits). Runs on a pool thread; a panic is caught and answered.
+    fn call(&self, service: &str, method: &str, payload: &[u8], respond: Box<dyn Respond>);
+}
+
+/// Where a call's answer goes: the connection and stream that asked.
+pub trait Respond: Send {
+    /// False once the caller's connection is gone.
+    fn wanted(&self) -> bool;
+    /// The encoded response, or the status to answer with. Called at most once.
+    fn respond(self: Box<Self>, reply: Reply<Vec<u8>>);
+}
+
 /// Open the listener and start serving `service` on it.
-pub fn start(listen: Listen<'_>, service: Arc<Service>) -> anyhow::Result<()> {
+pub fn start(listen: Listen<'_>, service: Arc<dyn Service>) -> std::io::Result<()> {
     let listener = listen::open(listen)?;
-    let wake = EventFd::from_value_and_flags(0, EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)
-        .context("creating the server's eventfd")?;
+    let wake = EventFd::from_value_and_flags(0, EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)?;
     let server = Loop {
         listener,
         wake: Arc::new(wake),
@@ -45,10 +57,7 @@ pub fn start(listen: Listen<'_>, service: Arc<Service>) -> anyhow::Result<()> {
         service,
         accept_paused: false,
     };
-    thread::Builder::new()
-        .name("ttrpc".into())
-        .spawn(move || server.run())
-        .context("starting the server thread")?;
+    shim_core::vital::spawn("ttrpc", move || server.run())?;
     Ok(())
 }
 
@@ -58,7 +67,7 @@ struct Loop {
     wake: Arc<EventFd>,
     conns: Vec<Conn>,
     pool: Pool,
-    service: Arc<Service>,
+    service: Arc<dyn Service>,
     /// Accepting failed for lack of fds: poll the listener only on the retry tick.
     accept_paused: bool,
 }
@@ -70,7 +79,7 @@ impl Loop {
             let (listener_ready, conn_events) = match self.wait() {
                 Ok(ready) => ready,
                 Err(e) => {
-                    log::error!("server loop stopped", "error" => e);
+                    log::error!(error:% = e; "server loop stopped");
                     return;
                 }
             };
@@ -154,13 +163,13 @@ impl Loop {
                     }
                     match Conn::new(sock, Arc::clone(&self.wake)) {
                         Ok(conn) => self.conns.push(conn),
-                        Err(e) => log::warn!("cannot serve a connection", "error" => e),
+                        Err(e) => log::warn!(error:% = e; "cannot serve a connection"),
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
-                    log::error!("accept failed", "error" => e);
+                    log::error!(error:% = e; "accept failed");
                     if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) {
                         self.accept_paused = true;
                     }
@@ -172,7 +181,7 @@ impl Loop {
 }
 
 /// One whole frame: decode the request and start its handler (never run on the loop itself).
-fn handle(pool: &Pool, service: &Arc<Service>, conn: &Conn, frame: Incoming) {
+fn handle(pool: &Pool, service: &Arc<dyn Service>, conn: &Conn, frame: Incoming) {
     let (stream_id, payload) = match frame {
         Incoming::Refused { stream_id, status } => {
             conn.outbox.send(stream_id, Err(status));
@@ -187,14 +196,26 @@ fn handle(pool: &Pool, service: &Arc<Service>, conn: &Conn, frame: Incoming) {
             return;
         }
     };
-    if req.service != SHIM_SERVICE {
+    if !service.serves(&req.service) {
         let status = errors::unimplemented("service", &req.service);
         conn.outbox.send(stream_id, Err(status));
         return;
     }
     let respond = Box::new(Responder::new(&conn.outbox, stream_id));
+    let panic_respond = Responder::new(&conn.outbox, stream_id);
     let service = Arc::clone(service);
     pool.submit(Box::new(move || {
-        dispatch::call(&service, &req.method, &req.payload, respond);
+        let called = catch_unwind(AssertUnwindSafe(|| {
+            service.call(&req.service, &req.method, &req.payload, respond)
+        }));
+        match called {
+            // The handler answered (or will, for Wait): the spare answer is never sent.
+            Ok(()) => panic_respond.forget(),
+            Err(panic) => {
+                let text = errors::panic_text(panic.as_ref());
+                log::error!(method:% = req.method, panic:% = text; "handler panicked");
+                Box::new(panic_respond).respond(Err(errors::panicked(&text)));
+            }
+        }
     }));
 }

@@ -9,9 +9,8 @@ use nix::sys::eventfd::EventFd;
 use prost::Message;
 use ttrpc::{Response, Status};
 
-use crate::dispatch::Respond;
-use crate::errors::Reply;
-use crate::log;
+use super::Respond;
+use crate::status::Reply;
 use crate::wire::{self, Header, HEADER_LEN, MAX_PAYLOAD, TYPE_REQUEST, TYPE_RESPONSE};
 
 /// A whole frame read from a client.
@@ -97,7 +96,7 @@ impl Conn {
             if length > MAX_PAYLOAD {
                 frames.push(Incoming::Refused {
                     stream_id: head.stream_id,
-                    status: crate::errors::oversized(length, MAX_PAYLOAD),
+                    status: crate::status::oversized(length, MAX_PAYLOAD),
                 });
                 let have = self.inbox.len() - at - HEADER_LEN;
                 at = self.inbox.len();
@@ -171,7 +170,7 @@ impl Outbox {
             st.queued.extend_from_slice(rest);
             drop(st);
             if let Err(e) = self.wake.write(1) {
-                log::warn!("cannot wake the server loop", "error" => e);
+                log::warn!(error:% = e; "cannot wake the server loop");
             }
         }
     }
@@ -235,6 +234,13 @@ impl Responder {
     }
 }
 
+impl Responder {
+    /// Drop without answering: the answer went out another way.
+    pub fn forget(mut self) {
+        self.outbox = None;
+    }
+}
+
 impl Respond for Responder {
     fn wanted(&self) -> bool {
         self.outbox.as_ref().is_some_and(|o| !o.is_closed())
@@ -252,7 +258,7 @@ impl Drop for Responder {
         if let Some(outbox) = self.outbox.take() {
             outbox.send(
                 self.stream_id,
-                Err(crate::errors::status(
+                Err(crate::status::status(
                     ttrpc::Code::UNKNOWN,
                     "the request was dropped without an answer",
                 )),

@@ -1,4 +1,4 @@
-//! The shim's log: logrus text lines, levelled, written without ever blocking to shim.stdout.log.
+//! The shim's log: the `log` facade's backend, logrus text lines written to a fifo, never blocking.
 
 use std::fmt::Write as _;
 use std::fs::{File, OpenOptions};
@@ -30,12 +30,21 @@ impl Level {
             Level::Error => "error",
         }
     }
+
+    fn of(level: log::Level) -> Level {
+        match level {
+            log::Level::Error => Level::Error,
+            log::Level::Warn => Level::Warn,
+            log::Level::Info => Level::Info,
+            log::Level::Debug | log::Level::Trace => Level::Debug,
+        }
+    }
 }
 
 /// One line must fit in PIPE_BUF so each write is atomic on the fifo (no interleaving, no partial line).
 const MAX_LINE: usize = 4096;
 
-/// Where lines go and what is dropped.
+/// The `log` facade's backend: where lines go and what is dropped.
 struct Logger {
     out: Option<File>,
     min: Level,
@@ -44,34 +53,52 @@ struct Logger {
 
 static LOGGER: OnceLock<Logger> = OnceLock::new();
 
-/// Open `<workdir>/shim.stdout.log` (a fifo containerd made; made here if missing) O_RDWR|O_NONBLOCK
-/// and log to it from now on. Also holds `shim.stderr.log` open O_RDWR like the Go shim, so a
-/// restarted containerd can reopen both. With no workdir the log goes nowhere.
-/// Returns the error of opening the log, if any (the shim runs on without a log).
-pub fn init(workdir: Option<&Path>, debug: bool) -> io::Result<()> {
+/// Log from now on (every crate's `log::info!` and friends) to the fifo at `path` (made here if
+/// missing), opened O_RDWR|O_NONBLOCK so a full or unread fifo never blocks the shim. `keep` are
+/// further fifos held open O_RDWR for the life of the process, like Go's keep-alive handles, so a
+/// restarted containerd can reopen them. With no path the log goes nowhere. Returns the error of
+/// opening the log, if any (the shim runs on without a log).
+pub fn init(path: Option<&Path>, keep: &[&Path], debug: bool) -> io::Result<()> {
     let min = if debug { Level::Debug } else { Level::Info };
-    let (out, result) = match workdir {
+    let (out, result) = match path {
         None => (None, Ok(())),
-        Some(workdir) => {
-            let stderr_log = open_fifo(&workdir.join("shim.stderr.log"));
-            match open_fifo(&workdir.join("shim.stdout.log")) {
-                Ok(f) => {
-                    // Held for the life of the process, like Go's keep-alive handle.
-                    if let Ok(e) = stderr_log {
-                        std::mem::forget(e);
-                    }
-                    (Some(f), Ok(()))
+        Some(path) => {
+            for k in keep {
+                if let Ok(f) = open_fifo(k) {
+                    std::mem::forget(f);
                 }
+            }
+            match open_fifo(path) {
+                Ok(f) => (Some(f), Ok(())),
                 Err(e) => (None, Err(e)),
             }
         }
     };
-    let _ = LOGGER.set(Logger {
+    let logger = LOGGER.get_or_init(|| Logger {
         out,
         min,
         dropped: AtomicU64::new(0),
     });
+    if log::set_logger(logger).is_ok() {
+        log::set_max_level(if debug {
+            log::LevelFilter::Debug
+        } else {
+            log::LevelFilter::Info
+        });
+    }
     result
+}
+
+/// The v1 shim's layout: `<workdir>/shim.stdout.log`, with `shim.stderr.log` kept open too.
+pub fn init_workdir(workdir: Option<&Path>, debug: bool) -> io::Result<()> {
+    match workdir {
+        None => init(None, &[], debug),
+        Some(w) => init(
+            Some(&w.join("shim.stdout.log")),
+            &[&w.join("shim.stderr.log")],
+            debug,
+        ),
+    }
 }
 
 fn open_fifo(path: &Path) -> io::Result<File> {
@@ -86,31 +113,60 @@ fn open_fifo(path: &Path) -> io::Result<File> {
         .open(path)
 }
 
-/// Log `msg` with `key=value` fields at `level`.
-pub fn log(level: Level, msg: &str, fields: &[(&str, &dyn std::fmt::Display)]) {
-    let Some(logger) = LOGGER.get() else { return };
-    if level < logger.min {
-        return;
+impl log::Log for Logger {
+    fn enabled(&self, meta: &log::Metadata<'_>) -> bool {
+        Level::of(meta.level()) >= self.min && self.out.is_some()
     }
-    let Some(out) = logger.out.as_ref() else {
-        return;
-    };
-    let dropped = logger.dropped.swap(0, Ordering::Relaxed);
-    if dropped > 0 {
-        let line = format_line(
-            SystemTime::now(),
-            Level::Warn,
-            "log lines dropped (log fifo full)",
-            &[("count", &dropped)],
-        );
-        if !write_line(out, &line) {
-            logger.dropped.fetch_add(dropped + 1, Ordering::Relaxed);
+
+    fn log(&self, record: &log::Record<'_>) {
+        if !self.enabled(record.metadata()) {
             return;
         }
+        let mut fields = Fields(Vec::new());
+        let _ = record.key_values().visit(&mut fields);
+        let msg = record.args().to_string();
+        self.write(Level::of(record.level()), &msg, &fields.0);
     }
-    let line = format_line(SystemTime::now(), level, msg, fields);
-    if !write_line(out, &line) {
-        logger.dropped.fetch_add(1, Ordering::Relaxed);
+
+    fn flush(&self) {}
+}
+
+/// A record's key=value pairs, as text.
+struct Fields(Vec<(String, String)>);
+
+impl<'kvs> log::kv::VisitSource<'kvs> for Fields {
+    fn visit_pair(
+        &mut self,
+        key: log::kv::Key<'kvs>,
+        value: log::kv::Value<'kvs>,
+    ) -> Result<(), log::kv::Error> {
+        self.0.push((key.to_string(), value.to_string()));
+        Ok(())
+    }
+}
+
+impl Logger {
+    fn write(&self, level: Level, msg: &str, fields: &[(String, String)]) {
+        let Some(out) = self.out.as_ref() else {
+            return;
+        };
+        let dropped = self.dropped.swap(0, Ordering::Relaxed);
+        if dropped > 0 {
+            let line = format_line(
+                SystemTime::now(),
+                Level::Warn,
+                "log lines dropped (log fifo full)",
+                &[("count".into(), dropped.to_string())],
+            );
+            if !write_line(out, &line) {
+                self.dropped.fetch_add(dropped + 1, Ordering::Relaxed);
+                return;
+            }
+        }
+        let line = format_line(SystemTime::now(), level, msg, fields);
+        if !write_line(out, &line) {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -119,34 +175,8 @@ fn write_line(mut out: &File, line: &str) -> bool {
     matches!(out.write(line.as_bytes()), Ok(n) if n == line.len())
 }
 
-/// `log::info!("msg", "key" => value, ...)`: log at a level with `key=value` fields.
-macro_rules! log_at {
-    ($level:expr, $msg:expr $(, $k:expr => $v:expr)* $(,)?) => {
-        $crate::log::log($level, &$msg, &[$(($k, &$v as &dyn ::std::fmt::Display)),*])
-    };
-}
-macro_rules! debug_ {
-    ($($t:tt)*) => { $crate::log::log_at!($crate::log::Level::Debug, $($t)*) };
-}
-macro_rules! info_ {
-    ($($t:tt)*) => { $crate::log::log_at!($crate::log::Level::Info, $($t)*) };
-}
-macro_rules! warn_ {
-    ($($t:tt)*) => { $crate::log::log_at!($crate::log::Level::Warn, $($t)*) };
-}
-macro_rules! error_ {
-    ($($t:tt)*) => { $crate::log::log_at!($crate::log::Level::Error, $($t)*) };
-}
-#[allow(unused_imports)]
-pub(crate) use {debug_ as debug, error_ as error, info_ as info, log_at, warn_ as warn};
-
 /// `time="2026-11-22T20:00:00.000000000Z" level=info msg="..." key=value\n`, at most MAX_LINE bytes.
-fn format_line(
-    at: SystemTime,
-    level: Level,
-    msg: &str,
-    fields: &[(&str, &dyn std::fmt::Display)],
-) -> String {
+fn format_line(at: SystemTime, level: Level, msg: &str, fields: &[(String, String)]) -> String {
     let mut line = String::with_capacity(128);
     let _ = write!(
         line,
@@ -156,12 +186,11 @@ fn format_line(
     );
     quote_into(&mut line, msg);
     for (key, value) in fields {
-        let value = value.to_string();
         let _ = write!(line, " {key}=");
-        if needs_quoting(&value) {
-            quote_into(&mut line, &value);
+        if needs_quoting(value) {
+            quote_into(&mut line, value);
         } else {
-            line.push_str(&value);
+            line.push_str(value);
         }
     }
     if line.len() >= MAX_LINE {
@@ -244,7 +273,7 @@ mod tests {
             at,
             Level::Info,
             "exit \"x\"",
-            &[("id", &"t1"), ("path", &"/a b")],
+            &[("id".into(), "t1".into()), ("path".into(), "/a b".into())],
         );
         assert_eq!(line, "time=\"2026-11-22T20:00:00.000000005Z\" level=info msg=\"exit \\\"x\\\"\" id=t1 path=\"/a b\"\n");
     }

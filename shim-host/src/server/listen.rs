@@ -8,13 +8,10 @@ use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::{SocketAddr, UnixListener, UnixStream};
 use std::path::Path;
 
-use anyhow::{bail, Context};
 use nix::fcntl::{fcntl, FcntlArg, FdFlag};
 use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
 use nix::sys::stat::{umask, Mode};
 use nix::unistd::{getegid, geteuid};
-
-use crate::log;
 
 /// The listening socket containerd creates and passes to the shim.
 const CONTAINERD_LISTENER_FD: RawFd = 3;
@@ -28,69 +25,83 @@ pub enum Listen<'a> {
 }
 
 /// The listener, non-blocking and close-on-exec (runc and the containers must not inherit it).
-pub fn open(listen: Listen<'_>) -> anyhow::Result<UnixListener> {
+pub fn open(listen: Listen<'_>) -> io::Result<UnixListener> {
     let listener = match listen {
         Listen::Inherited => inherited()?,
         Listen::Address(addr) => own(addr)?,
     };
     listener
         .set_nonblocking(true)
-        .context("making the listener non-blocking")?;
+        .map_err(|e| context(e, "making the listener non-blocking"))?;
     Ok(listener)
 }
 
-fn inherited() -> anyhow::Result<UnixListener> {
+fn inherited() -> io::Result<UnixListener> {
     fcntl(
         CONTAINERD_LISTENER_FD,
         FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC),
     )
-    .context("fd 3 (the listener containerd passes) is not open")?;
+    .map_err(|e| {
+        context(
+            e.into(),
+            "fd 3 (the listener containerd passes) is not open",
+        )
+    })?;
     // SAFETY: fd 3 is open (fcntl just succeeded) and from now on owned by this listener alone.
     Ok(unsafe { UnixListener::from_raw_fd(CONTAINERD_LISTENER_FD) })
 }
 
 /// Our own listener (std opens it close-on-exec).
-fn own(addr: &str) -> anyhow::Result<UnixListener> {
+fn own(addr: &str) -> io::Result<UnixListener> {
     match addr.strip_prefix("unix://") {
         Some(path) => own_path(Path::new(path)),
         None => {
             let name = addr.trim_start_matches('\0').trim_start_matches('@');
             if name.is_empty() {
-                bail!("empty socket address");
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "empty socket address",
+                ));
             }
-            let sa =
-                SocketAddr::from_abstract_name(name.as_bytes()).context("abstract socket name")?;
+            let sa = SocketAddr::from_abstract_name(name.as_bytes())
+                .map_err(|e| context(e, "abstract socket name"))?;
             UnixListener::bind_addr(&sa)
-                .with_context(|| format!("listening on abstract socket @{name}"))
+                .map_err(|e| context(e, &format!("listening on abstract socket @{name}")))
         }
     }
 }
 
 /// Bind `path` with mode 0600 from the start (umask 0177 around the bind: no thread creates
 /// files this early), after replacing a stale socket that nobody serves any more.
-fn own_path(path: &Path) -> anyhow::Result<UnixListener> {
+fn own_path(path: &Path) -> io::Result<UnixListener> {
     remove_stale_socket(path)?;
     let old = umask(Mode::from_bits_truncate(0o177));
     let bound = UnixListener::bind(path);
     umask(old);
-    let listener = bound.with_context(|| format!("listening on {}", path.display()))?;
+    let listener = bound.map_err(|e| context(e, &format!("listening on {}", path.display())))?;
     fs::set_permissions(path, fs::Permissions::from_mode(0o600))
-        .with_context(|| format!("chmod 0600 {}", path.display()))?;
+        .map_err(|e| context(e, &format!("chmod 0600 {}", path.display())))?;
     Ok(listener)
 }
 
 /// A socket file left behind by an earlier shim is removed; one that still answers belongs to a
 /// live shim and is an error, as is any other file.
-fn remove_stale_socket(path: &Path) -> anyhow::Result<()> {
+fn remove_stale_socket(path: &Path) -> io::Result<()> {
     match fs::symlink_metadata(path) {
         Ok(meta) if meta.file_type().is_socket() => match UnixStream::connect(path) {
-            Ok(_) => bail!("{} is in use by a running server", path.display()),
+            Ok(_) => Err(io::Error::new(
+                io::ErrorKind::AddrInUse,
+                format!("{} is in use by a running server", path.display()),
+            )),
             Err(_) => fs::remove_file(path)
-                .with_context(|| format!("removing stale socket {}", path.display())),
+                .map_err(|e| context(e, &format!("removing stale socket {}", path.display()))),
         },
-        Ok(_) => bail!("{} exists and is not a socket", path.display()),
+        Ok(_) => Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!("{} exists and is not a socket", path.display()),
+        )),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e).with_context(|| format!("checking {}", path.display())),
+        Err(e) => Err(context(e, &format!("checking {}", path.display()))),
     }
 }
 
@@ -99,12 +110,17 @@ pub fn same_user(sock: &UnixStream) -> bool {
     match getsockopt(&sock.as_fd(), PeerCredentials) {
         Ok(cred) if cred.uid() == geteuid().as_raw() && cred.gid() == getegid().as_raw() => true,
         Ok(cred) => {
-            log::warn!("refused connection from another user", "uid" => cred.uid(), "gid" => cred.gid(), "pid" => cred.pid());
+            log::warn!(uid:% = cred.uid(), gid:% = cred.gid(), pid:% = cred.pid(); "refused connection from another user");
             false
         }
         Err(e) => {
-            log::warn!("refused connection: no peer credentials", "error" => e);
+            log::warn!(error:% = e; "refused connection: no peer credentials");
             false
         }
     }
+}
+
+/// `e` with what was being done in front of its message.
+fn context(e: io::Error, what: &str) -> io::Error {
+    io::Error::new(e.kind(), format!("{what}: {e}"))
 }

@@ -1,9 +1,11 @@
 //! Publishing events to containerd, one at a time in queue order on one thread: straight to
 //! containerd's ttrpc `Events.Forward` (`<address>.ttrpc`), or, where that socket does not exist,
 //! through `<containerd> --address A publish --topic T --namespace N` as the Go shim does (contract
-//! 4.1). Unlike the Go shim, an event that cannot be delivered (containerd down or restarting) is
-//! retried with back-off, in order, until it goes out or the shim is stopped: exits that happen
-//! while containerd is away still reach it.
+//! 4.1). Unlike the Go shim, an event that cannot be delivered because containerd is down or
+//! restarting (no connection, a broken one, or Unavailable) is retried with back-off, in order,
+//! until it goes out or the shim is stopped: exits that happen while containerd is away still
+//! reach it. Any other refusal is permanent: that event is logged and dropped, so it never holds
+//! up the events behind it.
 //!
 //! Why Forward first: `containerd publish` starts the whole containerd binary for every event
 //! (about 40 ms of CPU here), more than the rest of an exec costs the shim; one ttrpc call costs
@@ -23,11 +25,9 @@ use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use prost::Message;
-use shim_core::events::{EventSink, TaskExit};
 use shim_proto::events_ttrpc::{Envelope, ForwardRequest};
 use shim_proto::protobuf::Any;
 
-use crate::log;
 use crate::wire::{self, CallError};
 
 /// First wait before retrying a failed publish; doubles up to RETRY_MAX.
@@ -36,17 +36,29 @@ const RETRY_MAX: Duration = Duration::from_secs(10);
 /// Bound on one delivery: a `containerd publish` is SIGKILLed after this, a Forward call gives up.
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(30);
 const EVENTS_SERVICE: &str = "containerd.services.events.ttrpc.v1.Events";
-const TASK_EXIT_TOPIC: &str = shim_proto::type_url::topic::TASK_EXIT;
 
 /// Where and how to publish.
 #[derive(Clone, Debug)]
 pub struct Target {
+    /// The publish binary (`containerd`, or v2's `-publish-binary`).
     pub containerd_binary: PathBuf,
+    /// containerd's gRPC address, for the publish binary.
     pub address: String,
+    /// containerd's ttrpc socket, for Forward (v1: `<address>.ttrpc`; v2: `TTRPC_ADDRESS`).
+    pub ttrpc_address: PathBuf,
     pub namespace: String,
 }
 
-/// The shim-core EventSink: queues TaskExit events for the publisher thread. Clones share it.
+/// One event to publish: its topic, the event in its Any, and a few words for the log.
+#[derive(Clone, Debug)]
+pub struct Event {
+    pub topic: &'static str,
+    pub event: Any,
+    /// `id=... pid=...`: what the log says of it.
+    pub about: String,
+}
+
+/// Queues events for the publisher thread. Clones share it.
 #[derive(Clone)]
 pub struct Publisher {
     inner: Arc<Inner>,
@@ -54,7 +66,7 @@ pub struct Publisher {
 
 struct Inner {
     /// Unbounded: an exit is never dropped because containerd is slow or away.
-    tx: Mutex<Option<Sender<TaskExit>>>,
+    tx: Mutex<Option<Sender<Event>>>,
     /// Set when the shim stops or its task is deleted: one last attempt instead of retrying.
     halt: Arc<Halt>,
     thread: Mutex<Option<JoinHandle<()>>>,
@@ -108,20 +120,23 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-impl EventSink for Publisher {
-    fn task_exit(&self, e: TaskExit) {
+impl Publisher {
+    /// Queue `event`; it goes out after every event queued before it.
+    pub fn publish(&self, event: Event) {
         let tx = lock(&self.inner.tx);
         let Some(tx) = tx.as_ref() else {
-            log::error!("shim stopping, TaskExit not delivered", "id" => e.id, "pid" => e.pid, "exit_status" => e.exit_status);
+            log::error!(topic:% = event.topic, event:% = event.about; "shim stopping, event not delivered");
             return;
         };
-        if let Err(e) = tx.send(e) {
-            let e = e.0;
-            log::error!("publisher gone, TaskExit not delivered", "id" => e.id, "pid" => e.pid, "exit_status" => e.exit_status);
+        if let Err(e) = tx.send(event) {
+            let event = e.0;
+            log::error!(topic:% = event.topic, event:% = event.about; "publisher gone, event not delivered");
         }
     }
 
-    fn task_deleted(&self) {
+    /// Nobody waits for undelivered events any more (v1: the task was deleted): each gets one
+    /// last try from now on instead of retries.
+    pub fn stop_retrying(&self) {
         self.inner.halt.set(|h| h.deleted = true);
     }
 }
@@ -167,22 +182,25 @@ impl Halt {
     }
 }
 
-fn run(target: &Target, reaper: &reaper::Reaper, rx: Receiver<TaskExit>, halt: &Halt) {
-    for exit in rx {
-        let event = task_exit_any(&exit);
+fn run(target: &Target, reaper: &reaper::Reaper, rx: Receiver<Event>, halt: &Halt) {
+    for ev in rx {
         let mut backoff = RETRY_FIRST;
         for attempt in 1u32.. {
-            match deliver(target, reaper, TASK_EXIT_TOPIC, &event) {
+            match deliver(target, reaper, ev.topic, &ev.event) {
                 Ok(()) => {
-                    log::debug!("published event", "topic" => TASK_EXIT_TOPIC, "id" => exit.id, "pid" => exit.pid, "attempts" => attempt);
+                    log::debug!(topic:% = ev.topic, event:% = ev.about, attempts:% = attempt; "published event");
                     break;
                 }
-                Err(e) => {
-                    log::warn!("post event", "topic" => TASK_EXIT_TOPIC, "id" => exit.id, "attempt" => attempt, "retry_in" => format!("{backoff:?}"), "error" => e);
+                Err(Failure::Permanent(e)) => {
+                    log::error!(topic:% = ev.topic, event:% = ev.about, error:% = e; "event refused by containerd, dropped");
+                    break;
+                }
+                Err(Failure::Retry(e)) => {
+                    log::warn!(topic:% = ev.topic, event:% = ev.about, attempt:% = attempt, retry_in:% = format!("{backoff:?}"), error:% = e; "post event");
                     if let Some(why) = halt.wait(backoff) {
                         // One last try; then the event is given up, and said so.
-                        if let Err(e) = deliver(target, reaper, TASK_EXIT_TOPIC, &event) {
-                            log::error!("event not delivered", "reason" => why, "topic" => TASK_EXIT_TOPIC, "id" => exit.id, "pid" => exit.pid, "exit_status" => exit.exit_status, "error" => e);
+                        if let Err(e) = deliver(target, reaper, ev.topic, &ev.event) {
+                            log::error!(reason:% = why, topic:% = ev.topic, event:% = ev.about, error:% = e; "event not delivered");
                         }
                         break;
                     }
@@ -193,39 +211,57 @@ fn run(target: &Target, reaper: &reaper::Reaper, rx: Receiver<TaskExit>, halt: &
     }
 }
 
-/// The event as containerd reads it: Any{containerd.events.TaskExit, protobuf TaskExit}.
-pub fn task_exit_any(e: &TaskExit) -> Any {
-    use shim_proto::events::{Event, TaskExit as PbTaskExit};
-    let event = PbTaskExit {
-        container_id: e.container_id.clone(),
-        id: e.id.clone(),
-        pid: e.pid,
-        exit_status: e.exit_status,
-        exited_at: Some(shim_proto::time::to_timestamp(e.exited_at)),
-    };
-    event.to_any()
+/// Why a delivery failed: worth retrying (containerd away), or not (containerd said no).
+#[derive(Debug)]
+enum Failure {
+    Retry(String),
+    Permanent(String),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Retry(s) | Failure::Permanent(s) => f.write_str(s),
+        }
+    }
 }
 
 /// One delivery attempt: Forward over containerd's ttrpc socket when it exists, else (or when
-/// that containerd has no ttrpc events service) the publish binary. Err is a readable reason.
+/// that containerd has no ttrpc events service) the publish binary.
 fn deliver(
     target: &Target,
     reaper: &reaper::Reaper,
     topic: &str,
     event: &Any,
-) -> Result<(), String> {
-    let socket = PathBuf::from(format!("{}.ttrpc", target.address));
-    match forward(&socket, &target.namespace, topic, event) {
+) -> Result<(), Failure> {
+    let socket = &target.ttrpc_address;
+    match forward(socket, &target.namespace, topic, event) {
         Ok(()) => Ok(()),
         // No ttrpc socket at all (another layout, or a test's fake containerd): the binary knows.
         Err(CallError::Connect(e)) if e.kind() == std::io::ErrorKind::NotFound => {
-            publish(target, reaper, topic, &event.encode_to_vec())
+            publish(target, reaper, topic, &event.encode_to_vec()).map_err(Failure::Retry)
         }
         // containerd 1.6 always serves Events on ttrpc; a containerd that does not says so here.
         Err(CallError::Status(code, _)) if code == ttrpc::Code::UNIMPLEMENTED as i32 => {
-            publish(target, reaper, topic, &event.encode_to_vec())
+            publish(target, reaper, topic, &event.encode_to_vec()).map_err(Failure::Retry)
         }
-        Err(e) => Err(format!("forward to {}: {e}", socket.display())),
+        Err(e) => {
+            let text = format!("forward to {}: {e}", socket.display());
+            Err(if retryable(&e) {
+                Failure::Retry(text)
+            } else {
+                Failure::Permanent(text)
+            })
+        }
+    }
+}
+
+/// containerd is away or restarting: no connection, a broken one, or Unavailable.
+fn retryable(e: &CallError) -> bool {
+    match e {
+        CallError::Connect(_) | CallError::Io(_) => true,
+        CallError::Status(code, _) => *code == ttrpc::Code::UNAVAILABLE as i32,
+        CallError::Protocol(_) => false,
     }
 }
 
@@ -313,29 +349,33 @@ fn read_available(mut f: File) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::{Duration, UNIX_EPOCH};
 
     #[test]
-    fn task_exit_is_encoded_as_containerd_reads_it() {
-        let e = TaskExit {
-            container_id: "t12".into(),
-            id: "tt1".into(),
-            pid: 20269,
-            exit_status: 2,
-            exited_at: UNIX_EPOCH + Duration::new(1_700_000_000, 5),
-        };
-        let bytes = task_exit_any(&e).encode_to_vec();
-        // Bytes seen from the Go shim (contract 4.1), up to the timestamp.
-        let mut want = vec![0x0a, 0x1a];
-        want.extend_from_slice(b"containerd.events.TaskExit");
-        want.extend_from_slice(&[0x12]);
-        assert!(bytes.starts_with(&want), "{bytes:02x?}");
-        let value = &bytes[want.len() + 1..];
-        let mut head = vec![0x0a, 0x03];
-        head.extend_from_slice(b"t12");
-        head.extend_from_slice(&[0x12, 0x03]);
-        head.extend_from_slice(b"tt1");
-        head.extend_from_slice(&[0x18, 0xad, 0x9e, 0x01, 0x20, 0x02, 0x2a]);
-        assert!(value.starts_with(&head), "{value:02x?}");
+    fn only_an_absent_or_unavailable_containerd_is_retried() {
+        let io = || std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        let table = [
+            (CallError::Connect(io()), true),
+            (CallError::Io(io()), true),
+            (
+                CallError::Status(ttrpc::Code::UNAVAILABLE as i32, "x".into()),
+                true,
+            ),
+            (
+                CallError::Status(ttrpc::Code::INVALID_ARGUMENT as i32, "x".into()),
+                false,
+            ),
+            (
+                CallError::Status(ttrpc::Code::NOT_FOUND as i32, "x".into()),
+                false,
+            ),
+            (
+                CallError::Status(ttrpc::Code::UNKNOWN as i32, "x".into()),
+                false,
+            ),
+            (CallError::Protocol("garbage".into()), false),
+        ];
+        for (e, want) in table {
+            assert_eq!(retryable(&e), want, "{e}");
+        }
     }
 }

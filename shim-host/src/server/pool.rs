@@ -9,8 +9,6 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::Duration;
 
-use crate::log;
-
 /// How long a worker waits for another job before it exits.
 const RETIRE_AFTER: Duration = Duration::from_secs(2);
 
@@ -58,7 +56,7 @@ impl Pool {
             .spawn(move || shared.work());
         if let Err(e) = spawned {
             // Out of threads: the job waits for the next worker that frees up.
-            log::error!("cannot start a handler thread", "error" => e);
+            log::error!(error:% = e; "cannot start a handler thread");
         }
     }
 }
