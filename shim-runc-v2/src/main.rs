@@ -1,7 +1,8 @@
 //! containerd-shim-rsrunc-v2: containerd's runtime v2 shim binary for `io.containerd.rsrunc.v2`;
-//! picks the action (`-v`, `start`, `delete`, or serve as the daemon).
+//! picks the action (`-v`, `-info`, `start`, `delete`, or serve as the daemon).
 
 mod flags;
+mod info;
 mod version;
 
 use std::io::Write;
@@ -23,6 +24,12 @@ fn main() {
     };
     if flags.version {
         print_and_exit(version::text(&binary_name()).as_bytes());
+    }
+    if flags.info {
+        match info::run(RUNTIME_NAME) {
+            Ok(bytes) => print_and_exit(&bytes),
+            Err(e) => fail(e),
+        }
     }
     let settings = Settings::resolve(&flags, &Env::from_process());
     let action = flags.action().unwrap_or_else(|e| fail(anyhow::anyhow!(e)));
