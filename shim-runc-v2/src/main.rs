@@ -1,19 +1,45 @@
 //! containerd-shim-rsrunc-v2: containerd's runtime v2 shim binary for `io.containerd.rsrunc.v2`;
-//! picks the action (`-v`, `-info`, `start`, `delete`, or serve as the daemon).
+//! picks the action (`-v`, `-info`, `start`, `delete`, or serve as the daemon) and wires the
+//! daemon: log, reaper, event publisher, shim-core and the ttrpc server.
 
+mod bundle;
+mod dispatch;
 mod flags;
 mod info;
+mod service;
+mod sha256;
+mod socket;
+mod spawn;
+mod start;
 mod version;
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::os::unix::fs::FileTypeExt;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{channel, Receiver};
+use std::sync::Arc;
+use std::time::Duration;
 
-use crate::flags::{Env, Flags, Settings};
+use anyhow::Context;
+use nix::sys::signal::Signal;
+use shim_host::publisher::{Publisher, Target};
+use shim_host::{logrus, server};
+
+use crate::flags::{Action, Env, Flags, Settings};
 
 /// The runtime name containerd knows this shim by (`containerd-shim-<name>-v2` on PATH).
 const RUNTIME_NAME: &str = "io.containerd.rsrunc.v2";
+/// How long queued events may still be published when the daemon stops.
+const SHUTDOWN_PUBLISH_LIMIT: Duration = Duration::from_secs(2);
 
 fn main() {
+    // One malloc arena: the shim's threads allocate little, and glibc would otherwise give each
+    // thread an arena of its own (most of an idle shim's private memory).
+    #[cfg(target_env = "gnu")]
+    // SAFETY: plain mallopt call before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+    }
     let flags = match Flags::parse_from_go(std::env::args_os()) {
         Ok(f) => f,
         Err(e) => {
@@ -36,7 +62,149 @@ fn main() {
     if settings.namespace.is_empty() {
         fail(anyhow::anyhow!("shim namespace cannot be empty"));
     }
-    fail(anyhow::anyhow!("{action:?}: not implemented yet"));
+    let bundle = match flags.bundle.clone() {
+        Some(b) => b,
+        None => std::env::current_dir()
+            .unwrap_or_else(|e| fail(anyhow::Error::from(e).context("finding the bundle (cwd)"))),
+    };
+    match action {
+        Action::Start => {
+            stdio_open();
+            // containerd reads the log fifo while `start` runs; stdout and stderr are the answer.
+            let log = bundle.join("log");
+            let fifo = std::fs::metadata(&log).is_ok_and(|m| m.file_type().is_fifo());
+            let _ = logrus::init(fifo.then_some(log.as_path()), &[], settings.debug);
+            let exe = std::env::current_exe()
+                .unwrap_or_else(|e| fail(anyhow::Error::from(e).context("finding this binary")));
+            match start::run(&settings, &bundle, &exe) {
+                Ok(answer) => print_and_exit(answer.as_bytes()),
+                Err(e) => fail(e),
+            }
+        }
+        Action::Delete => fail(anyhow::anyhow!("delete: not implemented yet")),
+        Action::Serve => {
+            let code = match serve(&flags, &settings, &bundle) {
+                Ok(()) => 0,
+                Err(e) => {
+                    log::error!(error:% = format!("{e:#}"); "shim failed");
+                    eprint!("{RUNTIME_NAME}: {e:#}");
+                    1
+                }
+            };
+            std::process::exit(code);
+        }
+    }
+}
+
+/// The daemon: serve the Task API on the inherited listener (or `-socket`) until Shutdown finds
+/// no container left, or SIGTERM/SIGINT.
+fn serve(flags: &Flags, s: &Settings, bundle: &Path) -> anyhow::Result<()> {
+    // First, before any child exists: become a child subreaper (the containers are our
+    // grandchildren once runc exits) and install the reaper's signal handlers.
+    let (reaper, signals) = reaper::Reaper::builder()
+        .forward(&[Signal::SIGTERM, Signal::SIGINT, Signal::SIGUSR1])
+        .start()
+        .map_err(|e| anyhow::anyhow!("starting the reaper: {e}"))?;
+    // Without its log fifo the shim still works; there is nowhere else to say so.
+    let _ = logrus::init(Some(&bundle.join("log")), &[], s.debug);
+    std::panic::set_hook(Box::new(|info| {
+        let text = shim_host::status::panic_text(info.payload());
+        let at = info.location().map(|l| l.to_string()).unwrap_or_default();
+        log::error!(panic:% = text, at:% = at; "panic");
+    }));
+    log::info!(namespace:% = s.namespace, id:% = s.id, pid:% = std::process::id(), debug:% = s.debug; "starting shim");
+    // The socket to remove when we stop: `start` wrote it in the bundle before launching us (the
+    // bundle may be gone by then, so it is read now).
+    let listen_on = flags.socket.as_deref().map(listen_address);
+    let own_socket = match &listen_on {
+        Some(a) => a.starts_with("unix://").then(|| a.clone()),
+        None => bundle::read_address(bundle),
+    };
+
+    let publisher = Publisher::start(
+        Target {
+            containerd_binary: PathBuf::from(&s.publish_binary),
+            address: s.address.clone(),
+            ttrpc_address: PathBuf::from(&s.ttrpc_address),
+            namespace: s.namespace.clone(),
+        },
+        reaper.clone(),
+    )
+    .context("starting the event publisher")?;
+    let (wake_tx, wake) = channel();
+    let signal_tx = wake_tx.clone();
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            for signal in signals {
+                if signal_tx.send(Wake::Signal(signal)).is_err() {
+                    return;
+                }
+            }
+        })
+        .context("starting the signal thread")?;
+    let service = service::Service::new(Box::new(move || {
+        let _ = wake_tx.send(Wake::Shutdown);
+    }));
+    let listen = match listen_on.as_deref() {
+        Some(address) => server::Listen::Address(address),
+        None => server::Listen::Inherited,
+    };
+    server::start(listen, Arc::new(service)).context("starting the ttrpc server")?;
+    log::info!("serving");
+
+    let why = wait_for_stop(&wake);
+    log::info!(reason:% = why; "stopping");
+    let flushed = publisher.close_within(SHUTDOWN_PUBLISH_LIMIT);
+    if let Some(address) = own_socket {
+        if let Err(e) = socket::remove(&address) {
+            log::warn!(error:% = e; "could not remove the shim socket");
+        }
+    }
+    log::info!(events_flushed:% = flushed; "stopped");
+    Ok(())
+}
+
+/// What wakes the daemon's main thread.
+enum Wake {
+    Signal(Signal),
+    /// Shutdown found no container left.
+    Shutdown,
+}
+
+/// Block until the daemon must stop; why, for the log.
+fn wait_for_stop(wake: &Receiver<Wake>) -> String {
+    for w in wake {
+        match w {
+            Wake::Shutdown => return "shutdown".into(),
+            Wake::Signal(s @ (Signal::SIGTERM | Signal::SIGINT)) => return format!("signal {s}"),
+            Wake::Signal(other) => {
+                log::info!(signal:% = other; "signal received (no stack dump in this shim)")
+            }
+        }
+    }
+    "the wake-up channel closed".into()
+}
+
+/// `-socket`'s value (a path, as Go reads it; `@name` is abstract) as the server takes it.
+fn listen_address(socket: &str) -> String {
+    if socket.starts_with('@') || socket.starts_with("unix://") {
+        socket.to_string()
+    } else {
+        format!("unix://{socket}")
+    }
+}
+
+/// Make sure fds 0, 1 and 2 are open (on /dev/null if not), so that no socket or file we open
+/// later lands on them and is then taken for stdio by a child.
+fn stdio_open() {
+    for fd in 0..=2 {
+        // SAFETY: F_GETFD only inspects the fd table.
+        if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+            // SAFETY: open with a static C string; the fd it returns is the lowest free one.
+            let _ = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) };
+        }
+    }
 }
 
 /// The name this binary was run as, for `-v`.
@@ -57,6 +225,7 @@ fn print_and_exit(bytes: &[u8]) -> ! {
 
 /// As Go's shims: `<runtime>: <error>` on stderr, exit status 1.
 fn fail(e: anyhow::Error) -> ! {
+    log::error!(error:% = format!("{e:#}"); "shim failed");
     eprint!("{RUNTIME_NAME}: {e:#}");
     std::process::exit(1);
 }

@@ -1,0 +1,141 @@
+//! The bundle files the v2 shim reads and writes besides runc's: `config.json`'s grouping
+//! annotations and `address`.
+
+use std::fs;
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+use serde::Deserialize;
+
+/// Spec annotations naming a container's shim group, in Go's order of precedence.
+pub const GROUP_ANNOTATIONS: [&str; 2] = [
+    "io.containerd.runc.v2.group",
+    "io.kubernetes.cri.sandbox-id",
+];
+
+const ADDRESS_FILE: &str = "address";
+
+/// The group this bundle's container joins: the first grouping annotation of its spec, if any.
+/// An unreadable spec is an error (as in Go: `start` cannot decide without it).
+pub fn group(bundle: &Path) -> io::Result<Option<String>> {
+    #[derive(Deserialize)]
+    struct Spec {
+        #[serde(default)]
+        annotations: std::collections::HashMap<String, String>,
+    }
+    let path = bundle.join("config.json");
+    let data = fs::read(&path).map_err(|e| context(e, &path))?;
+    let spec: Spec = serde_json::from_slice(&data).map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{}: {e}", path.display()),
+        )
+    })?;
+    Ok(GROUP_ANNOTATIONS
+        .iter()
+        .find_map(|k| spec.annotations.get(*k).cloned()))
+}
+
+/// Write the daemon's address to `<bundle>/address` atomically (mode 0644, as Go's atomicfile).
+pub fn write_address(bundle: &Path, address: &str) -> io::Result<()> {
+    write_atomic(&bundle.join(ADDRESS_FILE), address.as_bytes(), 0o644)
+}
+
+/// `<bundle>/address`, if present and not empty.
+pub fn read_address(bundle: &Path) -> Option<String> {
+    fs::read_to_string(bundle.join(ADDRESS_FILE))
+        .ok()
+        .filter(|a| !a.is_empty())
+}
+
+/// Write `data` to a temp file beside `path`, sync it, and rename it over `path`.
+fn write_atomic(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let written = (|| {
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(mode)
+            .open(&tmp)?;
+        f.write_all(data)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    if written.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    written.map_err(|e| context(e, path))
+}
+
+fn context(e: io::Error, path: &Path) -> io::Error {
+    io::Error::new(e.kind(), format!("{}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    struct Dir(PathBuf);
+
+    impl Dir {
+        fn new(tag: &str) -> Dir {
+            let d =
+                std::env::temp_dir().join(format!("rsrunc-v2-bundle-{tag}-{}", std::process::id()));
+            let _ = fs::remove_dir_all(&d);
+            fs::create_dir_all(&d).unwrap();
+            Dir(d)
+        }
+    }
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn the_runc_group_annotation_wins_over_the_sandbox_id() {
+        let d = Dir::new("group");
+        let spec = |annotations: &str| {
+            fs::write(
+                d.0.join("config.json"),
+                format!(r#"{{"ociVersion":"1.0.2","annotations":{annotations}}}"#),
+            )
+            .unwrap()
+        };
+        spec(r#"{"io.kubernetes.cri.sandbox-id":"sb","io.containerd.runc.v2.group":"g"}"#);
+        assert_eq!(group(&d.0).unwrap().as_deref(), Some("g"));
+        spec(r#"{"io.kubernetes.cri.sandbox-id":"sb"}"#);
+        assert_eq!(group(&d.0).unwrap().as_deref(), Some("sb"));
+        fs::write(d.0.join("config.json"), r#"{"ociVersion":"1.0.2"}"#).unwrap();
+        assert_eq!(group(&d.0).unwrap(), None);
+    }
+
+    #[test]
+    fn a_missing_or_broken_spec_is_an_error_naming_it() {
+        let d = Dir::new("nospec");
+        assert!(group(&d.0).unwrap_err().to_string().contains("config.json"));
+        fs::write(d.0.join("config.json"), "{").unwrap();
+        assert!(group(&d.0).unwrap_err().to_string().contains("config.json"));
+    }
+
+    #[test]
+    fn the_address_file_round_trips_and_leaves_no_temp_file() {
+        let d = Dir::new("address");
+        assert_eq!(read_address(&d.0), None);
+        write_address(&d.0, "unix:///run/containerd/s/abc").unwrap();
+        write_address(&d.0, "unix:///run/containerd/s/def").unwrap();
+        assert_eq!(
+            read_address(&d.0).as_deref(),
+            Some("unix:///run/containerd/s/def")
+        );
+        assert_eq!(fs::read_dir(&d.0).unwrap().count(), 1);
+    }
+}

@@ -1,0 +1,162 @@
+//! `start` against the real binary: what it prints per containerd version, the address file, the
+//! daemon it leaves, group reuse, and its refusals.
+
+mod common;
+
+use std::fs;
+
+use common::{is_shim_address, text, World, NAMESPACE};
+
+#[test]
+fn without_max_shim_version_it_prints_the_bare_address_as_containerd_1_6_reads_it() {
+    let w = World::new("bare");
+    let b = w.bundle("c1", &[]);
+    let out = w.start(&b, "c1", None);
+    assert!(out.status.success(), "{out:?}");
+    let answer = text(&out.stdout);
+    assert!(is_shim_address(&answer), "{answer:?}");
+    // containerd reads stdout and stderr together: nothing else may be there.
+    assert_eq!(text(&out.stderr), "");
+    assert_eq!(fs::read_to_string(b.join("address")).unwrap(), answer);
+    let path = answer.trim_start_matches("unix://");
+    assert!(
+        w.exists_in_ns(path),
+        "the socket {path} must exist in the namespace"
+    );
+    assert_eq!(w.daemons().len(), 1, "one daemon runs");
+}
+
+#[test]
+fn with_max_shim_version_2_it_prints_version_2_json() {
+    let w = World::new("json");
+    let b = w.bundle("c1", &[]);
+    let out = w.start(&b, "c1", Some("2"));
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(text(&out.stderr), "");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON bootstrap params");
+    assert_eq!(v["version"], 2);
+    assert_eq!(v["protocol"], "ttrpc");
+    let address = v["address"].as_str().unwrap();
+    assert!(is_shim_address(address), "{address}");
+    assert_eq!(fs::read_to_string(b.join("address")).unwrap(), address);
+}
+
+#[test]
+fn the_address_is_go_s_hash_of_address_namespace_and_id() {
+    let w = World::new("hash");
+    let b = w.bundle("c1", &[]);
+    let out = w.start(&b, "c1", None);
+    assert!(out.status.success(), "{out:?}");
+    // The same name Go's containerd-shim-runc-v2 computes: sha256 of filepath.Join(address, ns, id).
+    let mut sha = w.in_ns("sh");
+    sha.args(["-c", "printf %s \"$1\" | sha256sum", "sh"])
+        .arg(format!("{}/{NAMESPACE}/c1", w.containerd_address()));
+    let digest = text(&common::run_bounded(sha).stdout);
+    let digest = digest.split_whitespace().next().unwrap();
+    assert_eq!(
+        text(&out.stdout),
+        format!("unix:///run/containerd/s/{digest}")
+    );
+}
+
+#[test]
+fn a_second_start_in_the_same_group_gets_the_running_daemon() {
+    let w = World::new("group");
+    let group = [("io.containerd.runc.v2.group", "g1")];
+    let b1 = w.bundle("c1", &group);
+    let b2 = w.bundle("c2", &group);
+    let first = w.start(&b1, "c1", Some("2"));
+    assert!(first.status.success(), "{first:?}");
+    let second = w.start(&b2, "c2", Some("2"));
+    assert!(second.status.success(), "{second:?}");
+    assert_eq!(text(&first.stdout), text(&second.stdout));
+    assert_eq!(
+        fs::read_to_string(b2.join("address")).unwrap(),
+        fs::read_to_string(b1.join("address")).unwrap()
+    );
+    assert_eq!(w.daemons().len(), 1, "the group has one daemon");
+    // A CRI sandbox id groups the same way.
+    let b3 = w.bundle("c3", &[("io.kubernetes.cri.sandbox-id", "g1")]);
+    let third = w.start(&b3, "c3", Some("2"));
+    assert_eq!(text(&third.stdout), text(&first.stdout));
+}
+
+#[test]
+fn a_dead_group_daemon_is_replaced_on_the_same_address() {
+    let w = World::new("dead");
+    let group = [("io.containerd.runc.v2.group", "g2")];
+    let b1 = w.bundle("c1", &group);
+    let first = w.start(&b1, "c1", None);
+    assert!(first.status.success(), "{first:?}");
+    let old = w.daemons();
+    assert_eq!(old.len(), 1);
+    w.kill_daemon(old[0]);
+    let b2 = w.bundle("c2", &group);
+    let second = w.start(&b2, "c2", None);
+    assert!(second.status.success(), "{second:?}");
+    assert_eq!(text(&second.stdout), text(&first.stdout));
+    let new = w.daemons();
+    assert_eq!(new.len(), 1);
+    assert_ne!(new, old);
+}
+
+#[test]
+fn different_ids_without_a_group_get_different_daemons() {
+    let w = World::new("two");
+    let a = w.start(&w.bundle("c1", &[]), "c1", None);
+    let b = w.start(&w.bundle("c2", &[]), "c2", None);
+    assert!(a.status.success() && b.status.success());
+    assert_ne!(a.stdout, b.stdout);
+    assert_eq!(w.daemons().len(), 2);
+}
+
+#[test]
+fn start_without_id_fails_clearly_and_leaves_nothing() {
+    let w = World::new("noid");
+    let b = w.bundle("c1", &[]);
+    let out = common::run_bounded(w.shim(&b, "", "start"));
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_eq!(text(&out.stdout), "");
+    let err = text(&out.stderr);
+    assert!(err.starts_with("io.containerd.rsrunc.v2: "), "{err}");
+    assert!(err.contains("-id"), "{err}");
+    assert!(!b.join("address").exists());
+    assert!(w.daemons().is_empty());
+}
+
+#[test]
+fn start_with_a_bad_id_is_refused() {
+    let w = World::new("badid");
+    let b = w.bundle("c1", &[]);
+    for id in ["../x", "a/b", &"x".repeat(2000)] {
+        let out = common::run_bounded(w.shim(&b, id, "start"));
+        assert_eq!(out.status.code(), Some(1), "{id}: {out:?}");
+        assert!(text(&out.stderr).contains("invalid task id"), "{out:?}");
+    }
+    assert!(w.daemons().is_empty());
+}
+
+#[test]
+fn start_without_a_reachable_containerd_fails_clearly() {
+    let w = World::new("noaddr");
+    let b = w.bundle("c1", &[]);
+    let out = common::run_bounded(w.shim_at("", &b, "c1", "start"));
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(text(&out.stderr).contains("-address"), "{out:?}");
+    let nobody = w.dir.join("nobody.sock").to_string_lossy().into_owned();
+    let out = common::run_bounded(w.shim_at(&nobody, &b, "c1", "start"));
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(text(&out.stderr).contains("does not answer"), "{out:?}");
+    assert!(w.daemons().is_empty());
+    assert!(!b.join("address").exists());
+}
+
+#[test]
+fn start_without_a_spec_fails_naming_it() {
+    let w = World::new("nospec");
+    let b = w.bundle("c1", &[]);
+    fs::remove_file(b.join("config.json")).unwrap();
+    let out = w.start(&b, "c1", None);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(text(&out.stderr).contains("config.json"), "{out:?}");
+}
