@@ -1,10 +1,10 @@
 //! The bundle files the v2 shim reads and writes besides runc's: `config.json`'s grouping
-//! annotations and `address`.
+//! annotations, `address`, `runtime`, `options.json` and `init.pid`.
 
 use std::fs;
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
@@ -14,7 +14,15 @@ pub const GROUP_ANNOTATIONS: [&str; 2] = [
     "io.kubernetes.cri.sandbox-id",
 ];
 
+/// runc's state root when options.json names none (Go's `process.RuncRoot`).
+pub const DEFAULT_RUNC_ROOT: &str = "/run/containerd/runc";
+
+/// Where the runc binary is named when the task's options named one (Go writes it at Create).
+const RUNTIME_FILE: &str = "runtime";
+/// The task's runc options as JSON (Go writes it at Create).
+const OPTIONS_FILE: &str = "options.json";
 const ADDRESS_FILE: &str = "address";
+const INIT_PID_FILE: &str = "init.pid";
 
 /// The group this bundle's container joins: the first grouping annotation of its spec, if any.
 /// An unreadable spec is an error (as in Go: `start` cannot decide without it).
@@ -49,6 +57,55 @@ pub fn read_address(bundle: &Path) -> Option<String> {
         .filter(|a| !a.is_empty())
 }
 
+/// The runc binary the task used: `<bundle>/runtime`, `runc` when missing or empty.
+pub fn runtime(bundle: &Path) -> io::Result<String> {
+    let path = bundle.join(RUNTIME_FILE);
+    match fs::read_to_string(&path) {
+        Ok(s) if !s.trim().is_empty() => Ok(s.trim().to_string()),
+        Ok(_) => Ok("runc".to_string()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok("runc".to_string()),
+        Err(e) => Err(context(e, &path)),
+    }
+}
+
+/// runc's state root for the task: `root` of `<bundle>/options.json`, or the default. A file that
+/// is there but is not JSON is an error, as in Go.
+pub fn runc_root(bundle: &Path) -> io::Result<PathBuf> {
+    #[derive(Deserialize)]
+    struct Options {
+        #[serde(default)]
+        root: String,
+    }
+    let path = bundle.join(OPTIONS_FILE);
+    let data = match fs::read(&path) {
+        Ok(d) => d,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(DEFAULT_RUNC_ROOT.into()),
+        Err(e) => return Err(context(e, &path)),
+    };
+    let options: Options = serde_json::from_slice(&data).map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{}: {e}", path.display()),
+        )
+    })?;
+    Ok(match options.root.as_str() {
+        "" => DEFAULT_RUNC_ROOT.into(),
+        r => r.into(),
+    })
+}
+
+/// The init's pid from `<bundle>/init.pid`.
+pub fn init_pid(bundle: &Path) -> io::Result<u32> {
+    let path = bundle.join(INIT_PID_FILE);
+    let s = fs::read_to_string(&path).map_err(|e| context(e, &path))?;
+    s.trim().parse().map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{}: {s:?}: {e}", path.display()),
+        )
+    })
+}
+
 /// Write `data` to a temp file beside `path`, sync it, and rename it over `path`.
 fn write_atomic(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
     let name = path
@@ -80,7 +137,6 @@ fn context(e: io::Error, path: &Path) -> io::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::PathBuf;
 
     struct Dir(PathBuf);
 
@@ -137,5 +193,41 @@ mod tests {
             Some("unix:///run/containerd/s/def")
         );
         assert_eq!(fs::read_dir(&d.0).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn runtime_and_root_default_when_their_files_are_missing() {
+        let d = Dir::new("defaults");
+        assert_eq!(runtime(&d.0).unwrap(), "runc");
+        assert_eq!(runc_root(&d.0).unwrap(), PathBuf::from(DEFAULT_RUNC_ROOT));
+        fs::write(d.0.join("runtime"), "").unwrap();
+        fs::write(d.0.join("options.json"), "{}").unwrap();
+        assert_eq!(runtime(&d.0).unwrap(), "runc");
+        assert_eq!(runc_root(&d.0).unwrap(), PathBuf::from(DEFAULT_RUNC_ROOT));
+    }
+
+    #[test]
+    fn runtime_and_root_come_from_what_create_wrote() {
+        let d = Dir::new("written");
+        fs::write(d.0.join("runtime"), "/usr/local/bin/crun").unwrap();
+        fs::write(
+            d.0.join("options.json"),
+            r#"{"binary_name":"crun","root":"/run/r"}"#,
+        )
+        .unwrap();
+        assert_eq!(runtime(&d.0).unwrap(), "/usr/local/bin/crun");
+        assert_eq!(runc_root(&d.0).unwrap(), PathBuf::from("/run/r"));
+        fs::write(d.0.join("options.json"), "not json").unwrap();
+        assert!(runc_root(&d.0).is_err());
+    }
+
+    #[test]
+    fn init_pid_is_read_or_says_why_not() {
+        let d = Dir::new("pid");
+        assert!(init_pid(&d.0).is_err());
+        fs::write(d.0.join("init.pid"), "4242").unwrap();
+        assert_eq!(init_pid(&d.0).unwrap(), 4242);
+        fs::write(d.0.join("init.pid"), "x").unwrap();
+        assert!(init_pid(&d.0).is_err());
     }
 }

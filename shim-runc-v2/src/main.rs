@@ -3,6 +3,7 @@
 //! daemon: log, reaper, event publisher, shim-core and the ttrpc server.
 
 mod bundle;
+mod delete;
 mod dispatch;
 mod flags;
 mod info;
@@ -29,6 +30,8 @@ use crate::flags::{Action, Env, Flags, Settings};
 
 /// The runtime name containerd knows this shim by (`containerd-shim-<name>-v2` on PATH).
 const RUNTIME_NAME: &str = "io.containerd.rsrunc.v2";
+/// Bound on every runc call; runc is killed after it.
+const RUNC_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long queued events may still be published when the daemon stops.
 const SHUTDOWN_PUBLISH_LIMIT: Duration = Duration::from_secs(2);
 
@@ -81,7 +84,18 @@ fn main() {
                 Err(e) => fail(e),
             }
         }
-        Action::Delete => fail(anyhow::anyhow!("delete: not implemented yet")),
+        Action::Delete => {
+            // As Go: SIGTERM and SIGINT do not interrupt the cleanup.
+            let (reaper, _signals) = reaper::Reaper::builder()
+                .forward(&[Signal::SIGTERM, Signal::SIGINT])
+                .start()
+                .unwrap_or_else(|e| fail(anyhow::anyhow!("starting the reaper: {e}")));
+            log_to_stderr(settings.debug);
+            match delete::run(&settings, &bundle, reaper, RUNC_TIMEOUT) {
+                Ok(bytes) => print_and_exit(&bytes),
+                Err(e) => fail(e),
+            }
+        }
         Action::Serve => {
             let code = match serve(&flags, &settings, &bundle) {
                 Ok(()) => 0,
@@ -193,6 +207,16 @@ fn listen_address(socket: &str) -> String {
     } else {
         format!("unix://{socket}")
     }
+}
+
+/// Short-lived actions log to stderr (containerd shows it as cleanup warnings) when it is a pipe
+/// or a terminal: the logger reopens it by path, which would write a regular file from its start.
+fn log_to_stderr(debug: bool) {
+    // TODO(shim-host): a logrus init onto an inherited fd would make this unnecessary.
+    let stderr = Path::new("/proc/self/fd/2");
+    let reopenable = std::fs::metadata(stderr)
+        .is_ok_and(|m| m.file_type().is_fifo() || m.file_type().is_char_device());
+    let _ = logrus::init(reopenable.then_some(stderr), &[], debug);
 }
 
 /// Make sure fds 0, 1 and 2 are open (on /dev/null if not), so that no socket or file we open

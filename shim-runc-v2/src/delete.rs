@@ -1,0 +1,87 @@
+//! `delete`: containerd's cleanup after a dead daemon: force-delete the runc container, unmount the
+//! rootfs, and answer with the protobuf DeleteResponse Go's runc shim prints.
+
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use anyhow::{bail, Context};
+use prost::Message;
+use shim_core::runc::{Runc, RuncConfig};
+// TODO(proto): task v2's DeleteResponse once shim-proto has it; its fields and numbers are v1's.
+use shim_proto::shim::DeleteResponse;
+
+use crate::bundle;
+use crate::flags::Settings;
+
+/// The status Go reports for a task whose shim died: killed (128 + SIGKILL).
+pub const DEAD_SHIM_EXIT_STATUS: u32 = 128 + libc::SIGKILL as u32;
+
+/// Clean up the task `s.id` of `bundle` and return the encoded DeleteResponse to print. Failures
+/// of the cleanup steps are logged and do not fail the call (as in Go): containerd goes on
+/// deleting the bundle either way. An unreadable options.json does fail it, as in Go.
+pub fn run(
+    s: &Settings,
+    bundle: &Path,
+    reaper: reaper::Reaper,
+    timeout: Duration,
+) -> anyhow::Result<Vec<u8>> {
+    if s.id.is_empty() {
+        bail!("delete needs the task id: -id is missing");
+    }
+    shim_core::validate::id("task", &s.id).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let root = bundle::runc_root(bundle).context("reading the task's runc options")?;
+    let binary = bundle::runtime(bundle).context("reading the task's runc binary")?;
+    let runc = Runc::new(
+        RuncConfig {
+            binary: binary.into(),
+            root: root.join(&s.namespace),
+            log: bundle.join("log.json"),
+            criu: None,
+            systemd_cgroup: false,
+            timeout,
+        },
+        reaper,
+    );
+    if let Err(e) = runc.delete(&s.id, true) {
+        log::warn!(id:% = s.id, error:% = e; "failed to remove runc container");
+    }
+    if let Err(e) = shim_core::mount::unmount_all(bundle) {
+        log::warn!(id:% = s.id, error:% = e; "failed to cleanup rootfs mount");
+    }
+    let pid = bundle::init_pid(bundle).unwrap_or_else(|e| {
+        log::warn!(id:% = s.id, error:% = e; "failed to read init pid file");
+        0
+    });
+    Ok(response(pid, SystemTime::now()).encode_to_vec())
+}
+
+/// What Go answers: the init's pid (0 if unknown), SIGKILL's status, exited now.
+fn response(pid: u32, now: SystemTime) -> DeleteResponse {
+    DeleteResponse {
+        pid,
+        exit_status: DEAD_SHIM_EXIT_STATUS,
+        exited_at: Some(shim_proto::time::to_timestamp(now)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::UNIX_EPOCH;
+
+    #[test]
+    fn the_answer_is_go_s_sigkill_status_with_the_init_pid() {
+        let at = UNIX_EPOCH + Duration::new(1_700_000_000, 7);
+        let r = response(4242, at);
+        assert_eq!(r.exit_status, 137);
+        let bytes = r.encode_to_vec();
+        // pid=4242 (field 1), exit_status=137 (field 2), exited_at (field 3).
+        assert_eq!(&bytes[..6], &[0x08, 0x92, 0x21, 0x10, 0x89, 0x01]);
+        let back = DeleteResponse::decode(bytes.as_slice()).unwrap();
+        assert_eq!(back, r);
+        assert_eq!(
+            shim_proto::time::from_timestamp(back.exited_at.as_ref().unwrap()),
+            Some(at)
+        );
+    }
+}
