@@ -17,7 +17,7 @@ use recorder::{Recorder, Sink};
 use shim_core::config::DEFAULT_SETTLE_LIMIT;
 use shim_core::io::IoSpec;
 use shim_core::{
-    Config, CreateOptions, CreateRequest, Error, ExecRequest, ExitInfo, Mount, Shim, Status,
+    Config, CreateOptions, CreateRequest, Error, ExecRequest, ExitInfo, Mount, SingleShim, Status,
 };
 
 static REAPER: OnceLock<reaper::Reaper> = OnceLock::new();
@@ -59,7 +59,7 @@ struct World {
     id: String,
     bundle: PathBuf,
     image: PathBuf,
-    shim: Arc<Shim>,
+    shim: Arc<SingleShim>,
     events: Arc<Recorder>,
 }
 
@@ -125,7 +125,7 @@ impl World {
             runc_timeout: HANG,
             settle_limit,
         };
-        let shim = Shim::new(config, reaper(), Box::new(Sink(Arc::clone(&events)))).unwrap();
+        let shim = SingleShim::new(config, reaper(), Box::new(Sink(Arc::clone(&events)))).unwrap();
         World {
             dir,
             id,

@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::Context;
 use nix::sys::signal::Signal;
 
-use shim_core::events::{EventSink, TaskExit};
+use shim_core::events::{Event, EventSink};
 use shim_host::publisher::{Publisher, Target};
 use shim_host::{logrus, server};
 
@@ -92,7 +92,7 @@ fn run(
         settle_limit: shim_core::config::DEFAULT_SETTLE_LIMIT,
     };
     let core = Arc::new(
-        shim_core::service::Shim::new(config, reaper, Box::new(events))
+        shim_core::SingleShim::new(config, reaper, Box::new(events))
             .context("starting shim-core")?,
     );
     let listen = match flags.socket.as_deref() {
@@ -124,11 +124,12 @@ fn run(
 struct Exits(Publisher);
 
 impl EventSink for Exits {
-    fn task_exit(&self, e: TaskExit) {
-        self.0.publish(shim_host::events::task_exit(&e));
-    }
-
-    fn task_deleted(&self) {
-        self.0.stop_retrying();
+    fn event(&self, e: Event) {
+        match e {
+            Event::Exit(e) => self.0.publish(shim_host::events::task_exit(&e)),
+            // Nobody waits for that task's exits any more.
+            Event::Delete { .. } => self.0.stop_retrying(),
+            _ => {}
+        }
     }
 }

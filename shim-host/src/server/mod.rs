@@ -73,15 +73,13 @@ struct Loop {
 }
 
 impl Loop {
-    fn run(mut self) {
+    /// Serve until polling fails (then the shim cannot be reached: its end).
+    fn run(mut self) -> Result<(), String> {
         let mut frames = Vec::new();
         loop {
             let (listener_ready, conn_events) = match self.wait() {
                 Ok(ready) => ready,
-                Err(e) => {
-                    log::error!(error:% = e; "server loop stopped");
-                    return;
-                }
+                Err(e) => return Err(format!("polling: {e}")),
             };
             let mut gone = Vec::new();
             for (i, (conn, events)) in self.conns.iter_mut().zip(conn_events).enumerate() {
