@@ -1,9 +1,9 @@
 //! Every Shim service and event message survives encode/decode unchanged; the service paths are Go's.
 
-use std::fmt::Debug;
+mod support;
+
 use std::sync::Arc;
 
-use prost::Message;
 use shim_proto::events::*;
 use shim_proto::events_ttrpc::{create_events, Envelope, Events, ForwardRequest};
 use shim_proto::protobuf::{Any, Empty, Timestamp};
@@ -13,24 +13,9 @@ use shim_proto::time::GO_ZERO_TIME;
 use shim_proto::types::{Mount, Process, ProcessInfo, Status};
 use shim_proto::{pack, pack_json, type_url};
 
-fn round_trip<M: Message + Default + PartialEq + Debug>(m: &M) -> Result<(), String> {
-    let bytes = m.encode_to_vec();
-    if bytes.is_empty() && *m != M::default() {
-        return Err("non-default message encoded to nothing".to_string());
-    }
-    let back = M::decode(bytes.as_slice()).map_err(|e| format!("decode: {e}"))?;
-    if &back != m {
-        return Err(format!("decoded {back:?} != original {m:?}"));
-    }
-    if back.encode_to_vec() != bytes {
-        return Err("re-encoding changed the bytes".to_string());
-    }
-    Ok(())
-}
-
 macro_rules! table {
     ($($ty:ident $body:tt),* $(,)?) => {
-        vec![$((stringify!($ty), round_trip(&$ty $body))),*]
+        vec![$((stringify!($ty), support::round_trip(&$ty $body))),*]
     };
 }
 
@@ -308,15 +293,8 @@ fn every_message_round_trips() {
             nanos: 999_999_999
         },
     ];
-    let failures: Vec<String> = results
-        .iter()
-        .filter_map(|(name, r)| r.as_ref().err().map(|e| format!("{name}: {e}")))
-        .collect();
-    assert!(
-        failures.is_empty(),
-        "round trip failed:\n{}",
-        failures.join("\n")
-    );
+    let failures = support::failures(&results);
+    assert!(failures.is_empty(), "round trip failed:\n{failures}");
     assert_eq!(results.len(), 43, "the table should list 43 messages");
 }
 
