@@ -13,6 +13,8 @@ const PROTOS: &[&str] = &[
     "runctypes/runc.proto",
     "events/task.proto",
     "runtime/v1/shim/v1/shim.proto",
+    "runtime/task/v2/shim.proto",
+    "runtime/task/v3/shim.proto",
     "services/ttrpc/events/v1/events.proto",
 ];
 

@@ -1,8 +1,9 @@
 //! shim-proto: containerd 1.6 runtime v1 shim API (prost messages, ttrpc stubs) and Any helpers.
 //!
 //! The generated code lives in [`generated`]; the modules below re-export it under short paths:
-//! [`shim`] (messages, `Shim` trait, `create_shim`, `ShimClient`), [`types`], [`runc`],
-//! [`events`], [`events_ttrpc`] and [`protobuf`].
+//! [`shim`] (messages, `Shim` trait, `create_shim`, `ShimClient`), [`task_v2`] and [`task_v3`]
+//! (messages, `Task` trait, `create_task`, `TaskClient`), [`types`], [`runc`], [`events`],
+//! [`events_ttrpc`] and [`protobuf`].
 
 pub mod any;
 pub mod time;
@@ -24,6 +25,19 @@ pub mod generated {
 /// [`shim::Shim`], [`shim::create_shim`] and the blocking [`shim::ShimClient`].
 pub mod shim {
     pub use crate::generated::containerd::runtime::linux::shim::v1::*;
+}
+
+/// `containerd.task.v2`: the runtime v2 shim's Task service messages, the server trait
+/// [`task_v2::Task`], [`task_v2::create_task`] and the blocking [`task_v2::TaskClient`].
+/// [`task_v2::DeleteResponse`] is also what the shim binary's `delete` action prints on stdout.
+pub mod task_v2 {
+    pub use crate::generated::containerd::task::v2::*;
+}
+
+/// `containerd.task.v3`: task API v3, the same messages as [`task_v2`] re-declared in their own
+/// package (same wire encoding); only the ttrpc service path `/containerd.task.v3.Task/…` differs.
+pub mod task_v3 {
+    pub use crate::generated::containerd::task::v3::*;
 }
 
 /// `containerd.types` and `containerd.v1.types`: [`types::Mount`], [`types::Status`],
