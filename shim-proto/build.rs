@@ -11,6 +11,7 @@ const PROTOS: &[&str] = &[
     "types/mount.proto",
     "types/task/task.proto",
     "runctypes/runc.proto",
+    "types/runc/options/oci.proto",
     "events/task.proto",
     "runtime/v1/shim/v1/shim.proto",
     "runtime/task/v2/shim.proto",

@@ -2,8 +2,8 @@
 //!
 //! The generated code lives in [`generated`]; the modules below re-export it under short paths:
 //! [`shim`] (messages, `Shim` trait, `create_shim`, `ShimClient`), [`task_v2`] and [`task_v3`]
-//! (messages, `Task` trait, `create_task`, `TaskClient`), [`types`], [`runc`], [`events`],
-//! [`events_ttrpc`] and [`protobuf`].
+//! (messages, `Task` trait, `create_task`, `TaskClient`), [`types`], [`runc`],
+//! [`runc_v1_options`], [`events`], [`events_ttrpc`] and [`protobuf`].
 
 pub mod any;
 pub mod time;
@@ -50,6 +50,13 @@ pub mod types {
 /// `containerd.linux.runc`: runc options carried in `Any`s.
 pub mod runc {
     pub use crate::generated::containerd::linux::runc::*;
+}
+
+/// `containerd.runc.v1`: the `io.containerd.runc.v2` runtime's [`runc_v1_options::Options`]
+/// (`CreateTaskRequest.options`), [`runc_v1_options::CheckpointOptions`] and
+/// [`runc_v1_options::ProcessDetails`] (`ProcessInfo.info` in `PidsResponse`).
+pub mod runc_v1_options {
+    pub use crate::generated::containerd::runc::v1::*;
 }
 
 /// `containerd.events`: task event messages (the v1 shim publishes only `TaskExit`).

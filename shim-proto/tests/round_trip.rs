@@ -1,4 +1,4 @@
-//! Every Shim service and event message survives encode/decode unchanged; the service paths are Go's.
+//! Every shim, event and options message survives encode/decode unchanged; service paths are Go's.
 
 mod support;
 
@@ -296,6 +296,50 @@ fn every_message_round_trips() {
     let failures = support::failures(&results);
     assert!(failures.is_empty(), "round trip failed:\n{failures}");
     assert_eq!(results.len(), 43, "the table should list 43 messages");
+}
+
+#[test]
+fn runc_v1_options_round_trip() {
+    use shim_proto::runc_v1_options as v1;
+    let results = vec![
+        (
+            "Options",
+            support::round_trip(&v1::Options {
+                no_pivot_root: true,
+                no_new_keyring: true,
+                shim_cgroup: s("/shim"),
+                io_uid: 1000,
+                io_gid: 1001,
+                binary_name: s("runc"),
+                root: s("/run/containerd/runc"),
+                systemd_cgroup: true,
+                criu_image_path: s("/i"),
+                criu_work_path: s("/w"),
+                task_api_address: s("ttrpc+unix:///run/t.sock"),
+                task_api_version: 3,
+            }),
+        ),
+        (
+            "CheckpointOptions",
+            support::round_trip(&v1::CheckpointOptions {
+                exit: true,
+                open_tcp: true,
+                external_unix_sockets: true,
+                terminal: true,
+                file_locks: true,
+                empty_namespaces: vec![s("network"), s("ipc")],
+                cgroups_mode: s("soft"),
+                image_path: s("/i"),
+                work_path: s("/w"),
+            }),
+        ),
+        (
+            "ProcessDetails",
+            support::round_trip(&v1::ProcessDetails { exec_id: s("e1") }),
+        ),
+    ];
+    let failures = support::failures(&results);
+    assert!(failures.is_empty(), "round trip failed:\n{failures}");
 }
 
 #[test]
