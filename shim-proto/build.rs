@@ -17,6 +17,8 @@ const PROTOS: &[&str] = &[
     "runtime/task/v2/shim.proto",
     "runtime/task/v3/shim.proto",
     "services/ttrpc/events/v1/events.proto",
+    "cgroups/cgroup1/stats/metrics.proto",
+    "cgroups/cgroup2/stats/metrics.proto",
 ];
 
 fn main() {

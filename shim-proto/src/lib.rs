@@ -3,7 +3,8 @@
 //! The generated code lives in [`generated`]; the modules below re-export it under short paths:
 //! [`shim`] (messages, `Shim` trait, `create_shim`, `ShimClient`), [`task_v2`] and [`task_v3`]
 //! (messages, `Task` trait, `create_task`, `TaskClient`), [`types`], [`runc`],
-//! [`runc_v1_options`], [`events`], [`events_ttrpc`] and [`protobuf`].
+//! [`runc_v1_options`], [`events`], [`events_ttrpc`], [`cgroups_v1`], [`cgroups_v2`] and
+//! [`protobuf`].
 
 pub mod any;
 pub mod time;
@@ -68,6 +69,18 @@ pub mod events {
 /// `containerd.services.events.ttrpc.v1`: containerd's ttrpc `Events.Forward` service.
 pub mod events_ttrpc {
     pub use crate::generated::containerd::services::events::ttrpc::v1::*;
+}
+
+/// `io.containerd.cgroups.v1`: cgroup v1 [`cgroups_v1::Metrics`], the `StatsResponse.stats` of a
+/// runc shim on a cgroup v1 host.
+pub mod cgroups_v1 {
+    pub use crate::generated::io::containerd::cgroups::v1::*;
+}
+
+/// `io.containerd.cgroups.v2`: cgroup v2 [`cgroups_v2::Metrics`], the `StatsResponse.stats` of a
+/// runc shim on a cgroup v2 host.
+pub mod cgroups_v2 {
+    pub use crate::generated::io::containerd::cgroups::v2::*;
 }
 
 /// `google.protobuf` well-known types, generated locally (not `prost-types`).

@@ -35,6 +35,13 @@ pub const RUNC_V1_CHECKPOINT_OPTIONS: &str = "containerd.runc.v1.CheckpointOptio
 /// `ProcessInfo.info` in `PidsResponse`.
 pub const RUNC_V1_PROCESS_DETAILS: &str = "containerd.runc.v1.ProcessDetails";
 
+// cgroup metrics in `StatsResponse.stats` (task API v2/v3), by the host's cgroup version.
+
+/// cgroup v1 hosts: `io.containerd.cgroups.v1.Metrics`.
+pub const CGROUPS_V1_METRICS: &str = "io.containerd.cgroups.v1.Metrics";
+/// cgroup v2 hosts: `io.containerd.cgroups.v2.Metrics`.
+pub const CGROUPS_V2_METRICS: &str = "io.containerd.cgroups.v2.Metrics";
+
 // OCI runtime-spec types, JSON-encoded (both runtimes).
 
 /// `ExecProcessRequest.spec` (JSON value).

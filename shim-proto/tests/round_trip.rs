@@ -343,6 +343,180 @@ fn runc_v1_options_round_trip() {
 }
 
 #[test]
+fn cgroups_v1_metrics_round_trip() {
+    use shim_proto::cgroups_v1::*;
+    let blkio = |op: &str| BlkIoEntry {
+        op: s(op),
+        device: s("sda"),
+        major: 8,
+        minor: 0,
+        value: 4096,
+    };
+    let entry = |n: u64| MemoryEntry {
+        limit: n,
+        usage: n + 1,
+        max: n + 2,
+        failcnt: n + 3,
+    };
+    let rdma = RdmaEntry {
+        device: s("mlx5_0"),
+        hca_handles: 1,
+        hca_objects: 2,
+    };
+    let m = Metrics {
+        hugetlb: vec![HugetlbStat {
+            usage: 1,
+            max: 2,
+            failcnt: 3,
+            pagesize: s("2MB"),
+        }],
+        pids: Some(PidsStat {
+            current: 3,
+            limit: 10,
+        }),
+        cpu: Some(CpuStat {
+            usage: Some(CpuUsage {
+                total: 300,
+                kernel: 100,
+                user: 200,
+                per_cpu: vec![150, 150],
+            }),
+            throttling: Some(Throttle {
+                periods: 1,
+                throttled_periods: 2,
+                throttled_time: 3,
+            }),
+        }),
+        memory: Some(MemoryStat {
+            cache: 1,
+            rss: 2,
+            pg_maj_fault: 10,
+            total_unevictable: 32,
+            usage: Some(entry(33)),
+            swap: Some(entry(34)),
+            kernel: Some(entry(35)),
+            kernel_tcp: Some(entry(36)),
+            ..Default::default()
+        }),
+        blkio: Some(BlkIoStat {
+            io_service_bytes_recursive: vec![blkio("Read"), blkio("Write")],
+            sectors_recursive: vec![blkio("Total")],
+            ..Default::default()
+        }),
+        rdma: Some(RdmaStat {
+            current: vec![rdma.clone()],
+            limit: vec![rdma],
+        }),
+        network: vec![NetworkStat {
+            name: s("eth0"),
+            rx_bytes: 1,
+            tx_dropped: 9,
+            ..Default::default()
+        }],
+        cgroup_stats: Some(CgroupStats {
+            nr_sleeping: 1,
+            nr_running: 2,
+            nr_stopped: 3,
+            nr_uninterruptible: 4,
+            nr_io_wait: 5,
+        }),
+        memory_oom_control: Some(MemoryOomControl {
+            oom_kill_disable: 1,
+            under_oom: 0,
+            oom_kill: 3,
+        }),
+    };
+    support::round_trip(&m).unwrap();
+}
+
+#[test]
+fn cgroups_v2_metrics_round_trip() {
+    use shim_proto::cgroups_v2::*;
+    let psi = || {
+        Some(PsiStats {
+            some: Some(PsiData {
+                avg10: 0.25,
+                avg60: 1.5,
+                avg300: 99.99,
+                total: 7,
+            }),
+            full: Some(PsiData::default()),
+        })
+    };
+    let rdma = RdmaEntry {
+        device: s("mlx5_0"),
+        hca_handles: 1,
+        hca_objects: 2,
+    };
+    let m = Metrics {
+        pids: Some(PidsStat {
+            current: 3,
+            limit: 10,
+        }),
+        cpu: Some(CpuStat {
+            usage_usec: 1,
+            user_usec: 2,
+            system_usec: 3,
+            nr_periods: 4,
+            nr_throttled: 5,
+            throttled_usec: 6,
+            psi: psi(),
+            nr_bursts: 8,
+            burst_usec: 9,
+        }),
+        memory: Some(MemoryStat {
+            anon: 1,
+            file: 2,
+            thp_collapse_alloc: 31,
+            usage: 32,
+            usage_limit: 33,
+            swap_usage: 34,
+            swap_limit: 35,
+            max_usage: 36,
+            swap_max_usage: 37,
+            psi: psi(),
+            ..Default::default()
+        }),
+        rdma: Some(RdmaStat {
+            current: vec![rdma.clone()],
+            limit: vec![rdma],
+        }),
+        io: Some(IoStat {
+            usage: vec![IoEntry {
+                major: 8,
+                minor: 0,
+                rbytes: 3,
+                wbytes: 4,
+                rios: 5,
+                wios: 6,
+            }],
+            psi: psi(),
+        }),
+        hugetlb: vec![HugeTlbStat {
+            current: 1,
+            max: 2,
+            pagesize: s("1GB"),
+            failcnt: 4,
+        }],
+        memory_events: Some(MemoryEvents {
+            low: 1,
+            high: 2,
+            max: 3,
+            oom: 4,
+            oom_kill: 5,
+            oom_group_kill: 6,
+        }),
+        network: vec![NetworkStat {
+            name: s("eth0"),
+            rx_packets: 3,
+            tx_bytes: 6,
+            ..Default::default()
+        }],
+    };
+    support::round_trip(&m).unwrap();
+}
+
+#[test]
 fn status_enum_values_are_containerd_values() {
     let expected = [
         (Status::Unknown, 0),

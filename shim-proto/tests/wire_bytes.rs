@@ -14,7 +14,7 @@ use shim_proto::events::{Event, TaskCreate, TaskExit, TaskIo, TaskOom};
 use shim_proto::protobuf::{Any, Timestamp};
 use shim_proto::runc_v1_options::{CheckpointOptions, Options, ProcessDetails};
 use shim_proto::task_v2::{
-    ConnectResponse, CreateTaskRequest, DeleteResponse, PidsResponse, StateResponse,
+    ConnectResponse, CreateTaskRequest, DeleteResponse, PidsResponse, StateResponse, StatsResponse,
     UpdateTaskRequest,
 };
 use shim_proto::types::{Mount, ProcessInfo, Status};
@@ -361,4 +361,108 @@ fn runc_v1_checkpoint_options() {
         &[0x4a, 2], b"/w",      // 9 work_path
     ]);
     assert_wire(&m, &expected);
+}
+
+// io.containerd.cgroups.v1 and v2, as StatsResponse.stats
+
+#[test]
+fn cgroups_v1_metrics_with_packed_per_cpu() {
+    use shim_proto::cgroups_v1::{CpuStat, CpuUsage, MemoryOomControl, Metrics, PidsStat};
+    let m = Metrics {
+        pids: Some(PidsStat {
+            current: 3,
+            limit: 10,
+        }),
+        cpu: Some(CpuStat {
+            usage: Some(CpuUsage {
+                total: 300,
+                per_cpu: vec![100, 200],
+                ..Default::default()
+            }),
+            throttling: None,
+        }),
+        memory_oom_control: Some(MemoryOomControl {
+            oom_kill: 1,
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    #[rustfmt::skip]
+    let expected = wire(&[
+        &[0x12, 4],                // 2 pids: PidsStat, 4 bytes
+        &[0x08, 3, 0x10, 10],      //   1 current, 2 limit
+        &[0x1a, 10],               // 3 cpu: CPUStat, 10 bytes
+        &[0x0a, 8],                //   1 usage: CPUUsage, 8 bytes
+        &[0x08, 0xac, 0x02],       //     1 total: varint 300
+        &[0x22, 3, 100, 0xc8, 1],  //     4 per_cpu: packed, 3 bytes: 100, 200
+        &[0x4a, 2, 0x18, 1],       // 9 memory_oom_control { 3 oom_kill: 1 }
+    ]);
+    assert_wire(&m, &expected);
+    let stats = StatsResponse {
+        stats: Some(pack(type_url::CGROUPS_V1_METRICS, &m)),
+    };
+    let any = stats.stats.as_ref().unwrap();
+    assert_eq!(any.type_url, "io.containerd.cgroups.v1.Metrics");
+    assert_eq!(
+        unpack::<Metrics>(any, type_url::CGROUPS_V1_METRICS).unwrap(),
+        m
+    );
+}
+
+#[test]
+fn cgroups_v2_metrics_with_psi_double_and_high_field_numbers() {
+    use shim_proto::cgroups_v2::{
+        CpuStat, MemoryEvents, MemoryStat, Metrics, PidsStat, PsiData, PsiStats,
+    };
+    let m = Metrics {
+        pids: Some(PidsStat {
+            current: 3,
+            limit: 0,
+        }),
+        cpu: Some(CpuStat {
+            usage_usec: 5,
+            nr_bursts: 1,
+            ..Default::default()
+        }),
+        memory: Some(MemoryStat {
+            usage: 4096,
+            psi: Some(PsiStats {
+                some: Some(PsiData {
+                    avg10: 1.5,
+                    total: 7,
+                    ..Default::default()
+                }),
+                full: None,
+            }),
+            ..Default::default()
+        }),
+        memory_events: Some(MemoryEvents {
+            oom_kill: 2,
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    #[rustfmt::skip]
+    let expected = wire(&[
+        &[0x0a, 2, 0x08, 3],       // 1 pids { 1 current: 3 }
+        &[0x12, 4],                // 2 cpu: CPUStat, 4 bytes
+        &[0x08, 5],                //   1 usage_usec
+        &[0x40, 1],                //   8 nr_bursts (cgroups v3.1)
+        &[0x22, 20],               // 4 memory: MemoryStat, 20 bytes (3 is unused)
+        &[0x80, 0x02, 0x80, 0x20], //   32 usage: two-byte tag 256, varint 4096
+        &[0xb2, 0x02, 13],         //   38 psi: PSIStats, two-byte tag 306, 13 bytes
+        &[0x0a, 11],               //     1 some: PSIData, 11 bytes
+        &[0x09],                   //       1 avg10: fixed64 double 1.5, little-endian
+        &[0, 0, 0, 0, 0, 0, 0xf8, 0x3f],
+        &[0x20, 7],                //       4 total
+        &[0x42, 2, 0x28, 2],       // 8 memory_events { 5 oom_kill: 2 }
+    ]);
+    assert_wire(&m, &expected);
+    let any = pack(type_url::CGROUPS_V2_METRICS, &m);
+    assert_eq!(any.type_url, "io.containerd.cgroups.v2.Metrics");
+    assert_eq!(
+        unpack::<Metrics>(&any, type_url::CGROUPS_V2_METRICS).unwrap(),
+        m
+    );
+    assert!(unpack::<Metrics>(&any, type_url::CGROUPS_V1_METRICS).is_err());
 }
