@@ -63,6 +63,21 @@ const NEEDS: &[Need] = &[
         check: Check::Command("containerd-shim"),
     },
     Need {
+        what: "CNI bridge plugin (CRI tests)",
+        package: "containernetworking-plugins",
+        check: Check::File("/usr/lib/cni/bridge"),
+    },
+    Need {
+        what: "CNI host-local plugin",
+        package: "containernetworking-plugins",
+        check: Check::File("/usr/lib/cni/host-local"),
+    },
+    Need {
+        what: "CNI loopback plugin",
+        package: "containernetworking-plugins",
+        check: Check::File("/usr/lib/cni/loopback"),
+    },
+    Need {
         what: "busybox-static",
         package: "busybox-static",
         check: Check::Package,
