@@ -1,4 +1,5 @@
-//! `cargo xtask deps`: install the Debian packages the build and the tests need, if missing.
+//! `cargo xtask deps`: install the Debian packages the build and the tests need, if missing,
+//! and unpack the newer containerds the tests also run (debs.rs).
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -114,8 +115,14 @@ const NEEDS: &[Need] = &[
     },
 ];
 
-/// Check every need, one line each; install the missing packages (apt-get runs only then).
+/// Check every need, one line each; install the missing packages (apt-get runs only then);
+/// then the newer containerds beside the system's (debs.rs).
 pub fn run() -> Result<()> {
+    system_packages()?;
+    crate::debs::run()
+}
+
+fn system_packages() -> Result<()> {
     let installed = installed_packages();
     let can_install = is_root() && which("apt-get").is_some();
     let mut missing: Vec<&str> = Vec::new();
@@ -268,7 +275,7 @@ fn installed_packages() -> HashMap<String, String> {
 }
 
 /// `1:1.35.0-4+deb12u1` -> `1.35.0`: drop the epoch, the Debian revision and repack suffixes.
-fn upstream(version: &str) -> String {
+pub(crate) fn upstream(version: &str) -> String {
     let v = version.split_once(':').map_or(version, |(_, v)| v);
     let v = v.rsplit_once('-').map_or(v, |(v, _)| v);
     v.split(['+', '~']).next().unwrap_or(v).to_string()
