@@ -46,6 +46,16 @@ fn debs_dir() -> PathBuf {
     target_dir().join("debs")
 }
 
+/// The `usr/bin` of each containerd unpacked so far, by the variable that names it for the
+/// tests (`CONTAINERD_1_7`, `CONTAINERD_2_1`). No apt, no network: `run` fetches.
+pub fn containerd_bin_dirs() -> Vec<(&'static str, PathBuf)> {
+    let debs = debs_dir();
+    WANTED
+        .iter()
+        .filter_map(|w| Some((w.env, unpacked(&debs, w)?.join("usr/bin"))))
+        .collect()
+}
+
 /// Fetch and unpack the containerds not there yet (apt runs only then), show each one's
 /// version and list them in `<target>/debs/containerd-versions.env`.
 pub fn run() -> Result<()> {
@@ -674,6 +684,31 @@ Signed-By:
             "Types: deb\nURIs: http://inline.example/\nSuites: sid\nComponents: main\n\
              Signed-By:\n -----BEGIN PGP PUBLIC KEY BLOCK-----\n .\n abc\n"
         );
+    }
+
+    #[test]
+    fn a_tree_counts_once_its_containerd_is_there_the_wanted_version_first() {
+        let debs = std::env::temp_dir().join(format!("xtask-debs-test-{}", std::process::id()));
+        let tree = |name: &str, complete: bool| {
+            let bin = debs.join(name).join("usr/bin");
+            fs::create_dir_all(&bin).unwrap();
+            if complete {
+                fs::write(bin.join("containerd"), "").unwrap();
+            }
+            debs.join(name)
+        };
+        let wanted = &WANTED[1];
+        assert_eq!(unpacked(&debs, wanted), None);
+        tree("containerd-2.1.12.partial", true);
+        tree("containerd-2.1.11", false);
+        tree("containerd-2.2.0", true);
+        assert_eq!(unpacked(&debs, wanted), None);
+        tree("containerd-2.1.8", true);
+        let newer = tree("containerd-2.1.10", true);
+        assert_eq!(unpacked(&debs, wanted), Some(newer));
+        let exact = tree(&format!("containerd-{}", wanted.version), true);
+        assert_eq!(unpacked(&debs, wanted), Some(exact));
+        fs::remove_dir_all(&debs).unwrap();
     }
 
     #[test]
