@@ -1,5 +1,6 @@
 //! shim-core: owns a container's processes and their IO through runc; no CLI, no ttrpc.
 
+pub mod cgroup;
 pub mod config;
 pub mod error;
 pub mod events;
