@@ -79,6 +79,10 @@ impl CgroupError {
         move |source| CgroupError::Path { what, path, source }
     }
 
+    pub(crate) fn os(what: &'static str) -> impl FnOnce(io::Error) -> CgroupError {
+        move |source| CgroupError::Os { what, source }
+    }
+
     pub(crate) fn parse(
         path: impl Into<PathBuf>,
         line: impl Into<String>,

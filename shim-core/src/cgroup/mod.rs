@@ -14,9 +14,11 @@ mod host;
 mod hugepages;
 mod membership;
 mod mountinfo;
+mod oom;
 pub mod v1;
 pub mod v2;
 
 pub use error::CgroupError;
 pub use group::{Cgroup, Metrics};
 pub use host::{Host, Mode};
+pub use oom::{OomThread, OomWatcher};
