@@ -390,6 +390,13 @@ mod tests {
     }
 
     #[test]
+    fn the_handle_and_cgroups_can_be_shared_between_threads() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<OomWatcher>();
+        shareable::<Cgroup>();
+    }
+
+    #[test]
     fn dropping_the_handle_ends_the_thread_cleanly() {
         let (watcher, thread, _rx) = watcher();
         drop(watcher);
