@@ -1,5 +1,6 @@
 //! shim-core: owns containers' processes and their IO through runc; no CLI, no protocol.
 
+pub mod cgroup;
 pub mod config;
 pub mod error;
 pub mod events;
