@@ -7,6 +7,7 @@ use std::sync::mpsc::{channel, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::cgroup::{Cgroup, CgroupError, Host, Metrics, OomThread, OomWatcher};
 use crate::config::Config;
 use crate::error::Error;
 use crate::events::{Event, EventSink};
@@ -48,6 +49,8 @@ pub struct Shim {
     creating: Mutex<()>,
     /// Where events go (shared with the exit dispatcher).
     events: Arc<dyn EventSink>,
+    /// Watches every container's cgroup for OOMs (task v2 only), and the thread doing it.
+    oom: Option<(OomWatcher, OomThread)>,
 }
 
 impl Shim {
@@ -67,6 +70,18 @@ impl Shim {
             config.settle_limit,
         )
         .map_err(|e| Error::Internal(format!("start exit dispatcher: {e}")))?;
+        let oom = if config.watch_oom {
+            let sink = Arc::clone(&events);
+            let watcher = OomWatcher::start(move |id: &str| {
+                sink.event(Event::Oom {
+                    container_id: id.to_string(),
+                })
+            })
+            .map_err(|e| Error::Internal(format!("start the OOM watcher: {e}")))?;
+            Some(watcher)
+        } else {
+            None
+        };
         Ok(Shim {
             config,
             reaper,
@@ -74,6 +89,7 @@ impl Shim {
             exits: Mutex::new(tx),
             creating: Mutex::new(()),
             events,
+            oom,
         })
     }
 
@@ -212,6 +228,7 @@ impl Shim {
             })?;
         started.set_pid(pid);
         self.insert(started);
+        self.watch_oom(&req.id, pid);
         self.events.event(created(pid));
         self.follow(
             pid,
@@ -251,6 +268,7 @@ impl Shim {
                         container: id.to_string(),
                     };
                     self.follow(pid, owner, since);
+                    self.watch_oom(id, pid);
                 }
                 Ok(pid)
             }
@@ -284,6 +302,9 @@ impl Shim {
                     let mut t = self.table.lock();
                     t.containers.remove(id);
                     t.by_pid.retain(|_, o| o.container() != id);
+                }
+                if let Some((watcher, _)) = &self.oom {
+                    watcher.remove(id);
                 }
                 self.events.event(Event::Delete {
                     container_id: id.to_string(),
@@ -464,6 +485,25 @@ impl Shim {
         Ok(())
     }
 
+    /// Container `id`'s cgroup metrics (v1 or v2, whichever the host has).
+    pub fn stats(&self, id: &str) -> Result<Metrics, Error> {
+        let pid = self.init(id)?.pid();
+        let cgroup = Cgroup::for_pid(&Host::default(), pid as i32).map_err(cgroup_error)?;
+        cgroup.stats().map_err(cgroup_error)
+    }
+
+    /// Report the OOMs of the cgroup `pid` is in as container `id`'s, when this shim watches.
+    fn watch_oom(&self, id: &str, pid: u32) {
+        let Some((watcher, _)) = &self.oom else {
+            return;
+        };
+        let added = Cgroup::for_pid(&Host::default(), pid as i32)
+            .and_then(|cgroup| watcher.add(id, &cgroup));
+        if let Err(e) = added {
+            log::warn!(id:% = id, pid:% = pid, error:% = e; "cannot watch the container's cgroup for OOMs");
+        }
+    }
+
     /// The init's pid, 0 before it has one.
     pub fn init_pid(&self, id: &str) -> Result<u32, Error> {
         Ok(self.init(id)?.pid())
@@ -481,5 +521,14 @@ impl Shim {
                 log::warn!(id:% = id, error:% = e; "delete at shutdown");
             }
         }
+    }
+}
+
+/// A cgroup that is gone (or never was) is NotFound, as containerd's "cgroup does not exist".
+fn cgroup_error(e: CgroupError) -> Error {
+    if e.is_not_found() {
+        Error::NotFound(format!("cgroup does not exist: {e}"))
+    } else {
+        Error::Internal(e.to_string())
     }
 }

@@ -68,6 +68,7 @@ impl Fake {
             systemd_cgroup: false,
             runc_timeout: HANG,
             settle_limit: DEFAULT_SETTLE_LIMIT,
+            watch_oom: false,
         };
         let reaper = REAPER.get().unwrap().clone();
         let shim = SingleShim::new(config, reaper, Box::new(Sink(Arc::clone(&events)))).unwrap();

@@ -124,6 +124,7 @@ impl World {
             systemd_cgroup: false,
             runc_timeout: HANG,
             settle_limit,
+            watch_oom: false,
         };
         let shim = SingleShim::new(config, reaper(), Box::new(Sink(Arc::clone(&events)))).unwrap();
         World {

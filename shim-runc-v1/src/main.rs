@@ -90,6 +90,8 @@ fn run(
         systemd_cgroup: flags.systemd_cgroup,
         runc_timeout: RUNC_TIMEOUT,
         settle_limit: shim_core::config::DEFAULT_SETTLE_LIMIT,
+        // Under runtime v1 containerd watches the cgroups itself.
+        watch_oom: false,
     };
     let core = Arc::new(
         shim_core::SingleShim::new(config, reaper, Box::new(events))
