@@ -9,7 +9,10 @@ use std::os::unix::net::UnixStream;
 use common::*;
 use prost::Message;
 use shim_proto::protobuf::{Any, Empty};
-use shim_proto::shim::{CreateTaskRequest, ExecProcessRequest, ShimInfoResponse, WaitRequest};
+use shim_proto::shim::{
+    CreateTaskRequest, DeleteProcessRequest, ExecProcessRequest, KillRequest, ShimInfoResponse,
+    StartRequest, StateRequest, WaitRequest,
+};
 
 const SERVICE: &str = "containerd.runtime.linux.shim.v1.Shim";
 
@@ -77,6 +80,60 @@ fn invalid_ids_are_invalid_argument_and_create_nothing() {
     );
     // The shim is still good for a valid create.
     shim.create_plain(&client);
+}
+
+#[test]
+fn a_huge_id_is_refused_by_every_method_without_being_echoed() {
+    if !ready() {
+        return;
+    }
+    let shim = ShimUnderTest::start(&["sleep", "1000"], false);
+    let mut sock = raw(&shim);
+    let huge = "x".repeat(1 << 20);
+    let calls: Vec<(&str, Vec<u8>)> = vec![
+        ("State", StateRequest { id: huge.clone() }.encode_to_vec()),
+        ("Wait", WaitRequest { id: huge.clone() }.encode_to_vec()),
+        ("Start", StartRequest { id: huge.clone() }.encode_to_vec()),
+        (
+            "Kill",
+            KillRequest {
+                id: huge.clone(),
+                signal: 9,
+                all: false,
+            }
+            .encode_to_vec(),
+        ),
+        (
+            "DeleteProcess",
+            DeleteProcessRequest { id: huge.clone() }.encode_to_vec(),
+        ),
+        (
+            "Exec",
+            ExecProcessRequest {
+                id: huge.clone(),
+                ..Default::default()
+            }
+            .encode_to_vec(),
+        ),
+    ];
+    for (i, (method, payload)) in calls.into_iter().enumerate() {
+        let stream = 2 * i as u32 + 1;
+        sock.write_all(&request(stream, method, payload)).unwrap();
+        let (got, resp) = read_response(&mut sock);
+        let status = resp.status.unwrap_or_default();
+        // The message is not printed: before the fix it is the whole 1 MiB id.
+        assert_eq!(
+            (got, status.code),
+            (stream, 3),
+            "{method}: a {}-byte message",
+            status.message.len()
+        );
+        assert!(
+            status.message.len() < 300,
+            "{method} echoed {} bytes",
+            status.message.len()
+        );
+    }
 }
 
 #[test]
