@@ -35,6 +35,11 @@ pub fn oversized(length: usize, max: usize) -> Status {
     )
 }
 
+/// A request on an even stream id: those are the server's to start (Go's ttrpc words and code).
+pub fn even_stream() -> Status {
+    invalid("StreamID must be odd for client initiated streams")
+}
+
 /// A handler that panicked: the caller still gets an answer.
 pub fn panicked(text: &str) -> Status {
     status(Code::UNKNOWN, format!("panic: {text}"))

@@ -224,6 +224,31 @@ fn malformed_requests_get_an_answer_and_the_connection_survives() {
 }
 
 #[test]
+fn even_stream_ids_are_invalid_argument_and_odd_ones_are_served() {
+    if !ready() {
+        return;
+    }
+    let shim = ShimUnderTest::start(&["sleep", "1000"], false);
+    let mut sock = raw(&shim);
+    for stream in [0u32, 1, 2, 3] {
+        sock.write_all(&request(stream, "ShimInfo", Empty {}.encode_to_vec()))
+            .unwrap();
+        let (got, resp) = read_response(&mut sock);
+        assert_eq!(got, stream);
+        if stream % 2 == 0 {
+            let status = resp.status.unwrap_or_default();
+            assert_eq!(
+                (status.code, status.message.as_str()),
+                (3, "StreamID must be odd for client initiated streams"),
+                "stream {stream}"
+            );
+        } else {
+            assert_eq!(code(&resp), 0, "stream {stream}: {resp:?}");
+        }
+    }
+}
+
+#[test]
 fn an_oversized_frame_is_refused_and_the_shim_stays_up() {
     if !ready() {
         return;

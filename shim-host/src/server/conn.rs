@@ -9,24 +9,15 @@ use nix::sys::eventfd::EventFd;
 use prost::Message;
 use ttrpc::{Response, Status};
 
+use super::frames::{Incoming, Reader};
 use super::Respond;
 use crate::status::Reply;
-use crate::wire::{self, Header, HEADER_LEN, MAX_PAYLOAD, TYPE_REQUEST, TYPE_RESPONSE};
-
-/// A whole frame read from a client.
-pub enum Incoming {
-    /// A request frame's stream id and payload (a `ttrpc::Request`, still encoded).
-    Request { stream_id: u32, payload: Vec<u8> },
-    /// A frame over the size limit: its payload is skipped, the stream gets this status.
-    Refused { stream_id: u32, status: Status },
-}
+use crate::wire::{self, TYPE_RESPONSE};
 
 /// The loop's side of a connection: the socket's read half and the bytes of a partial frame.
 pub struct Conn {
     sock: Arc<UnixStream>,
-    inbox: Vec<u8>,
-    /// Payload bytes of a refused (oversized) frame still to be skipped.
-    skip: usize,
+    inbox: Reader,
     pub outbox: Arc<Outbox>,
 }
 
@@ -51,8 +42,7 @@ impl Conn {
                 }),
             }),
             sock,
-            inbox: Vec::new(),
-            skip: 0,
+            inbox: Reader::new(),
         })
     }
 
@@ -68,7 +58,7 @@ impl Conn {
             match (&*self.sock).read(&mut buf) {
                 Ok(0) => return ReadOutcome::Closed,
                 Ok(n) => {
-                    self.take(&buf[..n], frames);
+                    self.inbox.push(&buf[..n], frames);
                     if n < buf.len() {
                         return ReadOutcome::Open;
                     }
@@ -78,44 +68,6 @@ impl Conn {
                 Err(_) => return ReadOutcome::Closed,
             }
         }
-    }
-
-    fn take(&mut self, mut bytes: &[u8], frames: &mut Vec<Incoming>) {
-        if self.skip > 0 {
-            let n = self.skip.min(bytes.len());
-            self.skip -= n;
-            bytes = &bytes[n..];
-        }
-        self.inbox.extend_from_slice(bytes);
-        let mut at = 0;
-        while self.inbox.len() - at >= HEADER_LEN {
-            let mut raw = [0u8; HEADER_LEN];
-            raw.copy_from_slice(&self.inbox[at..at + HEADER_LEN]);
-            let head = Header::parse(&raw);
-            let length = head.length as usize;
-            if length > MAX_PAYLOAD {
-                frames.push(Incoming::Refused {
-                    stream_id: head.stream_id,
-                    status: crate::status::oversized(length, MAX_PAYLOAD),
-                });
-                let have = self.inbox.len() - at - HEADER_LEN;
-                at = self.inbox.len();
-                self.skip = length - have.min(length);
-                break;
-            }
-            if self.inbox.len() - at - HEADER_LEN < length {
-                break;
-            }
-            let start = at + HEADER_LEN;
-            if head.kind == TYPE_REQUEST {
-                frames.push(Incoming::Request {
-                    stream_id: head.stream_id,
-                    payload: self.inbox[start..start + length].to_vec(),
-                });
-            } // other frame types (data, stray responses) carry nothing this shim serves
-            at = start + length;
-        }
-        self.inbox.drain(..at);
     }
 
     /// The socket is done with: replies that arrive later are dropped, and the socket closes

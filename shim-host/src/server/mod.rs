@@ -6,6 +6,7 @@
 //! client that stops reading never blocks a handler, and every request gets an answer.
 
 mod conn;
+pub mod frames;
 mod listen;
 mod pool;
 
@@ -21,7 +22,8 @@ use nix::sys::eventfd::{EfdFlags, EventFd};
 use prost::Message;
 
 use crate::status::{self as errors, Reply};
-use conn::{Conn, Incoming, ReadOutcome, Responder};
+use conn::{Conn, ReadOutcome, Responder};
+use frames::Incoming;
 pub use listen::Listen;
 use pool::Pool;
 
