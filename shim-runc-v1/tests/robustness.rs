@@ -274,6 +274,113 @@ fn an_oversized_frame_is_refused_and_the_shim_stays_up() {
     assert_eq!(info.shim_pid, shim.pid());
 }
 
+/// A `/proc/<pid>/status` size (VmRSS, VmHWM: the peak RSS) in KiB.
+fn vm_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+}
+
+/// Pipeline 300 requests of about 1 MiB (built by `make`) on one connection, reading no reply
+/// until every request is written or the shim says it stopped reading that connection; then
+/// read the 300 replies (each must have `want_code`), or, if `leave`, hang up instead. Returns
+/// the shim's RSS before, at its peak, and once that client has gone (KiB).
+fn pipeline_unread(
+    method: &'static str,
+    want_code: i32,
+    make: fn(&str) -> Vec<u8>,
+    leave: bool,
+) -> (u64, u64, u64) {
+    let shim = ShimUnderTest::start(&["sleep", "1000"], false);
+    let pid = shim.pid();
+    shim.client().shim_info(ctx(), &Empty {}).unwrap();
+    let base = vm_kib(pid, "VmRSS");
+    let mut sock = raw(&shim);
+    let mut writer = sock.try_clone().unwrap();
+    let sender = std::thread::spawn(move || {
+        let payload = make(&"x".repeat(1 << 20));
+        for i in 0..300u32 {
+            // Once the test hangs up, the rest cannot be written: that is expected.
+            if writer
+                .write_all(&request(2 * i + 1, method, payload.clone()))
+                .is_err()
+            {
+                return;
+            }
+        }
+    });
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while !sender.is_finished()
+        && !shim.wait_log(
+            "connection paused: its replies are not read",
+            std::time::Duration::from_millis(50),
+        )
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the writer neither finished nor was paused"
+        );
+    }
+    let peak = vm_kib(pid, "VmHWM");
+    if leave {
+        sock.shutdown(std::net::Shutdown::Both).unwrap();
+    } else {
+        for _ in 0..300 {
+            let (_, resp) = read_response(&mut sock);
+            assert_eq!(code(&resp), want_code, "{method}");
+        }
+    }
+    sender.join().unwrap();
+    drop(sock);
+    // A new connection is accepted only after the loop saw the old one end (it handles
+    // connections before the listener, and the old end came first).
+    shim.client().shim_info(ctx(), &Empty {}).unwrap();
+    let after = vm_kib(pid, "VmRSS");
+    eprintln!(
+        "{method} (leave: {leave}): shim RSS {base} KiB before, {peak} KiB peak, {after} KiB after"
+    );
+    (base, peak, after)
+}
+
+#[test]
+fn a_client_pipelining_huge_requests_without_reading_cannot_grow_the_shim() {
+    if !ready() {
+        return;
+    }
+    // Replies as big as the requests: Create names the options type it refuses.
+    let bogus_create = |url: &str| {
+        CreateTaskRequest {
+            id: "c1".into(),
+            options: Some(Any {
+                type_url: url.into(),
+                value: Vec::new(),
+            }),
+            ..Default::default()
+        }
+        .encode_to_vec()
+    };
+    // Small replies: the id is refused without being echoed.
+    let huge_state = |id: &str| StateRequest { id: id.into() }.encode_to_vec();
+    for (method, want, make, leave) in [
+        ("Create", 3, bogus_create as fn(&str) -> Vec<u8>, false),
+        ("Create", 3, bogus_create, true),
+        ("State", 3, huge_state, false),
+    ] {
+        let (base, peak, after) = pipeline_unread(method, want, make, leave);
+        assert!(
+            peak < base + 32 * 1024,
+            "{method}: 300 MiB of pipelined requests took the shim from {base} KiB to {peak} KiB"
+        );
+        assert!(
+            after < base + 8 * 1024,
+            "{method}: the shim still holds {after} KiB (from {base} KiB) once the client left"
+        );
+    }
+}
+
 /// A raw connection with a Wait for the init in flight: registered, since a later call on the
 /// same connection (ShimInfo) has been answered. Dropping it hangs up mid-Wait.
 fn wait_in_flight(shim: &ShimUnderTest) -> UnixStream {
