@@ -443,6 +443,68 @@ fn abandoned_waits_keep_neither_threads_nor_sockets_once_their_clients_hang_up()
     assert_eq!(shim.wait_for(&client, &shim.id), 137);
 }
 
+/// Threads of process `pid` now.
+fn threads(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+#[test]
+fn ten_thousand_waits_from_connections_closed_at_once_cost_tens_of_threads_not_thousands() {
+    let Some((shim, client, _)) = running(&["sleep", "1000"]) else {
+        return;
+    };
+    let pid = shim.pid();
+    let idle = threads(pid);
+    // Sample the thread count from before the storm until the shim has run every job of it.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let stop = std::sync::Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let mut peak = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                peak = peak.max(threads(pid));
+                std::thread::yield_now();
+            }
+            peak
+        })
+    };
+    let wait = request(
+        1,
+        "Wait",
+        WaitRequest {
+            id: shim.id.clone(),
+        }
+        .encode_to_vec(),
+    );
+    let mut socks = Vec::new();
+    for _ in 0..100 {
+        let mut sock = raw(&shim);
+        let mut batch = Vec::new();
+        for i in 0..100u32 {
+            let mut frame = wait.clone();
+            frame[4..8].copy_from_slice(&(2 * i + 1).to_be_bytes());
+            batch.extend(frame);
+        }
+        sock.write_all(&batch).unwrap();
+        socks.push(sock);
+    }
+    drop(socks);
+    // Jobs run in order: once a later call is answered, every Wait's job has started.
+    shim.client().shim_info(ctx(), &Empty {}).unwrap();
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let peak = sampler.join().unwrap();
+    eprintln!("shim threads: {idle} idle, {peak} at most during 10000 Waits");
+    assert!(
+        peak <= idle + 32,
+        "{peak} threads for 10000 Waits (idle: {idle}, handler workers at most 32)"
+    );
+    // Every Wait was abandoned; the shim still serves and reports the exit.
+    kill_process(&client, &shim.id, 9).unwrap();
+    assert_eq!(shim.wait_for(&client, &shim.id), 137);
+}
+
 /// Send ShimInfo to `socket` as user `uid` from a child process, which answers with its exit
 /// code: 10 when the connection is closed without an answer, 11 when served, 12 when it cannot
 /// connect. The child does this between fork and exec, with raw syscalls only, on data made
