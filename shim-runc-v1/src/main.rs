@@ -25,10 +25,14 @@ const SHUTDOWN_PUBLISH_LIMIT: Duration = Duration::from_secs(2);
 fn main() {
     // One malloc arena: the shim's threads allocate little, and glibc would otherwise give each
     // thread an arena of its own (most of an idle shim's private memory).
+    // A fixed mmap threshold: big buffers (a large request or reply) get their own mapping and
+    // go back to the system when freed, instead of raising glibc's threshold and staying in the
+    // heap after the client that caused them has gone.
     #[cfg(target_env = "gnu")]
-    // SAFETY: plain mallopt call before any other thread exists.
+    // SAFETY: plain mallopt calls before any other thread exists.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 1);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
     }
     // First, before any child exists: become a child subreaper and install the reaper's signal
     // handlers (SIGCHLD, and the signals delivered on `signals`), so no exit can be missed.
