@@ -11,9 +11,14 @@ const PROTOS: &[&str] = &[
     "types/mount.proto",
     "types/task/task.proto",
     "runctypes/runc.proto",
+    "types/runc/options/oci.proto",
     "events/task.proto",
     "runtime/v1/shim/v1/shim.proto",
+    "runtime/task/v2/shim.proto",
+    "runtime/task/v3/shim.proto",
     "services/ttrpc/events/v1/events.proto",
+    "cgroups/cgroup1/stats/metrics.proto",
+    "cgroups/cgroup2/stats/metrics.proto",
 ];
 
 fn main() {

@@ -23,4 +23,6 @@ pub struct Config {
     /// daemon left in the container may hold the output open for ever). Normally
     /// [`DEFAULT_SETTLE_LIMIT`].
     pub settle_limit: Duration,
+    /// Report each container's OOMs as `Event::Oom` (task v2: the shim watches its cgroups).
+    pub watch_oom: bool,
 }

@@ -39,6 +39,10 @@ impl Error {
         Error::NotFound(format!("process {id} does not exist"))
     }
 
+    pub(crate) fn container_not_found(id: &str) -> Error {
+        Error::NotFound(format!("container {id} not created"))
+    }
+
     pub(crate) fn not_created() -> Error {
         Error::FailedPrecondition("container must be created".into())
     }

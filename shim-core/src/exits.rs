@@ -5,34 +5,34 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
-use crate::events::{EventSink, TaskExit};
+use crate::events::{Event, EventSink, TaskExit};
 use crate::process::exec::Exec;
 use crate::process::init::Init;
 use crate::process::state::ExecState;
-use crate::service::{Owner, Table};
+use crate::table::{Proc, Table};
 
 /// How long the init's TaskExit may wait for the exits of execs that die with it.
 const INIT_LAST_LIMIT: Duration = Duration::from_secs(1);
 
-/// Start the one dispatcher thread. It runs until every sender is gone (the process ends first).
-/// `settle_limit` bounds how long an exit waits for its process's output before it is recorded.
+/// Start the one dispatcher thread, a vital one: without it no exit is ever recorded, so the shim
+/// ends if it stops. `settle_limit` bounds how long an exit waits for its process's output before
+/// it is recorded.
 pub(crate) fn spawn(
     table: Arc<Table>,
     exits: Receiver<reaper::Exit>,
     events: Arc<dyn EventSink>,
     settle_limit: Duration,
 ) -> std::io::Result<JoinHandle<()>> {
-    std::thread::Builder::new()
-        .name("exits".into())
-        .spawn(move || {
-            let publisher = Arc::new(Publisher {
-                events,
-                table,
-                lock: Mutex::new(()),
-                recorded: Condvar::new(),
-            });
-            run(&publisher, &exits, settle_limit);
-        })
+    crate::vital::spawn("exits", move || {
+        let publisher = Arc::new(Publisher {
+            events,
+            table,
+            lock: Mutex::new(()),
+            recorded: Condvar::new(),
+        });
+        run(&publisher, &exits, settle_limit);
+        Ok(())
+    })
 }
 
 /// One exit, claimed from the table: whose it is and what the reaper saw.
@@ -88,15 +88,16 @@ fn join_finished(settling: &mut Vec<JoinHandle<()>>) {
     *settling = running;
 }
 
-/// Take `exit`'s pid out of the table: from here on only this exit's settling records it.
+/// Take `exit`'s pid out of the table: from here on only this exit's settling records it. An
+/// exec is marked reaped at once: its pid may already belong to another process.
 fn claim(table: &Table, exit: &reaper::Exit) -> Option<Claimed> {
     let pid = exit.pid as u32;
-    let mut t = table.lock();
-    let owner = t.by_pid.remove(&pid)?;
-    let init = t.init.clone()?;
-    let process = match owner {
-        Owner::Init => Process::Init(init),
-        Owner::Exec(id) => Process::Exec(t.execs.get(&id).cloned()?, init),
+    let process = match table.lock().claim(pid)? {
+        Proc::Init(init) => Process::Init(init),
+        Proc::Exec(exec, init) => {
+            exec.reaped();
+            Process::Exec(exec, init)
+        }
     };
     Some(Claimed {
         process,
@@ -146,13 +147,13 @@ impl Publisher {
                 exec.stdio.wait_drained(settle_limit);
                 let _published = self.lock();
                 if exec.exited(c.status, c.at) {
-                    self.events.task_exit(TaskExit {
+                    self.events.event(Event::Exit(TaskExit {
                         container_id: init.parts.id.clone(),
                         id: exec.id.clone(),
                         pid: c.pid,
                         exit_status: c.status,
                         exited_at: c.at,
-                    });
+                    }));
                 }
                 self.recorded.notify_all();
             }
@@ -167,21 +168,26 @@ impl Publisher {
                     exit_status: c.status,
                     exited_at: c.at,
                 };
+                let container = init.parts.id.clone();
                 let published = self.lock();
                 let _published = self
                     .recorded
-                    .wait_timeout_while(published, INIT_LAST_LIMIT, |_| self.execs_running())
+                    .wait_timeout_while(published, INIT_LAST_LIMIT, |_| {
+                        self.execs_running(&container)
+                    })
                     .unwrap_or_else(|p| p.into_inner());
-                self.events.task_exit(event);
+                let _order = init.order();
+                self.events.event(Event::Exit(event));
             }
         }
     }
 
-    fn execs_running(&self) -> bool {
+    /// Whether an exec of `container` still runs (its exit not yet recorded).
+    fn execs_running(&self, container: &str) -> bool {
         self.table
             .lock()
-            .execs
-            .values()
-            .any(|e| e.state() == ExecState::Running)
+            .containers
+            .get(container)
+            .is_some_and(|c| c.execs.values().any(|e| e.state() == ExecState::Running))
     }
 }

@@ -1,5 +1,6 @@
-//! shim-core: owns a container's processes and their IO through runc; no CLI, no ttrpc.
+//! shim-core: owns containers' processes and their IO through runc; no CLI, no protocol.
 
+pub mod cgroup;
 pub mod config;
 pub mod error;
 pub mod events;
@@ -9,13 +10,19 @@ pub mod mount;
 pub mod process;
 pub mod runc;
 pub mod service;
+pub mod single;
+pub(crate) mod table;
+pub mod types;
 pub mod validate;
 pub mod vital;
 
 pub use config::Config;
 pub use error::Error;
-pub use events::{EventSink, TaskExit};
-pub use service::{
-    CheckpointRequest, CreateOptions, CreateRequest, ExecRequest, ExitInfo, Mount, PidInfo,
-    ProcessState, Shim, Status,
+pub use events::{Event, EventSink, TaskExit};
+pub use mount::Mount;
+pub use service::Shim;
+pub use single::SingleShim;
+pub use types::{
+    CheckpointRequest, CreateOptions, CreateRequest, ExecRequest, ExitInfo, PidInfo, ProcessState,
+    Status,
 };

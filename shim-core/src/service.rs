@@ -1,92 +1,29 @@
-//! Shim: the domain methods the ttrpc adapter calls, one per RPC, over the process table.
+//! Shim: the domain methods a front calls, one per operation, over every container of the shim;
+//! processes are addressed by container id and exec id (empty for the init).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::mpsc::{channel, Sender};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
+use crate::cgroup::{Cgroup, CgroupError, Host, Metrics, OomThread, OomWatcher};
 use crate::config::Config;
 use crate::error::Error;
-use crate::events::EventSink;
+use crate::events::{Event, EventSink};
 use crate::exits;
-use crate::io::{IoOwner, IoSpec, LoggerContext};
+use crate::io::{IoOwner, LoggerContext};
 use crate::process::exec::Exec;
 pub use crate::process::exit_cell::ExitWatch;
 use crate::process::init::{self, Init, InitParts, RestoreFrom};
 use crate::process::state::{self, Op};
 use crate::process::{read_pid_file, Prepared};
 use crate::runc::{CreateOpts, Runc, RuncConfig};
+use crate::table::{Container, Owner, Proc, Table};
+pub use crate::types::*;
 use crate::validate;
 
 pub use crate::mount::Mount;
-
-pub struct CreateRequest {
-    pub id: String,
-    pub bundle: PathBuf,
-    /// The runtime binary; empty means "runc".
-    pub runtime: String,
-    pub rootfs: Vec<Mount>,
-    pub io: IoSpec,
-    pub checkpoint: String,
-    pub parent_checkpoint: String,
-    pub options: CreateOptions,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct CreateOptions {
-    pub no_pivot_root: bool,
-    pub no_new_keyring: bool,
-    pub io_uid: u32,
-    pub io_gid: u32,
-    pub criu_work_path: String,
-}
-
-pub struct ExecRequest {
-    pub id: String,
-    pub io: IoSpec,
-    /// The OCI Process as JSON.
-    pub spec_json: Vec<u8>,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct CheckpointRequest {
-    pub exit: bool,
-    pub open_tcp: bool,
-    pub external_unix_sockets: bool,
-    pub terminal: bool,
-    pub file_locks: bool,
-    pub empty_namespaces: Vec<String>,
-    pub work_path: String,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    Created,
-    Running,
-    Stopped,
-    Paused,
-    Pausing,
-}
-
-#[derive(Debug, Clone)]
-pub struct ProcessState {
-    pub id: String,
-    pub bundle: PathBuf,
-    pub pid: u32,
-    pub status: Status,
-    pub io: IoSpec,
-    pub exit_status: u32,
-    pub exited_at: Option<SystemTime>,
-}
-
-/// A process's exit as Wait and Delete report it; `exited_at: None` means it never exited.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ExitInfo {
-    pub pid: u32,
-    pub status: u32,
-    pub exited_at: Option<SystemTime>,
-}
 
 /// One process's exit, found by id; holding it keeps the process alive.
 pub struct ExitOf(Proc);
@@ -101,58 +38,23 @@ impl ExitOf {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PidInfo {
-    pub pid: u32,
-    /// The process id owning this pid: the container id for the init.
-    pub exec_id: Option<String>,
-}
-
-/// Which process a pid belongs to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Owner {
-    Init,
-    Exec(String),
-}
-
-#[derive(Default)]
-pub(crate) struct TableInner {
-    pub init: Option<Arc<Init>>,
-    pub execs: HashMap<String, Arc<Exec>>,
-    pub by_pid: HashMap<u32, Owner>,
-}
-
-/// The processes of this shim. Held only for lookups and inserts, never across runc.
-#[derive(Default)]
-pub(crate) struct Table(Mutex<TableInner>);
-
-impl Table {
-    pub fn lock(&self) -> MutexGuard<'_, TableInner> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-enum Proc {
-    Init(Arc<Init>),
-    Exec(Arc<Exec>, Arc<Init>),
-}
-
 pub struct Shim {
     config: Config,
     reaper: reaper::Reaper,
     table: Arc<Table>,
     /// Feeds the exit dispatcher; one clone per watched pid lives in the reaper.
     exits: Mutex<Sender<reaper::Exit>>,
-    /// Held for the whole of Create (as Go holds its service lock): a second Create waits, then
-    /// finds the first's init and is refused before it mounts or undoes anything.
+    /// Held for the whole of a Create (as Go holds its service lock): a second Create of the same
+    /// id waits, then finds the first's init and is refused before it mounts or undoes anything.
     creating: Mutex<()>,
-    /// The dispatcher thread runs for the life of the process; kept to show who owns it.
-    /// Where exits go (shared with the dispatcher); told when the task is deleted.
+    /// Where events go (shared with the exit dispatcher).
     events: Arc<dyn EventSink>,
-    _dispatcher: std::thread::JoinHandle<()>,
+    /// Watches every container's cgroup for OOMs (task v2 only), and the thread doing it.
+    oom: Option<(OomWatcher, OomThread)>,
 }
 
 impl Shim {
+    /// A shim with no container yet. Starts the exit dispatcher, a vital thread.
     pub fn new(
         config: Config,
         reaper: reaper::Reaper,
@@ -161,13 +63,25 @@ impl Shim {
         let table = Arc::new(Table::default());
         let (tx, rx) = channel();
         let events: Arc<dyn EventSink> = Arc::from(events);
-        let dispatcher = exits::spawn(
+        exits::spawn(
             Arc::clone(&table),
             rx,
             Arc::clone(&events),
             config.settle_limit,
         )
         .map_err(|e| Error::Internal(format!("start exit dispatcher: {e}")))?;
+        let oom = if config.watch_oom {
+            let sink = Arc::clone(&events);
+            let watcher = OomWatcher::start(move |id: &str| {
+                sink.event(Event::Oom {
+                    container_id: id.to_string(),
+                })
+            })
+            .map_err(|e| Error::Internal(format!("start the OOM watcher: {e}")))?;
+            Some(watcher)
+        } else {
+            None
+        };
         Ok(Shim {
             config,
             reaper,
@@ -175,28 +89,21 @@ impl Shim {
             exits: Mutex::new(tx),
             creating: Mutex::new(()),
             events,
-            _dispatcher: dispatcher,
+            oom,
         })
     }
 
-    fn init(&self) -> Result<Arc<Init>, Error> {
-        self.table
-            .lock()
-            .init
-            .clone()
-            .ok_or_else(Error::not_created)
+    /// The ids of every container, in no order.
+    pub fn containers(&self) -> Vec<String> {
+        self.table.lock().containers.keys().cloned().collect()
     }
 
-    fn lookup(&self, id: &str) -> Result<Proc, Error> {
-        let t = self.table.lock();
-        let init = t.init.clone().ok_or_else(|| Error::no_such_process(id))?;
-        if id == init.parts.id {
-            return Ok(Proc::Init(init));
-        }
-        match t.execs.get(id) {
-            Some(e) => Ok(Proc::Exec(Arc::clone(e), init)),
-            None => Err(Error::no_such_process(id)),
-        }
+    fn init(&self, id: &str) -> Result<Arc<Init>, Error> {
+        self.table.lock().init(id)
+    }
+
+    fn lookup(&self, id: &str, exec_id: &str) -> Result<Proc, Error> {
+        self.table.lock().find(id, exec_id)
     }
 
     /// Route `pid`'s exit to the dispatcher. Registered before watching, so the dispatcher always
@@ -209,37 +116,43 @@ impl Shim {
         self.reaper.watch_into_since(pid as i32, tx, since);
     }
 
-    fn runc(&self, runtime: &str, bundle: &std::path::Path) -> Runc {
+    fn runc(&self, runtime: &str, bundle: &std::path::Path, opts: &CreateOptions) -> Runc {
         let binary = if runtime.is_empty() { "runc" } else { runtime };
+        let root = opts
+            .runtime_root
+            .clone()
+            .unwrap_or_else(|| self.config.runtime_root.clone());
         Runc::new(
             RuncConfig {
                 binary: PathBuf::from(binary),
-                root: self.config.runtime_root.join(&self.config.namespace),
+                root: root.join(&self.config.namespace),
                 log: bundle.join("log.json"),
                 criu: self.config.criu.clone(),
-                systemd_cgroup: self.config.systemd_cgroup,
+                systemd_cgroup: self.config.systemd_cgroup || opts.systemd_cgroup,
                 timeout: self.config.runc_timeout,
             },
             self.reaper.clone(),
         )
     }
 
-    /// Create the init. A second Create while an init exists is AlreadyExists (`id <id>: already
-    /// exists`, as for a taken exec id): the container exists, and nothing about it changes.
+    /// Create container `req.id`'s init. An id already taken is AlreadyExists (`id <id>: already
+    /// exists`): that container exists, and nothing about it changes.
     pub fn create(&self, req: CreateRequest) -> Result<u32, Error> {
         validate::id("container", &req.id)?;
         validate::bundle(&req.bundle)?;
         let _creating = self.creating.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(init) = &self.table.lock().init {
+        if self.table.lock().containers.contains_key(&req.id) {
             return Err(Error::AlreadyExists(format!(
                 "id {}: already exists",
-                init.parts.id
+                req.id
             )));
         }
         crate::mount::mount_rootfs(&req.bundle, &req.rootfs)?;
         let undo = |e: Error| {
             if !req.rootfs.is_empty() {
-                let _ = crate::mount::unmount_all(&req.bundle);
+                if let Err(u) = crate::mount::unmount_all(&req.bundle) {
+                    log::warn!(id:% = req.id, error:% = u; "unmounting the rootfs of a failed create");
+                }
             }
             e
         };
@@ -260,7 +173,7 @@ impl Shim {
             no_pivot: req.options.no_pivot_root,
         });
         let parts = InitParts {
-            runc: self.runc(&req.runtime, &req.bundle),
+            runc: self.runc(&req.runtime, &req.bundle, &req.options),
             shares_pid_ns: init::shares_pid_ns(&req.bundle),
             rootfs_mounted: !req.rootfs.is_empty(),
             id: req.id.clone(),
@@ -275,9 +188,18 @@ impl Shim {
                 namespace: self.config.namespace.clone(),
             },
         };
+        let created = |pid: u32| Event::Create {
+            container_id: req.id.clone(),
+            bundle: req.bundle.clone(),
+            rootfs: req.rootfs.clone(),
+            io: req.io.clone(),
+            checkpoint: req.checkpoint.clone(),
+            pid,
+        };
         if parts.restore.is_some() {
             // Restored at Start: nothing runs yet, containerd gets pid 0.
-            self.table.lock().init = Some(Arc::new(Init::new(parts, 0)));
+            self.insert(Init::new(parts, 0));
+            self.events.event(created(0));
             return Ok(0);
         }
         let (prepared, stdio) =
@@ -299,22 +221,54 @@ impl Shim {
             .finish(&req.io, &started.stdio, "init process")
             .and_then(|()| read_pid_file(&pid_file))
             .map_err(|e| {
-                let _ = started.parts.runc.delete(&req.id, true);
+                if let Err(d) = started.parts.runc.delete(&req.id, true) {
+                    log::warn!(id:% = req.id, error:% = d; "runc delete after a failed create");
+                }
                 undo(e)
             })?;
         started.set_pid(pid);
-        self.table.lock().init = Some(Arc::new(started));
-        self.follow(pid, Owner::Init, since);
+        self.insert(started);
+        self.watch_oom(&req.id, pid);
+        self.events.event(created(pid));
+        self.follow(
+            pid,
+            Owner::Init {
+                container: req.id.clone(),
+            },
+            since,
+        );
         Ok(pid)
     }
 
-    pub fn start(&self, id: &str) -> Result<u32, Error> {
-        match self.lookup(id)? {
+    fn insert(&self, init: Init) {
+        let id = init.parts.id.clone();
+        self.table.lock().containers.insert(
+            id,
+            Container {
+                init: Arc::new(init),
+                execs: HashMap::new(),
+            },
+        );
+    }
+
+    /// Start the init (`runc start`, or restore) or an exec; the pid.
+    pub fn start(&self, id: &str, exec_id: &str) -> Result<u32, Error> {
+        match self.lookup(id, exec_id)? {
             Proc::Init(init) => {
+                // Held until Start is emitted: the init's exit is emitted under the same lock.
+                let _order = init.order();
                 let since = Instant::now();
                 let (pid, new) = init.start()?;
+                self.events.event(Event::Start {
+                    container_id: id.to_string(),
+                    pid,
+                });
                 if new {
-                    self.follow(pid, Owner::Init, since);
+                    let owner = Owner::Init {
+                        container: id.to_string(),
+                    };
+                    self.follow(pid, owner, since);
+                    self.watch_oom(id, pid);
                 }
                 Ok(pid)
             }
@@ -323,46 +277,64 @@ impl Shim {
                 init.decide(Op::Exec)?;
                 let since = Instant::now();
                 let pid = exec.start()?;
-                self.follow(pid, Owner::Exec(exec.id.clone()), since);
+                // Before following the pid: its exit is claimed, so emitted, only after this.
+                self.events.event(Event::ExecStarted {
+                    container_id: id.to_string(),
+                    exec_id: exec_id.to_string(),
+                    pid,
+                });
+                let owner = Owner::Exec {
+                    container: id.to_string(),
+                    exec: exec_id.to_string(),
+                };
+                self.follow(pid, owner, since);
                 Ok(pid)
             }
         }
     }
 
-    pub fn delete(&self) -> Result<ExitInfo, Error> {
-        let init = self.init()?;
-        let info = init.delete()?;
-        {
-            let mut t = self.table.lock();
-            t.init = None;
-            t.by_pid.retain(|_, o| *o != Owner::Init);
+    /// Delete the init (the container leaves the table) or an exec.
+    pub fn delete(&self, id: &str, exec_id: &str) -> Result<ExitInfo, Error> {
+        match self.lookup(id, exec_id)? {
+            Proc::Init(init) => {
+                let info = init.delete()?;
+                {
+                    let mut t = self.table.lock();
+                    t.containers.remove(id);
+                    t.by_pid.retain(|_, o| o.container() != id);
+                }
+                if let Some((watcher, _)) = &self.oom {
+                    watcher.remove(id);
+                }
+                self.events.event(Event::Delete {
+                    container_id: id.to_string(),
+                    pid: info.pid,
+                    exit_status: info.status,
+                    exited_at: info.exited_at,
+                });
+                Ok(info)
+            }
+            Proc::Exec(exec, _) => {
+                let info = exec.delete()?;
+                let mut t = self.table.lock();
+                if let Some(c) = t.containers.get_mut(id) {
+                    c.execs.remove(exec_id);
+                }
+                let owner = Owner::Exec {
+                    container: id.to_string(),
+                    exec: exec_id.to_string(),
+                };
+                t.by_pid.retain(|_, o| *o != owner);
+                if info.pid != 0 && info.exited_at.is_none() {
+                    self.reaper.forget(info.pid as i32);
+                }
+                Ok(info)
+            }
         }
-        self.events.task_deleted();
-        Ok(info)
     }
 
-    pub fn delete_process(&self, id: &str) -> Result<ExitInfo, Error> {
-        // Before Create there is no process of that id (Go: NotFound), not a missing container.
-        let init = self.init().map_err(|_| Error::no_such_process(id))?;
-        if id == init.parts.id {
-            return Err(Error::InvalidArgument(
-                "cannot delete init process with DeleteProcess".into(),
-            ));
-        }
-        let Proc::Exec(exec, _) = self.lookup(id)? else {
-            return Err(Error::no_such_process(id));
-        };
-        let info = exec.delete()?;
-        let mut t = self.table.lock();
-        t.execs.remove(id);
-        t.by_pid.retain(|_, o| *o != Owner::Exec(id.to_string()));
-        if info.pid != 0 && info.exited_at.is_none() {
-            self.reaper.forget(info.pid as i32);
-        }
-        Ok(info)
-    }
-
-    pub fn exec(&self, req: ExecRequest) -> Result<(), Error> {
+    /// Add exec `req.id` to container `id`, in created state.
+    pub fn exec(&self, id: &str, req: ExecRequest) -> Result<(), Error> {
         validate::id("exec", &req.id)?;
         let mut spec: serde_json::Value = serde_json::from_slice(&req.spec_json)
             .map_err(|e| Error::InvalidArgument(format!("exec spec is not an OCI process: {e}")))?;
@@ -373,22 +345,31 @@ impl Shim {
         }
         spec["terminal"] = serde_json::Value::Bool(req.io.terminal);
         let spec = serde_json::to_vec(&spec).map_err(|e| Error::Internal(e.to_string()))?;
-        let mut t = self.table.lock();
-        let init = t.init.clone().ok_or_else(Error::not_created)?;
-        if req.id == init.parts.id || t.execs.contains_key(&req.id) {
-            return Err(Error::AlreadyExists(format!(
-                "id {}: already exists",
-                req.id
-            )));
+        {
+            let mut t = self.table.lock();
+            let c = t
+                .containers
+                .get_mut(id)
+                .ok_or_else(|| Error::container_not_found(id))?;
+            if req.id == c.init.parts.id || c.execs.contains_key(&req.id) {
+                return Err(Error::AlreadyExists(format!(
+                    "id {}: already exists",
+                    req.id
+                )));
+            }
+            c.init.decide(Op::Exec)?;
+            let exec = Exec::new(req.id.clone(), &c.init, req.io, spec);
+            c.execs.insert(req.id.clone(), Arc::new(exec));
         }
-        init.decide(Op::Exec)?;
-        let exec = Exec::new(req.id.clone(), &init, req.io, spec);
-        t.execs.insert(req.id, Arc::new(exec));
+        self.events.event(Event::ExecAdded {
+            container_id: id.to_string(),
+            exec_id: req.id,
+        });
         Ok(())
     }
 
-    pub fn state(&self, id: &str) -> Result<ProcessState, Error> {
-        Ok(match self.lookup(id)? {
+    pub fn state(&self, id: &str, exec_id: &str) -> Result<ProcessState, Error> {
+        Ok(match self.lookup(id, exec_id)? {
             Proc::Init(init) => init.process_state(),
             Proc::Exec(exec, init) => {
                 exec.process_state(init.parts.bundle.clone(), init::status_of(init.state()))
@@ -396,26 +377,22 @@ impl Shim {
         })
     }
 
-    pub fn kill(&self, id: &str, signal: u32, all: bool) -> Result<(), Error> {
-        let id = if id.is_empty() {
-            self.init()?.parts.id.clone()
-        } else {
-            id.to_string()
-        };
-        match self.lookup(&id)? {
+    pub fn kill(&self, id: &str, exec_id: &str, signal: u32, all: bool) -> Result<(), Error> {
+        match self.lookup(id, exec_id)? {
             Proc::Init(init) => init.kill(signal, all),
             Proc::Exec(exec, _) => exec.kill(signal),
         }
     }
 
-    /// The exit of process `id`, to watch without blocking a thread.
-    pub fn exit_of(&self, id: &str) -> Result<ExitOf, Error> {
-        self.lookup(id).map(ExitOf)
+    /// The exit of a process, to watch without blocking a thread.
+    pub fn exit_of(&self, id: &str, exec_id: &str) -> Result<ExitOf, Error> {
+        self.lookup(id, exec_id).map(ExitOf)
     }
 
-    pub fn wait(&self, id: &str) -> Result<ExitInfo, Error> {
+    /// Block until the process exits (tests and tools; fronts watch `exit_of` instead).
+    pub fn wait(&self, id: &str, exec_id: &str) -> Result<ExitInfo, Error> {
         // No lock is held while blocking: the Arc keeps the process alive.
-        let (cell, pid) = match self.lookup(id)? {
+        let (cell, pid) = match self.lookup(id, exec_id)? {
             Proc::Init(init) => (init.exit.wait(), init.pid()),
             Proc::Exec(exec, _) => (exec.exit.wait(), exec.pid()),
         };
@@ -426,16 +403,25 @@ impl Shim {
         })
     }
 
-    pub fn pause(&self) -> Result<(), Error> {
-        self.init()?.pause()
+    pub fn pause(&self, id: &str) -> Result<(), Error> {
+        self.init(id)?.pause()?;
+        self.events.event(Event::Paused {
+            container_id: id.to_string(),
+        });
+        Ok(())
     }
 
-    pub fn resume(&self) -> Result<(), Error> {
-        self.init()?.resume()
+    pub fn resume(&self, id: &str) -> Result<(), Error> {
+        self.init(id)?.resume()?;
+        self.events.event(Event::Resumed {
+            container_id: id.to_string(),
+        });
+        Ok(())
     }
 
-    pub fn list_pids(&self) -> Result<Vec<PidInfo>, Error> {
-        let init = self.init()?;
+    /// Every pid in the container, with the exec owning it where one does.
+    pub fn list_pids(&self, id: &str) -> Result<Vec<PidInfo>, Error> {
+        let init = self.init(id)?;
         let pids = match init.parts.runc.ps(&init.parts.id) {
             Ok(p) => p,
             Err(_) if init.exit.get().is_some() => return Ok(Vec::new()),
@@ -444,8 +430,10 @@ impl Shim {
         let t = self.table.lock();
         let mut owners: HashMap<u32, String> = HashMap::new();
         owners.insert(init.pid(), init.parts.id.clone());
-        for (id, e) in &t.execs {
-            owners.insert(e.pid(), id.clone());
+        if let Some(c) = t.containers.get(id) {
+            for (exec_id, e) in &c.execs {
+                owners.insert(e.pid(), exec_id.clone());
+            }
         }
         Ok(pids
             .into_iter()
@@ -456,19 +444,22 @@ impl Shim {
             .collect())
     }
 
-    pub fn close_io(&self, id: &str) -> Result<(), Error> {
-        match self.lookup(id)? {
+    pub fn close_io(&self, id: &str, exec_id: &str) -> Result<(), Error> {
+        match self.lookup(id, exec_id)? {
             Proc::Init(init) => init.stdio.close_stdin(),
             Proc::Exec(exec, _) => exec.stdio.close_stdin(),
         }
         Ok(())
     }
 
-    pub fn resize_pty(&self, id: &str, width: u32, height: u32) -> Result<(), Error> {
-        if id.is_empty() {
-            return Err(Error::InvalidArgument("id not provided".into()));
-        }
-        match self.lookup(id)? {
+    pub fn resize_pty(
+        &self,
+        id: &str,
+        exec_id: &str,
+        width: u32,
+        height: u32,
+    ) -> Result<(), Error> {
+        match self.lookup(id, exec_id)? {
             Proc::Init(init) => {
                 state::init(init.state(), Op::Resize)?;
                 init.stdio.resize(width, height)
@@ -481,19 +472,63 @@ impl Shim {
     }
 
     /// Update the init's resources; the JSON must be an object (it goes to runc unchanged).
-    pub fn update(&self, resources_json: &[u8]) -> Result<(), Error> {
-        self.init()?.update(resources_json)
+    pub fn update(&self, id: &str, resources_json: &[u8]) -> Result<(), Error> {
+        self.init(id)?.update(resources_json)
     }
 
-    pub fn checkpoint(&self, path: &str, opts: CheckpointRequest) -> Result<(), Error> {
-        self.init()?.checkpoint(path, &opts)
+    pub fn checkpoint(&self, id: &str, path: &str, opts: CheckpointRequest) -> Result<(), Error> {
+        self.init(id)?.checkpoint(path, &opts)?;
+        self.events.event(Event::Checkpointed {
+            container_id: id.to_string(),
+            checkpoint: path.to_string(),
+        });
+        Ok(())
     }
 
-    /// SIGTERM: kill everything, wait briefly for the init's exit, delete. Best effort.
+    /// Container `id`'s cgroup metrics (v1 or v2, whichever the host has).
+    pub fn stats(&self, id: &str) -> Result<Metrics, Error> {
+        let pid = self.init(id)?.pid();
+        let cgroup = Cgroup::for_pid(&Host::default(), pid as i32).map_err(cgroup_error)?;
+        cgroup.stats().map_err(cgroup_error)
+    }
+
+    /// Report the OOMs of the cgroup `pid` is in as container `id`'s, when this shim watches.
+    fn watch_oom(&self, id: &str, pid: u32) {
+        let Some((watcher, _)) = &self.oom else {
+            return;
+        };
+        let added = Cgroup::for_pid(&Host::default(), pid as i32)
+            .and_then(|cgroup| watcher.add(id, &cgroup));
+        if let Err(e) = added {
+            log::warn!(id:% = id, pid:% = pid, error:% = e; "cannot watch the container's cgroup for OOMs");
+        }
+    }
+
+    /// The init's pid, 0 before it has one.
+    pub fn init_pid(&self, id: &str) -> Result<u32, Error> {
+        Ok(self.init(id)?.pid())
+    }
+
+    /// Kill every container's processes, wait briefly for the exits, delete. Best effort.
     pub fn shutdown(&self) {
-        let Ok(init) = self.init() else { return };
-        let _ = init.kill(9, true);
-        let _ = init.exit.wait_timeout(Duration::from_secs(2));
-        let _ = self.delete();
+        for id in self.containers() {
+            let Ok(init) = self.init(&id) else { continue };
+            if let Err(e) = init.kill(9, true) {
+                log::debug!(id:% = id, error:% = e; "kill at shutdown");
+            }
+            let _ = init.exit.wait_timeout(Duration::from_secs(2));
+            if let Err(e) = self.delete(&id, "") {
+                log::warn!(id:% = id, error:% = e; "delete at shutdown");
+            }
+        }
+    }
+}
+
+/// A cgroup that is gone (or never was) is NotFound, as containerd's "cgroup does not exist".
+fn cgroup_error(e: CgroupError) -> Error {
+    if e.is_not_found() {
+        Error::NotFound(format!("cgroup does not exist: {e}"))
+    } else {
+        Error::Internal(e.to_string())
     }
 }

@@ -1,15 +1,47 @@
-//! Input validation: ids that become paths, the bundle directory, Update's resources JSON.
+//! Input validation: ids that become paths, the bundle directory, Update's resources JSON, and
+//! how much of a client's string a message may quote.
 
+use std::borrow::Cow;
 use std::path::Path;
 
 use crate::error::Error;
+
+/// The longest id any request may carry, in bytes: longer ones are refused before any lookup, so
+/// no message ever quotes (and no reply ever echoes) more than this of one.
+pub const MAX_ID_BYTES: usize = 1024;
+/// How many characters of a client's string a message quotes at most.
+const SHOWN_CHARS: usize = 64;
+
+/// `text` as a message may quote it: its first 64 characters, with "…" when cut. Messages that
+/// name an id, a method or a path a client sent use this, so a huge string is never copied into
+/// a reply or the log.
+pub fn shown(text: &str) -> Cow<'_, str> {
+    match text.char_indices().nth(SHOWN_CHARS) {
+        None => Cow::Borrowed(text),
+        Some((cut, _)) => Cow::Owned(format!("{}…", &text[..cut])),
+    }
+}
+
+/// The size bound every id of every request obeys, whatever else its method requires of it (a
+/// lookup's id is then only compared, never used in a path).
+pub fn id_size(kind: &str, id: &str) -> Result<(), Error> {
+    if id.len() > MAX_ID_BYTES {
+        return Err(Error::InvalidArgument(format!(
+            "invalid {kind} id {:?}: {} bytes, longer than the {MAX_ID_BYTES} allowed",
+            shown(id),
+            id.len()
+        )));
+    }
+    Ok(())
+}
 
 /// containerd's identifier rule: letters and digits, separated by single `.`, `_` or `-`, at most
 /// 76 characters. Nothing with `/`, `..` or NUL can pass, so an id is always safe in a path.
 pub fn id(kind: &str, id: &str) -> Result<(), Error> {
     let bad = |why: &str| {
         Err(Error::InvalidArgument(format!(
-            "invalid {kind} id {id:?}: {why}"
+            "invalid {kind} id {:?}: {why}",
+            shown(id)
         )))
     };
     if id.is_empty() {
@@ -92,6 +124,31 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_long_id_is_quoted_by_its_first_64_characters_only() {
+        let long = "é".repeat(5000);
+        let Err(Error::InvalidArgument(msg)) = id("exec", &long) else {
+            panic!("a 5000-character id passed");
+        };
+        assert!(msg.len() < 300, "{} bytes: {msg}", msg.len());
+        assert!(msg.contains(&format!("{}…", "é".repeat(64))), "{msg}");
+        assert_eq!(shown("short"), "short");
+        assert_eq!(shown(&"x".repeat(64)), "x".repeat(64));
+        assert_eq!(shown(&"x".repeat(65)), format!("{}…", "x".repeat(64)));
+    }
+
+    #[test]
+    fn ids_over_1_kib_are_refused_whatever_the_method_and_not_echoed() {
+        assert!(id_size("process", &"x".repeat(MAX_ID_BYTES)).is_ok());
+        assert!(id_size("process", "").is_ok());
+        let huge = "y".repeat(1 << 20);
+        let Err(Error::InvalidArgument(msg)) = id_size("process", &huge) else {
+            panic!("a 1 MiB id passed");
+        };
+        assert!(msg.len() < 300, "{} bytes: {msg}", msg.len());
+        assert!(msg.contains("1048576 bytes"), "{msg}");
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Vital threads: a thread the shim cannot live without ends the whole process, loudly, when it
-//! returns or panics, so containerd sees the shim die and cleans up instead of waiting forever.
+//! fails or panics, so containerd sees the shim die and cleans up instead of waiting forever.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::thread::{self, JoinHandle};
@@ -7,23 +7,30 @@ use std::thread::{self, JoinHandle};
 /// Exit code of a shim whose vital thread died.
 pub const DIED: i32 = 70;
 
-/// Spawn `f` as the vital thread `name`: if it ever returns or panics, the error is logged and
-/// the process exits with [`DIED`].
+/// Spawn `f` as the vital thread `name`. `Ok(())` is an orderly end (its work is over: the
+/// owner dropped its end); if it returns `Err` or panics, the reason is logged and the process
+/// exits with [`DIED`].
 pub fn spawn<F>(name: &str, f: F) -> std::io::Result<JoinHandle<()>>
 where
-    F: FnOnce() + Send + 'static,
+    F: FnOnce() -> Result<(), String> + Send + 'static,
 {
     let owned = name.to_string();
     thread::Builder::new().name(owned.clone()).spawn(move || {
         let why = match catch_unwind(AssertUnwindSafe(f)) {
-            Ok(()) => "returned".to_string(),
+            Ok(Ok(())) => return,
+            Ok(Err(e)) => format!("failed: {e}"),
             Err(p) => format!("panicked: {}", panic_text(p.as_ref())),
         };
-        log::error!(thread = owned.as_str(), why = why.as_str(); "vital thread died, shim exiting");
-        log::logger().flush();
-        eprintln!("shim: vital thread {owned} {why}; exiting");
-        std::process::exit(DIED);
+        die(&owned, &why);
     })
+}
+
+/// Log why vital thread `name` is gone and end the process.
+pub fn die(name: &str, why: &str) -> ! {
+    log::error!(thread:% = name, why:% = why; "vital thread died, shim exiting");
+    log::logger().flush();
+    eprintln!("shim: vital thread {name} {why}; exiting");
+    std::process::exit(DIED);
 }
 
 /// The message of a panic payload (`&str` or `String`), or a placeholder.

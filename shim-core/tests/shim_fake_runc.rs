@@ -16,7 +16,7 @@ use common::{mkfifo, TempDir};
 use recorder::{Recorder, Sink};
 use shim_core::config::DEFAULT_SETTLE_LIMIT;
 use shim_core::io::IoSpec;
-use shim_core::{Config, CreateOptions, CreateRequest, Error, ExecRequest, Shim, Status};
+use shim_core::{Config, CreateOptions, CreateRequest, Error, ExecRequest, SingleShim, Status};
 
 static REAPER: OnceLock<reaper::Reaper> = OnceLock::new();
 
@@ -47,7 +47,7 @@ exit 0
 
 struct Fake {
     dir: TempDir,
-    shim: Arc<Shim>,
+    shim: Arc<SingleShim>,
     events: Arc<Recorder>,
 }
 
@@ -68,9 +68,10 @@ impl Fake {
             systemd_cgroup: false,
             runc_timeout: HANG,
             settle_limit: DEFAULT_SETTLE_LIMIT,
+            watch_oom: false,
         };
         let reaper = REAPER.get().unwrap().clone();
-        let shim = Shim::new(config, reaper, Box::new(Sink(Arc::clone(&events)))).unwrap();
+        let shim = SingleShim::new(config, reaper, Box::new(Sink(Arc::clone(&events)))).unwrap();
         Fake {
             dir,
             shim: Arc::new(shim),

@@ -17,7 +17,7 @@ use recorder::{Recorder, Sink};
 use shim_core::config::DEFAULT_SETTLE_LIMIT;
 use shim_core::io::IoSpec;
 use shim_core::{
-    Config, CreateOptions, CreateRequest, Error, ExecRequest, ExitInfo, Mount, Shim, Status,
+    Config, CreateOptions, CreateRequest, Error, ExecRequest, ExitInfo, Mount, SingleShim, Status,
 };
 
 static REAPER: OnceLock<reaper::Reaper> = OnceLock::new();
@@ -59,7 +59,7 @@ struct World {
     id: String,
     bundle: PathBuf,
     image: PathBuf,
-    shim: Arc<Shim>,
+    shim: Arc<SingleShim>,
     events: Arc<Recorder>,
 }
 
@@ -93,7 +93,7 @@ impl World {
         let bin = image.join("bin");
         std::fs::create_dir_all(&bin).unwrap();
         std::fs::copy("/usr/bin/busybox", bin.join("busybox")).unwrap();
-        for tool in ["sh", "sleep", "cat", "echo", "true"] {
+        for tool in ["sh", "sleep", "cat", "echo", "true", "setsid"] {
             std::os::unix::fs::symlink("busybox", bin.join(tool)).unwrap();
         }
         for d in ["proc", "dev", "sys", "tmp"] {
@@ -124,8 +124,9 @@ impl World {
             systemd_cgroup: false,
             runc_timeout: HANG,
             settle_limit,
+            watch_oom: false,
         };
-        let shim = Shim::new(config, reaper(), Box::new(Sink(Arc::clone(&events)))).unwrap();
+        let shim = SingleShim::new(config, reaper(), Box::new(Sink(Arc::clone(&events)))).unwrap();
         World {
             dir,
             id,
@@ -444,6 +445,76 @@ fn an_exec_still_draining_its_output_does_not_hold_up_another_execs_exit() {
     w.shim.delete().unwrap();
 }
 
+/// Issue 10 item 7: between an exec's reaping and the record of its exit (while its output
+/// drains) its pid is free, and may already be another process's. Kill must not signal it.
+fn kill_after_an_exec_was_reaped_never_signals_a_process_that_reused_its_pid() {
+    let w = World::build("reuse", &["sleep", "1000"], |_| {}, HANG);
+    w.create("").unwrap();
+    w.shim.start(&w.id).unwrap();
+    let exits = reaper().subscribe_all();
+    let log = w.file_uri("held.log");
+    // `held` exits at once, but the child it leaves behind keeps its stdout open: its exit is
+    // claimed, and waits for its output without bound. The child leaves held's process group
+    // and session, which would otherwise keep held's pid from being reused.
+    w.shim
+        .exec(w.exec_request("held", &["sh", "-c", "setsid sleep 1000 & exit 0"], &log))
+        .unwrap();
+    let held = w.shim.start("held").unwrap();
+    while exits.recv_timeout(HANG).expect("held never exited").pid as u32 != held {}
+    assert_eq!(w.status("held"), Status::Running, "held is still draining");
+
+    // A decoy that takes held's pid: the kernel gives the pid after ns_last_pid to the next fork.
+    let mut decoy = None;
+    for _ in 0..200 {
+        std::fs::write("/proc/sys/kernel/ns_last_pid", (held - 1).to_string()).unwrap();
+        let spawned = reaper().spawn(Command::new("sleep").arg("1000")).unwrap();
+        if spawned.pid as u32 == held {
+            decoy = Some(spawned);
+            break;
+        }
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(spawned.pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+        spawned.exit.wait();
+    }
+    let decoy = decoy.expect("no process could be given the reaped exec's pid");
+
+    not_found(w.shim.kill("held", 9, false), "process already finished");
+    assert!(
+        not_signalled(decoy.pid),
+        "Kill of the reaped exec signalled the process that reused its pid"
+    );
+
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(decoy.pid),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    decoy.exit.wait();
+    w.shim.kill(&w.id, 9, false).unwrap();
+    assert_eq!(w.wait("held").status, 0);
+    assert_eq!(w.wait(&w.id).status, 137);
+    w.shim.delete().unwrap();
+}
+
+/// Whether `pid` lives with no SIGKILL pending: a kill(2) that hit it leaves it a zombie, gone,
+/// or with the signal still pending, at once (no waiting).
+fn not_signalled(pid: i32) -> bool {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return false;
+    };
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.trim().to_string())
+            .unwrap_or_default()
+    };
+    let pending = |name: &str| u64::from_str_radix(&field(name), 16).unwrap_or(0);
+    let sigkill = 1u64 << (9 - 1);
+    !field("State:").starts_with('Z') && (pending("SigPnd:") | pending("ShdPnd:")) & sigkill == 0
+}
+
 fn concurrent_creates_give_one_container_and_the_loser_touches_nothing() {
     let w = World::new("twice", &["sleep", "1000"]);
     let racers: Vec<_> = (0..2)
@@ -544,6 +615,10 @@ fn main() {
             (
                 "an_exec_still_draining_its_output_does_not_hold_up_another_execs_exit",
                 an_exec_still_draining_its_output_does_not_hold_up_another_execs_exit,
+            ),
+            (
+                "kill_after_an_exec_was_reaped_never_signals_a_process_that_reused_its_pid",
+                kill_after_an_exec_was_reaped_never_signals_a_process_that_reused_its_pid,
             ),
             (
                 "concurrent_creates_give_one_container_and_the_loser_touches_nothing",

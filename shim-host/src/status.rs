@@ -19,9 +19,12 @@ pub fn not_a_request(why: impl std::fmt::Display) -> Status {
     invalid(format!("not a ttrpc request: {why}"))
 }
 
-/// A service or method this shim does not serve (Go's ttrpc words and code).
+/// A service or method this shim does not serve (Go's ttrpc words and code; a long name is cut).
 pub fn unimplemented(what: &str, name: &str) -> Status {
-    status(Code::UNIMPLEMENTED, format!("{what} {name}"))
+    status(
+        Code::UNIMPLEMENTED,
+        format!("{what} {}", shim_core::validate::shown(name)),
+    )
 }
 
 /// A frame over ttrpc's size limit (Go's ttrpc words and code).
@@ -30,6 +33,11 @@ pub fn oversized(length: usize, max: usize) -> Status {
         Code::RESOURCE_EXHAUSTED,
         format!("message length {length} exceed maximum message size of {max}"),
     )
+}
+
+/// A request on an even stream id: those are the server's to start (Go's ttrpc words and code).
+pub fn even_stream() -> Status {
+    invalid("StreamID must be odd for client initiated streams")
 }
 
 /// A handler that panicked: the caller still gets an answer.
@@ -63,5 +71,12 @@ mod tests {
         for (s, code, message) in table {
             assert_eq!((s.code, s.message.as_str()), (code, message));
         }
+    }
+
+    #[test]
+    fn a_huge_unknown_method_name_is_not_echoed_whole() {
+        let s = unimplemented("method", &"M".repeat(1 << 20));
+        assert_eq!(s.code, 12);
+        assert_eq!(s.message, format!("method {}…", "M".repeat(64)));
     }
 }

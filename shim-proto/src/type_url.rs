@@ -15,6 +15,8 @@ pub const TASK_PAUSED: &str = "containerd.events.TaskPaused";
 pub const TASK_RESUMED: &str = "containerd.events.TaskResumed";
 pub const TASK_CHECKPOINTED: &str = "containerd.events.TaskCheckpointed";
 
+// Runtime v1 (`io.containerd.runtime.v1.linux`, package `containerd.linux.runc`).
+
 /// `CreateTaskRequest.options`.
 pub const CREATE_OPTIONS: &str = "containerd.linux.runc.CreateOptions";
 /// `CheckpointTaskRequest.options`.
@@ -23,6 +25,24 @@ pub const CHECKPOINT_OPTIONS: &str = "containerd.linux.runc.CheckpointOptions";
 pub const RUNC_OPTIONS: &str = "containerd.linux.runc.RuncOptions";
 /// `ProcessInfo.info` in `ListPidsResponse`.
 pub const PROCESS_DETAILS: &str = "containerd.linux.runc.ProcessDetails";
+
+// Runtime v2 (`io.containerd.runc.v2`, package `containerd.runc.v1`).
+
+/// `CreateTaskRequest.options`: the runtime's options as containerd sends them.
+pub const RUNC_V1_OPTIONS: &str = "containerd.runc.v1.Options";
+/// `CheckpointTaskRequest.options`.
+pub const RUNC_V1_CHECKPOINT_OPTIONS: &str = "containerd.runc.v1.CheckpointOptions";
+/// `ProcessInfo.info` in `PidsResponse`.
+pub const RUNC_V1_PROCESS_DETAILS: &str = "containerd.runc.v1.ProcessDetails";
+
+// cgroup metrics in `StatsResponse.stats` (task API v2/v3), by the host's cgroup version.
+
+/// cgroup v1 hosts: `io.containerd.cgroups.v1.Metrics`.
+pub const CGROUPS_V1_METRICS: &str = "io.containerd.cgroups.v1.Metrics";
+/// cgroup v2 hosts: `io.containerd.cgroups.v2.Metrics`.
+pub const CGROUPS_V2_METRICS: &str = "io.containerd.cgroups.v2.Metrics";
+
+// OCI runtime-spec types, JSON-encoded (both runtimes).
 
 /// `ExecProcessRequest.spec` (JSON value).
 pub const OCI_PROCESS: &str = "types.containerd.io/opencontainers/runtime-spec/1/Process";

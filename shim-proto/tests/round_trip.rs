@@ -1,9 +1,9 @@
-//! Every Shim service and event message survives encode/decode unchanged; the service paths are Go's.
+//! Every shim, event and options message survives encode/decode unchanged; service paths are Go's.
 
-use std::fmt::Debug;
+mod support;
+
 use std::sync::Arc;
 
-use prost::Message;
 use shim_proto::events::*;
 use shim_proto::events_ttrpc::{create_events, Envelope, Events, ForwardRequest};
 use shim_proto::protobuf::{Any, Empty, Timestamp};
@@ -13,24 +13,9 @@ use shim_proto::time::GO_ZERO_TIME;
 use shim_proto::types::{Mount, Process, ProcessInfo, Status};
 use shim_proto::{pack, pack_json, type_url};
 
-fn round_trip<M: Message + Default + PartialEq + Debug>(m: &M) -> Result<(), String> {
-    let bytes = m.encode_to_vec();
-    if bytes.is_empty() && *m != M::default() {
-        return Err("non-default message encoded to nothing".to_string());
-    }
-    let back = M::decode(bytes.as_slice()).map_err(|e| format!("decode: {e}"))?;
-    if &back != m {
-        return Err(format!("decoded {back:?} != original {m:?}"));
-    }
-    if back.encode_to_vec() != bytes {
-        return Err("re-encoding changed the bytes".to_string());
-    }
-    Ok(())
-}
-
 macro_rules! table {
     ($($ty:ident $body:tt),* $(,)?) => {
-        vec![$((stringify!($ty), round_trip(&$ty $body))),*]
+        vec![$((stringify!($ty), support::round_trip(&$ty $body))),*]
     };
 }
 
@@ -308,16 +293,227 @@ fn every_message_round_trips() {
             nanos: 999_999_999
         },
     ];
-    let failures: Vec<String> = results
-        .iter()
-        .filter_map(|(name, r)| r.as_ref().err().map(|e| format!("{name}: {e}")))
-        .collect();
-    assert!(
-        failures.is_empty(),
-        "round trip failed:\n{}",
-        failures.join("\n")
-    );
+    let failures = support::failures(&results);
+    assert!(failures.is_empty(), "round trip failed:\n{failures}");
     assert_eq!(results.len(), 43, "the table should list 43 messages");
+}
+
+#[test]
+fn runc_v1_options_round_trip() {
+    use shim_proto::runc_v1_options as v1;
+    let results = vec![
+        (
+            "Options",
+            support::round_trip(&v1::Options {
+                no_pivot_root: true,
+                no_new_keyring: true,
+                shim_cgroup: s("/shim"),
+                io_uid: 1000,
+                io_gid: 1001,
+                binary_name: s("runc"),
+                root: s("/run/containerd/runc"),
+                systemd_cgroup: true,
+                criu_image_path: s("/i"),
+                criu_work_path: s("/w"),
+                task_api_address: s("ttrpc+unix:///run/t.sock"),
+                task_api_version: 3,
+            }),
+        ),
+        (
+            "CheckpointOptions",
+            support::round_trip(&v1::CheckpointOptions {
+                exit: true,
+                open_tcp: true,
+                external_unix_sockets: true,
+                terminal: true,
+                file_locks: true,
+                empty_namespaces: vec![s("network"), s("ipc")],
+                cgroups_mode: s("soft"),
+                image_path: s("/i"),
+                work_path: s("/w"),
+            }),
+        ),
+        (
+            "ProcessDetails",
+            support::round_trip(&v1::ProcessDetails { exec_id: s("e1") }),
+        ),
+    ];
+    let failures = support::failures(&results);
+    assert!(failures.is_empty(), "round trip failed:\n{failures}");
+}
+
+#[test]
+fn cgroups_v1_metrics_round_trip() {
+    use shim_proto::cgroups_v1::*;
+    let blkio = |op: &str| BlkIoEntry {
+        op: s(op),
+        device: s("sda"),
+        major: 8,
+        minor: 0,
+        value: 4096,
+    };
+    let entry = |n: u64| MemoryEntry {
+        limit: n,
+        usage: n + 1,
+        max: n + 2,
+        failcnt: n + 3,
+    };
+    let rdma = RdmaEntry {
+        device: s("mlx5_0"),
+        hca_handles: 1,
+        hca_objects: 2,
+    };
+    let m = Metrics {
+        hugetlb: vec![HugetlbStat {
+            usage: 1,
+            max: 2,
+            failcnt: 3,
+            pagesize: s("2MB"),
+        }],
+        pids: Some(PidsStat {
+            current: 3,
+            limit: 10,
+        }),
+        cpu: Some(CpuStat {
+            usage: Some(CpuUsage {
+                total: 300,
+                kernel: 100,
+                user: 200,
+                per_cpu: vec![150, 150],
+            }),
+            throttling: Some(Throttle {
+                periods: 1,
+                throttled_periods: 2,
+                throttled_time: 3,
+            }),
+        }),
+        memory: Some(MemoryStat {
+            cache: 1,
+            rss: 2,
+            pg_maj_fault: 10,
+            total_unevictable: 32,
+            usage: Some(entry(33)),
+            swap: Some(entry(34)),
+            kernel: Some(entry(35)),
+            kernel_tcp: Some(entry(36)),
+            ..Default::default()
+        }),
+        blkio: Some(BlkIoStat {
+            io_service_bytes_recursive: vec![blkio("Read"), blkio("Write")],
+            sectors_recursive: vec![blkio("Total")],
+            ..Default::default()
+        }),
+        rdma: Some(RdmaStat {
+            current: vec![rdma.clone()],
+            limit: vec![rdma],
+        }),
+        network: vec![NetworkStat {
+            name: s("eth0"),
+            rx_bytes: 1,
+            tx_dropped: 9,
+            ..Default::default()
+        }],
+        cgroup_stats: Some(CgroupStats {
+            nr_sleeping: 1,
+            nr_running: 2,
+            nr_stopped: 3,
+            nr_uninterruptible: 4,
+            nr_io_wait: 5,
+        }),
+        memory_oom_control: Some(MemoryOomControl {
+            oom_kill_disable: 1,
+            under_oom: 0,
+            oom_kill: 3,
+        }),
+    };
+    support::round_trip(&m).unwrap();
+}
+
+#[test]
+fn cgroups_v2_metrics_round_trip() {
+    use shim_proto::cgroups_v2::*;
+    let psi = || {
+        Some(PsiStats {
+            some: Some(PsiData {
+                avg10: 0.25,
+                avg60: 1.5,
+                avg300: 99.99,
+                total: 7,
+            }),
+            full: Some(PsiData::default()),
+        })
+    };
+    let rdma = RdmaEntry {
+        device: s("mlx5_0"),
+        hca_handles: 1,
+        hca_objects: 2,
+    };
+    let m = Metrics {
+        pids: Some(PidsStat {
+            current: 3,
+            limit: 10,
+        }),
+        cpu: Some(CpuStat {
+            usage_usec: 1,
+            user_usec: 2,
+            system_usec: 3,
+            nr_periods: 4,
+            nr_throttled: 5,
+            throttled_usec: 6,
+            psi: psi(),
+            nr_bursts: 8,
+            burst_usec: 9,
+        }),
+        memory: Some(MemoryStat {
+            anon: 1,
+            file: 2,
+            thp_collapse_alloc: 31,
+            usage: 32,
+            usage_limit: 33,
+            swap_usage: 34,
+            swap_limit: 35,
+            max_usage: 36,
+            swap_max_usage: 37,
+            psi: psi(),
+            ..Default::default()
+        }),
+        rdma: Some(RdmaStat {
+            current: vec![rdma.clone()],
+            limit: vec![rdma],
+        }),
+        io: Some(IoStat {
+            usage: vec![IoEntry {
+                major: 8,
+                minor: 0,
+                rbytes: 3,
+                wbytes: 4,
+                rios: 5,
+                wios: 6,
+            }],
+            psi: psi(),
+        }),
+        hugetlb: vec![HugeTlbStat {
+            current: 1,
+            max: 2,
+            pagesize: s("1GB"),
+            failcnt: 4,
+        }],
+        memory_events: Some(MemoryEvents {
+            low: 1,
+            high: 2,
+            max: 3,
+            oom: 4,
+            oom_kill: 5,
+            oom_group_kill: 6,
+        }),
+        network: vec![NetworkStat {
+            name: s("eth0"),
+            rx_packets: 3,
+            tx_bytes: 6,
+            ..Default::default()
+        }],
+    };
+    support::round_trip(&m).unwrap();
 }
 
 #[test]

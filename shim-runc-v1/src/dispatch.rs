@@ -4,10 +4,17 @@ use std::time::SystemTime;
 
 use prost::Message;
 use shim_core::service::ExitWatch;
+use shim_core::validate;
 use shim_host::server::{self, Respond};
 use shim_host::status::{self, Reply};
-use shim_proto::shim::WaitRequest;
+use shim_proto::protobuf::Empty;
+use shim_proto::shim::{
+    CheckpointTaskRequest, CloseIoRequest, CreateTaskRequest, DeleteProcessRequest,
+    ExecProcessRequest, KillRequest, ListPidsRequest, ResizePtyRequest, StartRequest, StateRequest,
+    UpdateTaskRequest, WaitRequest,
+};
 
+use crate::errors::to_status;
 use crate::service::{wait_response, Service};
 
 /// The one service this shim serves.
@@ -27,10 +34,7 @@ impl server::Service for Service {
 /// comes when the process exits (no thread waits for it).
 pub fn call(svc: &Service, method: &str, payload: &[u8], respond: Box<dyn Respond>) {
     if method == "Wait" {
-        match WaitRequest::decode(payload)
-            .map_err(undecodable)
-            .and_then(|r| svc.wait(r))
-        {
+        match decode::<WaitRequest>(payload).and_then(|r| svc.wait(r)) {
             Ok(exit) => exit.watch(Box::new(WaitAnswer(respond))),
             Err(status) => respond.respond(Err(status)),
         }
@@ -62,12 +66,47 @@ fn route(svc: &Service, method: &str, payload: &[u8]) -> Reply<Vec<u8>> {
 
 fn handle<Req, Resp>(payload: &[u8], f: impl FnOnce(Req) -> Reply<Resp>) -> Reply<Vec<u8>>
 where
-    Req: Message + Default,
+    Req: Message + Default + Named,
     Resp: Message,
 {
-    let req = Req::decode(payload).map_err(undecodable)?;
-    f(req).map(|resp| resp.encode_to_vec())
+    f(decode(payload)?).map(|resp| resp.encode_to_vec())
 }
+
+/// A request, decoded and with its id (if it has one) within `validate::MAX_ID_BYTES`: no
+/// handler sees, and no message echoes, a huge id.
+fn decode<Req: Message + Default + Named>(payload: &[u8]) -> Reply<Req> {
+    let req = Req::decode(payload).map_err(undecodable)?;
+    if let Some(id) = req.id() {
+        validate::id_size("process", id).map_err(to_status)?;
+    }
+    Ok(req)
+}
+
+/// A request message's process id, if it names one.
+trait Named {
+    fn id(&self) -> Option<&str>;
+}
+
+macro_rules! named {
+    (by id: $($with:ty),*; without: $($without:ty),*) => {
+        $(impl Named for $with {
+            fn id(&self) -> Option<&str> {
+                Some(&self.id)
+            }
+        })*
+        $(impl Named for $without {
+            fn id(&self) -> Option<&str> {
+                None
+            }
+        })*
+    };
+}
+
+named!(
+    by id: StateRequest, CreateTaskRequest, StartRequest, DeleteProcessRequest, ListPidsRequest,
+        KillRequest, ExecProcessRequest, ResizePtyRequest, CloseIoRequest, WaitRequest;
+    without: Empty, CheckpointTaskRequest, UpdateTaskRequest
+);
 
 fn undecodable(e: prost::DecodeError) -> ttrpc::Status {
     status::invalid(format!("decoding the request: {e}"))

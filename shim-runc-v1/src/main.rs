@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::Context;
 use nix::sys::signal::Signal;
 
-use shim_core::events::{EventSink, TaskExit};
+use shim_core::events::{Event, EventSink};
 use shim_host::publisher::{Publisher, Target};
 use shim_host::{logrus, server};
 
@@ -25,10 +25,14 @@ const SHUTDOWN_PUBLISH_LIMIT: Duration = Duration::from_secs(2);
 fn main() {
     // One malloc arena: the shim's threads allocate little, and glibc would otherwise give each
     // thread an arena of its own (most of an idle shim's private memory).
+    // A fixed mmap threshold: big buffers (a large request or reply) get their own mapping and
+    // go back to the system when freed, instead of raising glibc's threshold and staying in the
+    // heap after the client that caused them has gone.
     #[cfg(target_env = "gnu")]
-    // SAFETY: plain mallopt call before any other thread exists.
+    // SAFETY: plain mallopt calls before any other thread exists.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 1);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
     }
     // First, before any child exists: become a child subreaper and install the reaper's signal
     // handlers (SIGCHLD, and the signals delivered on `signals`), so no exit can be missed.
@@ -90,9 +94,11 @@ fn run(
         systemd_cgroup: flags.systemd_cgroup,
         runc_timeout: RUNC_TIMEOUT,
         settle_limit: shim_core::config::DEFAULT_SETTLE_LIMIT,
+        // Under runtime v1 containerd watches the cgroups itself.
+        watch_oom: false,
     };
     let core = Arc::new(
-        shim_core::service::Shim::new(config, reaper, Box::new(events))
+        shim_core::SingleShim::new(config, reaper, Box::new(events))
             .context("starting shim-core")?,
     );
     let listen = match flags.socket.as_deref() {
@@ -124,11 +130,12 @@ fn run(
 struct Exits(Publisher);
 
 impl EventSink for Exits {
-    fn task_exit(&self, e: TaskExit) {
-        self.0.publish(shim_host::events::task_exit(&e));
-    }
-
-    fn task_deleted(&self) {
-        self.0.stop_retrying();
+    fn event(&self, e: Event) {
+        match e {
+            Event::Exit(e) => self.0.publish(shim_host::events::task_exit(&e)),
+            // Nobody waits for that task's exits any more.
+            Event::Delete { .. } => self.0.stop_retrying(),
+            _ => {}
+        }
     }
 }

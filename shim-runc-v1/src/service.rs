@@ -6,6 +6,7 @@ use std::time::SystemTime;
 
 use crate::errors::{invalid, to_status, Reply};
 use shim_core::service as core;
+use shim_core::SingleShim;
 use shim_proto::any::type_url_matches;
 use shim_proto::protobuf::{Any, Empty, Timestamp};
 use shim_proto::runc::{CheckpointOptions, CreateOptions, ProcessDetails};
@@ -23,11 +24,11 @@ use shim_proto::types::{ProcessInfo, Status};
 
 /// The server side of `containerd.runtime.linux.shim.v1.Shim` over a shim-core `Shim`.
 pub struct Service {
-    core: Arc<core::Shim>,
+    core: Arc<SingleShim>,
 }
 
 impl Service {
-    pub fn new(core: Arc<core::Shim>) -> Service {
+    pub fn new(core: Arc<SingleShim>) -> Service {
         Service { core }
     }
 }
@@ -236,6 +237,7 @@ fn create_options(any: Option<&Any>) -> Reply<core::CreateOptions> {
         io_uid: o.io_uid,
         io_gid: o.io_gid,
         criu_work_path: o.criu_work_path,
+        ..Default::default()
     })
 }
 

@@ -9,7 +9,10 @@ use std::os::unix::net::UnixStream;
 use common::*;
 use prost::Message;
 use shim_proto::protobuf::{Any, Empty};
-use shim_proto::shim::{CreateTaskRequest, ExecProcessRequest, ShimInfoResponse, WaitRequest};
+use shim_proto::shim::{
+    CreateTaskRequest, DeleteProcessRequest, ExecProcessRequest, KillRequest, ShimInfoResponse,
+    StartRequest, StateRequest, WaitRequest,
+};
 
 const SERVICE: &str = "containerd.runtime.linux.shim.v1.Shim";
 
@@ -77,6 +80,60 @@ fn invalid_ids_are_invalid_argument_and_create_nothing() {
     );
     // The shim is still good for a valid create.
     shim.create_plain(&client);
+}
+
+#[test]
+fn a_huge_id_is_refused_by_every_method_without_being_echoed() {
+    if !ready() {
+        return;
+    }
+    let shim = ShimUnderTest::start(&["sleep", "1000"], false);
+    let mut sock = raw(&shim);
+    let huge = "x".repeat(1 << 20);
+    let calls: Vec<(&str, Vec<u8>)> = vec![
+        ("State", StateRequest { id: huge.clone() }.encode_to_vec()),
+        ("Wait", WaitRequest { id: huge.clone() }.encode_to_vec()),
+        ("Start", StartRequest { id: huge.clone() }.encode_to_vec()),
+        (
+            "Kill",
+            KillRequest {
+                id: huge.clone(),
+                signal: 9,
+                all: false,
+            }
+            .encode_to_vec(),
+        ),
+        (
+            "DeleteProcess",
+            DeleteProcessRequest { id: huge.clone() }.encode_to_vec(),
+        ),
+        (
+            "Exec",
+            ExecProcessRequest {
+                id: huge.clone(),
+                ..Default::default()
+            }
+            .encode_to_vec(),
+        ),
+    ];
+    for (i, (method, payload)) in calls.into_iter().enumerate() {
+        let stream = 2 * i as u32 + 1;
+        sock.write_all(&request(stream, method, payload)).unwrap();
+        let (got, resp) = read_response(&mut sock);
+        let status = resp.status.unwrap_or_default();
+        // The message is not printed: before the fix it is the whole 1 MiB id.
+        assert_eq!(
+            (got, status.code),
+            (stream, 3),
+            "{method}: a {}-byte message",
+            status.message.len()
+        );
+        assert!(
+            status.message.len() < 300,
+            "{method} echoed {} bytes",
+            status.message.len()
+        );
+    }
 }
 
 #[test]
@@ -167,6 +224,31 @@ fn malformed_requests_get_an_answer_and_the_connection_survives() {
 }
 
 #[test]
+fn even_stream_ids_are_invalid_argument_and_odd_ones_are_served() {
+    if !ready() {
+        return;
+    }
+    let shim = ShimUnderTest::start(&["sleep", "1000"], false);
+    let mut sock = raw(&shim);
+    for stream in [0u32, 1, 2, 3] {
+        sock.write_all(&request(stream, "ShimInfo", Empty {}.encode_to_vec()))
+            .unwrap();
+        let (got, resp) = read_response(&mut sock);
+        assert_eq!(got, stream);
+        if stream % 2 == 0 {
+            let status = resp.status.unwrap_or_default();
+            assert_eq!(
+                (status.code, status.message.as_str()),
+                (3, "StreamID must be odd for client initiated streams"),
+                "stream {stream}"
+            );
+        } else {
+            assert_eq!(code(&resp), 0, "stream {stream}: {resp:?}");
+        }
+    }
+}
+
+#[test]
 fn an_oversized_frame_is_refused_and_the_shim_stays_up() {
     if !ready() {
         return;
@@ -190,6 +272,113 @@ fn an_oversized_frame_is_refused_and_the_shim_stays_up() {
     sender.join().unwrap();
     let info = shim.client().shim_info(ctx(), &Empty {}).unwrap();
     assert_eq!(info.shim_pid, shim.pid());
+}
+
+/// A `/proc/<pid>/status` size (VmRSS, VmHWM: the peak RSS) in KiB.
+fn vm_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+}
+
+/// Pipeline 300 requests of about 1 MiB (built by `make`) on one connection, reading no reply
+/// until every request is written or the shim says it stopped reading that connection; then
+/// read the 300 replies (each must have `want_code`), or, if `leave`, hang up instead. Returns
+/// the shim's RSS before, at its peak, and once that client has gone (KiB).
+fn pipeline_unread(
+    method: &'static str,
+    want_code: i32,
+    make: fn(&str) -> Vec<u8>,
+    leave: bool,
+) -> (u64, u64, u64) {
+    let shim = ShimUnderTest::start(&["sleep", "1000"], false);
+    let pid = shim.pid();
+    shim.client().shim_info(ctx(), &Empty {}).unwrap();
+    let base = vm_kib(pid, "VmRSS");
+    let mut sock = raw(&shim);
+    let mut writer = sock.try_clone().unwrap();
+    let sender = std::thread::spawn(move || {
+        let payload = make(&"x".repeat(1 << 20));
+        for i in 0..300u32 {
+            // Once the test hangs up, the rest cannot be written: that is expected.
+            if writer
+                .write_all(&request(2 * i + 1, method, payload.clone()))
+                .is_err()
+            {
+                return;
+            }
+        }
+    });
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while !sender.is_finished()
+        && !shim.wait_log(
+            "connection paused: its replies are not read",
+            std::time::Duration::from_millis(50),
+        )
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the writer neither finished nor was paused"
+        );
+    }
+    let peak = vm_kib(pid, "VmHWM");
+    if leave {
+        sock.shutdown(std::net::Shutdown::Both).unwrap();
+    } else {
+        for _ in 0..300 {
+            let (_, resp) = read_response(&mut sock);
+            assert_eq!(code(&resp), want_code, "{method}");
+        }
+    }
+    sender.join().unwrap();
+    drop(sock);
+    // A new connection is accepted only after the loop saw the old one end (it handles
+    // connections before the listener, and the old end came first).
+    shim.client().shim_info(ctx(), &Empty {}).unwrap();
+    let after = vm_kib(pid, "VmRSS");
+    eprintln!(
+        "{method} (leave: {leave}): shim RSS {base} KiB before, {peak} KiB peak, {after} KiB after"
+    );
+    (base, peak, after)
+}
+
+#[test]
+fn a_client_pipelining_huge_requests_without_reading_cannot_grow_the_shim() {
+    if !ready() {
+        return;
+    }
+    // Replies as big as the requests: Create names the options type it refuses.
+    let bogus_create = |url: &str| {
+        CreateTaskRequest {
+            id: "c1".into(),
+            options: Some(Any {
+                type_url: url.into(),
+                value: Vec::new(),
+            }),
+            ..Default::default()
+        }
+        .encode_to_vec()
+    };
+    // Small replies: the id is refused without being echoed.
+    let huge_state = |id: &str| StateRequest { id: id.into() }.encode_to_vec();
+    for (method, want, make, leave) in [
+        ("Create", 3, bogus_create as fn(&str) -> Vec<u8>, false),
+        ("Create", 3, bogus_create, true),
+        ("State", 3, huge_state, false),
+    ] {
+        let (base, peak, after) = pipeline_unread(method, want, make, leave);
+        assert!(
+            peak < base + 32 * 1024,
+            "{method}: 300 MiB of pipelined requests took the shim from {base} KiB to {peak} KiB"
+        );
+        assert!(
+            after < base + 8 * 1024,
+            "{method}: the shim still holds {after} KiB (from {base} KiB) once the client left"
+        );
+    }
 }
 
 /// A raw connection with a Wait for the init in flight: registered, since a later call on the
@@ -250,6 +439,68 @@ fn abandoned_waits_keep_neither_threads_nor_sockets_once_their_clients_hang_up()
         .count();
     assert!(threads < 20, "{threads} threads after 10 abandoned Waits");
     // And the process still reports its exit to a caller that stays.
+    kill_process(&client, &shim.id, 9).unwrap();
+    assert_eq!(shim.wait_for(&client, &shim.id), 137);
+}
+
+/// Threads of process `pid` now.
+fn threads(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+#[test]
+fn ten_thousand_waits_from_connections_closed_at_once_cost_tens_of_threads_not_thousands() {
+    let Some((shim, client, _)) = running(&["sleep", "1000"]) else {
+        return;
+    };
+    let pid = shim.pid();
+    let idle = threads(pid);
+    // Sample the thread count from before the storm until the shim has run every job of it.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let stop = std::sync::Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let mut peak = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                peak = peak.max(threads(pid));
+                std::thread::yield_now();
+            }
+            peak
+        })
+    };
+    let wait = request(
+        1,
+        "Wait",
+        WaitRequest {
+            id: shim.id.clone(),
+        }
+        .encode_to_vec(),
+    );
+    let mut socks = Vec::new();
+    for _ in 0..100 {
+        let mut sock = raw(&shim);
+        let mut batch = Vec::new();
+        for i in 0..100u32 {
+            let mut frame = wait.clone();
+            frame[4..8].copy_from_slice(&(2 * i + 1).to_be_bytes());
+            batch.extend(frame);
+        }
+        sock.write_all(&batch).unwrap();
+        socks.push(sock);
+    }
+    drop(socks);
+    // Jobs run in order: once a later call is answered, every Wait's job has started.
+    shim.client().shim_info(ctx(), &Empty {}).unwrap();
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let peak = sampler.join().unwrap();
+    eprintln!("shim threads: {idle} idle, {peak} at most during 10000 Waits");
+    assert!(
+        peak <= idle + 32,
+        "{peak} threads for 10000 Waits (idle: {idle}, handler workers at most 32)"
+    );
+    // Every Wait was abandoned; the shim still serves and reports the exit.
     kill_process(&client, &shim.id, 9).unwrap();
     assert_eq!(shim.wait_for(&client, &shim.id), 137);
 }

@@ -1,9 +1,14 @@
-//! `cargo xtask deps`: install the Debian packages the build and the tests need, if missing.
+//! `cargo xtask deps`: install the Debian packages the build and the tests need, if missing,
+//! and unpack the newer containerds the tests also run (debs.rs).
 
 use std::collections::HashMap;
+use std::fs::File;
 use std::os::unix::fs::MetadataExt;
+use std::os::unix::io::AsRawFd;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 
@@ -59,6 +64,21 @@ const NEEDS: &[Need] = &[
         check: Check::Command("containerd-shim"),
     },
     Need {
+        what: "CNI bridge plugin (CRI tests)",
+        package: "containernetworking-plugins",
+        check: Check::File("/usr/lib/cni/bridge"),
+    },
+    Need {
+        what: "CNI host-local plugin",
+        package: "containernetworking-plugins",
+        check: Check::File("/usr/lib/cni/host-local"),
+    },
+    Need {
+        what: "CNI loopback plugin",
+        package: "containernetworking-plugins",
+        check: Check::File("/usr/lib/cni/loopback"),
+    },
+    Need {
         what: "busybox-static",
         package: "busybox-static",
         check: Check::Package,
@@ -95,8 +115,14 @@ const NEEDS: &[Need] = &[
     },
 ];
 
-/// Check every need, one line each; install the missing packages (apt-get runs only then).
+/// Check every need, one line each; install the missing packages (apt-get runs only then);
+/// then the newer containerds beside the system's (debs.rs).
 pub fn run() -> Result<()> {
+    system_packages()?;
+    crate::debs::run()
+}
+
+fn system_packages() -> Result<()> {
     let installed = installed_packages();
     let can_install = is_root() && which("apt-get").is_some();
     let mut missing: Vec<&str> = Vec::new();
@@ -133,17 +159,95 @@ pub fn run() -> Result<()> {
             missing.join(" ")
         );
     }
+    // apt-get update takes the lists lock without waiting, whatever DPkg::Lock::Timeout says
+    // (apt 2.6): wait for it here. apt-get install waits for dpkg's locks itself (the timeout),
+    // not for the archives lock that a download-only unattended-upgrades holds: wait for that too.
+    wait_for_apt_locks(&[LISTS_LOCK])?;
     step(
         "apt-get update",
-        Command::new("apt-get").args(["update", "-qq"]),
+        Command::new("apt-get").args(apt_get_args(&["update", "-qq"])),
     )?;
+    wait_for_apt_locks(&[DPKG_FRONTEND_LOCK, DPKG_LOCK, ARCHIVES_LOCK])?;
+    let mut install = vec!["install", "-y", "--no-install-recommends"];
+    install.extend(&missing);
     step(
         "apt-get install",
         Command::new("apt-get")
-            .args(["install", "-y", "--no-install-recommends"])
-            .args(&missing)
+            .args(apt_get_args(&install))
             .env("DEBIAN_FRONTEND", "noninteractive"),
     )
+}
+
+/// How long we and apt-get wait for another apt or dpkg to finish: unattended-upgrades runs
+/// at boot, so a fresh machine often has one going.
+const APT_LOCK_WAIT: Duration = Duration::from_secs(600);
+
+const LISTS_LOCK: &str = "/var/lib/apt/lists/lock";
+const ARCHIVES_LOCK: &str = "/var/cache/apt/archives/lock";
+const DPKG_FRONTEND_LOCK: &str = "/var/lib/dpkg/lock-frontend";
+const DPKG_LOCK: &str = "/var/lib/dpkg/lock";
+
+/// `apt-get ARGS`, told to wait for dpkg's locks instead of failing at once.
+fn apt_get_args(args: &[&str]) -> Vec<String> {
+    let timeout = format!("DPkg::Lock::Timeout={}", APT_LOCK_WAIT.as_secs());
+    ["-o", timeout.as_str()]
+        .iter()
+        .chain(args)
+        .map(|a| a.to_string())
+        .collect()
+}
+
+/// Wait, up to APT_LOCK_WAIT, until no other process holds any of these apt/dpkg locks.
+fn wait_for_apt_locks(locks: &[&str]) -> Result<()> {
+    let deadline = Instant::now() + APT_LOCK_WAIT;
+    let mut told = false;
+    loop {
+        let Some((lock, holder)) = locks
+            .iter()
+            .find_map(|l| lock_holder(Path::new(l)).map(|h| (l, h)))
+        else {
+            return Ok(());
+        };
+        if !told {
+            println!(
+                "waiting for the apt lock held by another apt/dpkg (e.g. unattended-upgrades), \
+                 up to {} min: {lock} is held by {holder}",
+                APT_LOCK_WAIT.as_secs() / 60
+            );
+            told = true;
+        }
+        if Instant::now() >= deadline {
+            bail!(
+                "{lock} is still held by {holder} after {} min; run cargo xtask deps again \
+                 once that apt/dpkg is done",
+                APT_LOCK_WAIT.as_secs() / 60
+            );
+        }
+        thread::sleep(Duration::from_secs(1));
+    }
+}
+
+/// Who holds a write-conflicting lock on `path`, as apt and dpkg lock (fcntl record locks):
+/// `pid 123 (unattended-upgr)`; None when the lock is free or the file does not exist.
+fn lock_holder(path: &Path) -> Option<String> {
+    let file = File::open(path).ok()?;
+    // SAFETY: a plain C struct, all zeroes is valid; l_start = l_len = 0 is the whole file.
+    let mut probe: libc::flock = unsafe { std::mem::zeroed() };
+    probe.l_type = libc::F_WRLCK as libc::c_short;
+    probe.l_whence = libc::SEEK_SET as libc::c_short;
+    // SAFETY: an open fd and a valid flock for F_GETLK to fill in.
+    if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GETLK, &mut probe) } != 0
+        || probe.l_type == libc::F_UNLCK as libc::c_short
+    {
+        return None;
+    }
+    let pid = probe.l_pid;
+    if pid <= 0 {
+        // Open file description locks have no owning pid.
+        return Some("another process".to_string());
+    }
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    Some(format!("pid {pid} ({})", comm.trim()))
 }
 
 /// Installed packages among those we need, with their upstream versions (one dpkg-query call).
@@ -171,7 +275,7 @@ fn installed_packages() -> HashMap<String, String> {
 }
 
 /// `1:1.35.0-4+deb12u1` -> `1.35.0`: drop the epoch, the Debian revision and repack suffixes.
-fn upstream(version: &str) -> String {
+pub(crate) fn upstream(version: &str) -> String {
     let v = version.split_once(':').map_or(version, |(_, v)| v);
     let v = v.rsplit_once('-').map_or(v, |(v, _)| v);
     v.split(['+', '~']).next().unwrap_or(v).to_string()
@@ -184,7 +288,36 @@ fn is_root() -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::upstream;
+    use super::*;
+
+    #[test]
+    fn apt_get_waits_for_the_dpkg_lock() {
+        assert_eq!(
+            apt_get_args(&["install", "-y", "runc"]),
+            ["-o", "DPkg::Lock::Timeout=600", "install", "-y", "runc"]
+        );
+    }
+
+    #[test]
+    fn a_held_lock_is_seen_and_a_free_one_is_not() {
+        let path = std::env::temp_dir().join(format!("xtask-lock-test-{}", std::process::id()));
+        let holder = File::create(&path).unwrap();
+        assert_eq!(lock_holder(&path), None);
+        // An open file description lock conflicts with F_GETLK even from the same process,
+        // which a classic record lock would not.
+        // SAFETY: as in lock_holder; F_OFD_SETLK wants l_pid = 0.
+        let mut lock: libc::flock = unsafe { std::mem::zeroed() };
+        lock.l_type = libc::F_WRLCK as libc::c_short;
+        lock.l_whence = libc::SEEK_SET as libc::c_short;
+        // SAFETY: an open fd and a valid flock.
+        let rc = unsafe { libc::fcntl(holder.as_raw_fd(), libc::F_OFD_SETLK, &lock) };
+        assert_eq!(rc, 0);
+        assert_eq!(lock_holder(&path).as_deref(), Some("another process"));
+        drop(holder);
+        assert_eq!(lock_holder(&path), None);
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(lock_holder(&path), None);
+    }
 
     #[test]
     fn debian_versions_are_shown_as_upstream_versions() {

@@ -1,6 +1,7 @@
 //! cargo xtask: the project's build driver (dispatch and usage).
 
 mod bench;
+mod debs;
 mod demo;
 mod deps;
 mod e2e_results;
@@ -14,7 +15,8 @@ use anyhow::{bail, Result};
 const USAGE: &str = "\
 usage: cargo xtask <command>
 
-  deps                  check the Debian packages the build and tests need; install what is missing (root)
+  deps                  check the Debian packages the build and tests need; install what is missing (root);
+                        unpack containerd 1.7 and 2.1 from newer Debian suites into target/debs
   test [-- ARGS]        deps, fmt, clippy, then every test in the workspace (ARGS go to cargo test)
   install [--prefix P]  release build of shim-runc-v1, shim-ctl, reaper into P/bin (default /usr/local)
   demo                  a busybox container through our shim, standalone, step by step

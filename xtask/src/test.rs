@@ -76,6 +76,8 @@ fn tests(extra: &[String], results: &Path, counts: &mut Counts) -> Result<()> {
         .args(["test", "--workspace", "--no-fail-fast"])
         .args(extra)
         .env("SHIM_REQUIRE_ROOT_TESTS", "1")
+        // CONTAINERD_1_7, CONTAINERD_2_1: the newer containerds' bin dirs (deps unpacked them).
+        .envs(crate::debs::containerd_bin_dirs())
         // The containerd end-to-end suite runs every row against our shim and the Go reference.
         .env("E2E_SHIMS", "go,ours")
         .env("E2E_RESULTS", results)

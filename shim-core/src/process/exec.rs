@@ -1,16 +1,17 @@
 //! An exec process: added in created state, started with `runc exec --detach`, signalled directly.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::SystemTime;
 
 use crate::error::Error;
 use crate::io::{IoOwner, IoSpec, LoggerContext};
 use crate::process::exit_cell::ExitCell;
-use crate::process::state::{self, Action, ExecState, Op};
+use crate::process::state::{self, Action, ExecState, Op, Transition};
 use crate::process::{read_pid_file, Prepared, ProcIo, DRAIN_LIMIT};
 use crate::runc::{ExecOpts, Runc};
-use crate::service::{ExitInfo, ProcessState, Status};
+use crate::types::{ExitInfo, ProcessState, Status};
 
 struct Fields {
     state: ExecState,
@@ -30,6 +31,9 @@ pub struct Exec {
     fields: Mutex<Fields>,
     /// Serialises start and delete of this exec; State, Kill and Wait never take it.
     op: Mutex<()>,
+    /// Its exit was claimed from the reaper: the pid is free for the kernel to reuse, so no
+    /// signal may go to it any more, even while the exit waits for its output to drain.
+    reaped: AtomicBool,
     pub exit: ExitCell,
     pub stdio: ProcIo,
 }
@@ -55,6 +59,7 @@ impl Exec {
                 pid: 0,
             }),
             op: Mutex::new(()),
+            reaped: AtomicBool::new(false),
             exit: ExitCell::default(),
             stdio: ProcIo::default(),
         }
@@ -72,7 +77,7 @@ impl Exec {
         self.fields().pid
     }
 
-    pub fn decide(&self, op: Op) -> Result<Action, Error> {
+    pub fn decide(&self, op: Op) -> Result<Transition<ExecState>, Error> {
         state::exec(self.state(), op)
     }
 
@@ -84,15 +89,15 @@ impl Exec {
     /// are released (Go's behaviour).
     pub fn start(&self) -> Result<u32, Error> {
         let _op = self.op.lock().unwrap_or_else(|p| p.into_inner());
-        self.decide(Op::Start)?;
-        let result = self.run();
+        let t = self.decide(Op::Start)?;
+        let result = self.run(t.next);
         if result.is_err() {
             self.exit.release();
         }
         result
     }
 
-    fn run(&self) -> Result<u32, Error> {
+    fn run(&self, next: ExecState) -> Result<u32, Error> {
         let what = format!("exec {}", self.id);
         let (prepared, stdio) = Prepared::new(&self.io, self.owner, self.logger.clone(), &what)?;
         let opts = ExecOpts {
@@ -106,7 +111,7 @@ impl Exec {
         let mut f = self.fields();
         f.pid = pid;
         if f.state == ExecState::Created {
-            f.state = ExecState::Running;
+            f.state = next;
         }
         Ok(pid)
     }
@@ -121,7 +126,7 @@ impl Exec {
         if pid == 0 {
             return Err(Error::FailedPrecondition("process not created".into()));
         }
-        if state == ExecState::Stopped {
+        if state == ExecState::Stopped || self.reaped.load(Ordering::SeqCst) {
             return Err(Error::NotFound("process already finished".into()));
         }
         // The raw number, as Go's unix.Kill: real-time signals have no nix `Signal`.
@@ -142,13 +147,13 @@ impl Exec {
     /// Drain and close IO, remove the pid file. An exec never started releases its waiters.
     pub fn delete(&self) -> Result<ExitInfo, Error> {
         let _op = self.op.lock().unwrap_or_else(|p| p.into_inner());
-        self.decide(Op::Delete)?;
+        let t = self.decide(Op::Delete)?;
         self.stdio.wait_drained(DRAIN_LIMIT);
         self.stdio.close();
         let _ = std::fs::remove_file(self.pid_file());
         self.exit.release();
         let mut f = self.fields();
-        f.state = ExecState::Deleted;
+        f.state = t.next;
         let (status, at) = self.exit.so_far();
         Ok(ExitInfo {
             pid: f.pid,
@@ -157,12 +162,21 @@ impl Exec {
         })
     }
 
+    /// The reaper reported its death: its pid may be reused from now on.
+    pub(crate) fn reaped(&self) {
+        self.reaped.store(true, Ordering::SeqCst);
+    }
+
     /// Record its exit (its output already had its time to drain). False if already recorded.
     pub fn exited(&self, status: u32, at: SystemTime) -> bool {
         let mut f = self.fields();
         match state::exec(f.state, Op::Exit) {
-            Ok(Action::Proceed) => {
-                f.state = ExecState::Stopped;
+            Ok(Transition {
+                action: Action::Proceed,
+                next,
+                ..
+            }) => {
+                f.state = next;
                 self.exit.set(status, at)
             }
             _ => false,

@@ -8,10 +8,10 @@ use crate::error::{kill_error, Error};
 use crate::io::{IoOwner, IoSpec, LoggerContext};
 use crate::mount;
 use crate::process::exit_cell::ExitCell;
-use crate::process::state::{self, Action, InitState, Op};
+use crate::process::state::{self, Action, InitState, Op, Transition};
 use crate::process::{read_pid_file, Prepared, ProcIo, DRAIN_LIMIT};
 use crate::runc::{CheckpointOpts, RestoreOpts, Runc};
-use crate::service::{CheckpointRequest, ExitInfo, ProcessState, Status};
+use crate::types::{CheckpointRequest, ExitInfo, ProcessState, Status};
 use crate::validate;
 
 /// How a checkpointed init is restored at Start.
@@ -37,6 +37,9 @@ pub struct Init {
     fields: Mutex<Fields>,
     /// Serialises the lifecycle runc calls of this process. State, Kill and Wait never take it.
     op: Mutex<()>,
+    /// Orders this container's Start event before its exit's: held from `runc start` until
+    /// Start is emitted, and while the exit is emitted.
+    order: Mutex<()>,
     pub exit: ExitCell,
     pub stdio: ProcIo,
 }
@@ -73,6 +76,7 @@ impl Init {
                 deleting: false,
             }),
             op: Mutex::new(()),
+            order: Mutex::new(()),
             exit: ExitCell::default(),
             stdio: ProcIo::default(),
         }
@@ -84,6 +88,11 @@ impl Init {
 
     fn op(&self) -> MutexGuard<'_, ()> {
         self.op.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// See `order`: held around the emission of Start and of the exit.
+    pub(crate) fn order(&self) -> MutexGuard<'_, ()> {
+        self.order.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The pid read from runc's pid file after create.
@@ -99,13 +108,13 @@ impl Init {
         self.fields().pid
     }
 
-    /// Check `op` against the current state.
-    pub fn decide(&self, op: Op) -> Result<Action, Error> {
+    /// Check `op` against the current state: what to do and where it leads.
+    pub fn decide(&self, op: Op) -> Result<Transition<InitState>, Error> {
         state::init(self.state(), op)
     }
 
     /// Move from `from` to `to` unless something (an exit) moved it meanwhile.
-    fn transition(&self, from: InitState, to: InitState) {
+    fn move_from(&self, from: InitState, to: InitState) {
         let mut f = self.fields();
         if f.state == from {
             f.state = to;
@@ -116,17 +125,19 @@ impl Init {
     /// it is new (a restored init has a pid only now).
     pub fn start(&self) -> Result<(u32, bool), Error> {
         let _op = self.op();
-        match self.decide(Op::Start)? {
-            Action::Restore => self.restore().map(|pid| (pid, true)),
+        let from = self.state();
+        let t = state::init(from, Op::Start)?;
+        match t.action {
+            Action::Restore => self.restore(t.next).map(|pid| (pid, true)),
             _ => {
                 self.parts.runc.start(&self.parts.id)?;
-                self.transition(InitState::Created, InitState::Running);
+                self.move_from(from, t.next);
                 Ok((self.pid(), false))
             }
         }
     }
 
-    fn restore(&self) -> Result<u32, Error> {
+    fn restore(&self, next: InitState) -> Result<u32, Error> {
         let from = self.parts.restore.clone().unwrap_or_default();
         let (prepared, stdio) = Prepared::new(
             &self.parts.io,
@@ -151,30 +162,28 @@ impl Init {
         let mut f = self.fields();
         f.pid = pid;
         if f.state == InitState::CreatedCheckpoint {
-            f.state = InitState::Running;
+            f.state = next;
         }
         Ok(pid)
     }
 
     pub fn pause(&self) -> Result<(), Error> {
         let _op = self.op();
-        self.decide(Op::Pause)?;
-        self.transition(InitState::Running, InitState::Pausing);
+        let from = self.state();
+        let t = state::init(from, Op::Pause)?;
+        let during = t.during.unwrap_or(from);
+        self.move_from(from, during);
         let result = self.parts.runc.pause(&self.parts.id);
-        let to = if result.is_ok() {
-            InitState::Paused
-        } else {
-            InitState::Running
-        };
-        self.transition(InitState::Pausing, to);
+        self.move_from(during, if result.is_ok() { t.next } else { from });
         Ok(result?)
     }
 
     pub fn resume(&self) -> Result<(), Error> {
         let _op = self.op();
-        self.decide(Op::Resume)?;
+        let from = self.state();
+        let t = state::init(from, Op::Resume)?;
         self.parts.runc.resume(&self.parts.id)?;
-        self.transition(InitState::Paused, InitState::Running);
+        self.move_from(from, t.next);
         Ok(())
     }
 
@@ -232,7 +241,7 @@ impl Init {
     /// the IO, unmount the rootfs. When runc fails nothing has been closed: Delete can be retried.
     pub fn delete(&self) -> Result<ExitInfo, Error> {
         let _op = self.op();
-        self.decide(Op::Delete)?;
+        let t = self.decide(Op::Delete)?;
         // Deleting a never-started container kills its `runc init`: that death is not the
         // container's exit, and `deleting` keeps `exited` from recording it.
         self.set_deleting(true);
@@ -249,7 +258,7 @@ impl Init {
         }
         let (status, at) = self.exit.so_far();
         let mut f = self.fields();
-        f.state = InitState::Deleted;
+        f.state = t.next;
         Ok(ExitInfo {
             pid: f.pid,
             status,
@@ -266,7 +275,7 @@ impl Init {
         let f = self.fields();
         !f.deleting
             && matches!(
-                state::init(f.state, Op::Exit),
+                state::init(f.state, Op::Exit).map(|t| t.action),
                 Ok(Action::Proceed | Action::RecordThenResume)
             )
     }
@@ -281,24 +290,32 @@ impl Init {
         }
         if self.parts.shares_pid_ns {
             // Its processes would outlive it: take them down before the exit is visible.
-            let _ = self.parts.runc.kill(&self.parts.id, 9, true);
+            if let Err(e) = self.parts.runc.kill(&self.parts.id, 9, true) {
+                log::warn!(id:% = self.parts.id, error:% = e; "runc kill --all after the init's exit");
+            }
         }
         // The last output first: whoever learns of the exit may close its end at once.
         self.stdio.wait_drained(settle_limit);
         let action = {
             let mut f = self.fields();
             match state::init(f.state, Op::Exit) {
-                Ok(Action::Ignore) | Err(_) => return false,
+                Ok(Transition {
+                    action: Action::Ignore,
+                    ..
+                })
+                | Err(_) => return false,
                 _ if f.deleting => return false,
-                Ok(action) => {
-                    f.state = InitState::Stopped;
+                Ok(t) => {
+                    f.state = t.next;
                     self.exit.set(status, at);
-                    action
+                    t.action
                 }
             }
         };
         if action == Action::RecordThenResume {
-            let _ = self.parts.runc.resume(&self.parts.id);
+            if let Err(e) = self.parts.runc.resume(&self.parts.id) {
+                log::warn!(id:% = self.parts.id, error:% = e; "runc resume after the exit of a paused init");
+            }
         }
         true
     }

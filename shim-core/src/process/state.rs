@@ -1,4 +1,5 @@
-//! The process state machines as data: one decision per (state, operation), Go's refusal texts.
+//! The process state machines as data: per (state, operation), whether it is allowed (Go's
+//! refusal texts when not), what to do, and the state it leads to, decided here and only here.
 
 use crate::error::Error;
 
@@ -51,16 +52,65 @@ pub enum Action {
     Ignore,
 }
 
-fn refuse(text: &str) -> Result<Action, Error> {
+/// An allowed operation: what to do, and the states it moves the process through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transition<S> {
+    pub action: Action,
+    /// The state while the operation's runc call runs (`Pausing` during `runc pause`).
+    pub during: Option<S>,
+    /// The state once the operation succeeded (unchanged for most operations). On failure the
+    /// process goes back to the state it was in.
+    pub next: S,
+}
+
+fn refuse<T>(text: &str) -> Result<T, Error> {
     Err(Error::InvalidState(text.to_string()))
 }
 
-fn gone(text: &str) -> Result<Action, Error> {
+fn gone<T>(text: &str) -> Result<T, Error> {
     Err(Error::NotFound(text.to_string()))
 }
 
-/// The init's decision table.
-pub fn init(state: InitState, op: Op) -> Result<Action, Error> {
+/// The init's transition table: guard, action and next state of `op` in `state`.
+pub fn init(state: InitState, op: Op) -> Result<Transition<InitState>, Error> {
+    let action = init_action(state, op)?;
+    use InitState as S;
+    let (during, next) = match (op, action) {
+        (_, Action::Ignore) => (None, state),
+        (Op::Start, _) => (None, S::Running),
+        (Op::Delete, _) => (None, S::Deleted),
+        (Op::Pause, _) => (Some(S::Pausing), S::Paused),
+        (Op::Resume, _) => (None, S::Running),
+        (Op::Exit, _) => (None, S::Stopped),
+        (Op::Update | Op::Checkpoint | Op::Exec | Op::Kill | Op::Resize, _) => (None, state),
+    };
+    Ok(Transition {
+        action,
+        during,
+        next,
+    })
+}
+
+/// An exec's transition table: guard, action and next state of `op` in `state`.
+pub fn exec(state: ExecState, op: Op) -> Result<Transition<ExecState>, Error> {
+    let action = exec_action(state, op)?;
+    use ExecState as S;
+    let next = match (op, action) {
+        (_, Action::Ignore) => state,
+        (Op::Start, _) => S::Running,
+        (Op::Delete, _) => S::Deleted,
+        (Op::Exit, _) => S::Stopped,
+        _ => state,
+    };
+    Ok(Transition {
+        action,
+        during: None,
+        next,
+    })
+}
+
+/// The init's guard: whether `op` is allowed in `state`, and what it does.
+fn init_action(state: InitState, op: Op) -> Result<Action, Error> {
     use Action::*;
     use InitState as S;
     match (op, state) {
@@ -117,8 +167,8 @@ pub fn init(state: InitState, op: Op) -> Result<Action, Error> {
     }
 }
 
-/// An exec process's decision table.
-pub fn exec(state: ExecState, op: Op) -> Result<Action, Error> {
+/// An exec's guard: whether `op` is allowed in `state`, and what it does.
+fn exec_action(state: ExecState, op: Op) -> Result<Action, Error> {
     use Action::*;
     use ExecState as S;
     match (op, state) {
@@ -170,8 +220,8 @@ mod tests {
     const RESUME: &str = "record+resume";
     const IGNORE: &str = "ignore";
 
-    fn show(r: Result<Action, Error>) -> String {
-        match r {
+    fn show<S>(r: Result<Transition<S>, Error>) -> String {
+        match r.map(|t| t.action) {
             Ok(Proceed) => OK.into(),
             Ok(Restore) => RESTORE.into(),
             Ok(RecordThenResume) => RESUME.into(),
@@ -382,6 +432,48 @@ mod tests {
             for (state, want) in states.iter().zip(want) {
                 assert_eq!(show(exec(*state, op)), want, "exec {op:?} in {state:?}");
             }
+        }
+    }
+
+    #[test]
+    fn each_allowed_operation_leads_to_its_next_state() {
+        use InitState::*;
+        let init_table = [
+            (Created, Op::Start, None, Running),
+            (CreatedCheckpoint, Op::Start, None, Running),
+            (Running, Op::Pause, Some(Pausing), Paused),
+            (Paused, Op::Resume, None, Running),
+            (Running, Op::Exit, None, Stopped),
+            (Paused, Op::Exit, None, Stopped),
+            (Pausing, Op::Exit, None, Stopped),
+            (Stopped, Op::Exit, None, Stopped),
+            (Stopped, Op::Delete, None, Deleted),
+            (Created, Op::Delete, None, Deleted),
+            (Running, Op::Kill, None, Running),
+            (Paused, Op::Update, None, Paused),
+        ];
+        for (from, op, during, next) in init_table {
+            let t = init(from, op).unwrap();
+            assert_eq!(
+                (t.during, t.next),
+                (during, next),
+                "init {op:?} in {from:?}"
+            );
+        }
+        let exec_table = [
+            (ExecState::Created, Op::Start, ExecState::Running),
+            (ExecState::Running, Op::Exit, ExecState::Stopped),
+            (ExecState::Stopped, Op::Exit, ExecState::Stopped),
+            (ExecState::Stopped, Op::Delete, ExecState::Deleted),
+            (ExecState::Created, Op::Delete, ExecState::Deleted),
+            (ExecState::Running, Op::Kill, ExecState::Running),
+        ];
+        for (from, op, next) in exec_table {
+            assert_eq!(
+                exec(from, op).unwrap().next,
+                next,
+                "exec {op:?} in {from:?}"
+            );
         }
     }
 

@@ -3,9 +3,12 @@
 //! Threads: the loop (named `ttrpc`, vital: the shim exits if it ever stops) and pool
 //! workers, none of them kept while the shim is idle. A Wait holds no thread at all: its answer
 //! is sent when the exit is recorded. Replies go out through each connection's outbox, so a
-//! client that stops reading never blocks a handler, and every request gets an answer.
+//! client that stops reading never blocks a handler, and every request gets an answer; the loop
+//! stops reading a connection whose replies pile up or whose requests are still being handled
+//! beyond its bounds (conn.rs), so no client can grow the shim without limit.
 
 mod conn;
+pub mod frames;
 mod listen;
 mod pool;
 
@@ -21,12 +24,16 @@ use nix::sys::eventfd::{EfdFlags, EventFd};
 use prost::Message;
 
 use crate::status::{self as errors, Reply};
-use conn::{Conn, Incoming, ReadOutcome, Responder};
+use conn::{Conn, ReadOutcome, Responder};
+use frames::Incoming;
 pub use listen::Listen;
 use pool::Pool;
 
 /// While accepting fails for lack of fds, retry this often (nothing signals that fds came free).
 const ACCEPT_RETRY_MS: u16 = 1000;
+/// Connections served at once; one more is closed as soon as it is accepted. containerd keeps
+/// one or two; each costs at most a partial frame plus its connection's bounds (conn.rs).
+pub const MAX_CONNECTIONS: usize = 1024;
 
 /// A front's ttrpc services, as the server calls them.
 pub trait Service: Send + Sync + 'static {
@@ -73,15 +80,13 @@ struct Loop {
 }
 
 impl Loop {
-    fn run(mut self) {
+    /// Serve until polling fails (then the shim cannot be reached: its end).
+    fn run(mut self) -> Result<(), String> {
         let mut frames = Vec::new();
         loop {
             let (listener_ready, conn_events) = match self.wait() {
                 Ok(ready) => ready,
-                Err(e) => {
-                    log::error!(error:% = e; "server loop stopped");
-                    return;
-                }
+                Err(e) => return Err(format!("polling: {e}")),
             };
             let mut gone = Vec::new();
             for (i, (conn, events)) in self.conns.iter_mut().zip(conn_events).enumerate() {
@@ -89,13 +94,27 @@ impl Loop {
                     gone.push(i);
                     continue;
                 }
-                if events.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) {
+                // A hung-up client can send nothing more: what it left is read whatever the
+                // bounds (at most a socket buffer), so its end is seen and nothing spins on it.
+                let hung_up = events.intersects(PollFlags::POLLHUP | PollFlags::POLLERR);
+                if !hung_up && !events.contains(PollFlags::POLLIN) {
+                    continue;
+                }
+                loop {
+                    if !hung_up && !conn.outbox.takes_requests() {
+                        break;
+                    }
                     let outcome = conn.read(&mut frames);
                     for frame in frames.drain(..) {
                         handle(&self.pool, &self.service, conn, frame);
                     }
-                    if let ReadOutcome::Closed = outcome {
-                        gone.push(i);
+                    match outcome {
+                        ReadOutcome::More => {}
+                        ReadOutcome::Dry => break,
+                        ReadOutcome::Closed => {
+                            gone.push(i);
+                            break;
+                        }
                     }
                 }
             }
@@ -121,7 +140,10 @@ impl Loop {
         fds.push(PollFd::new(self.listener.as_fd(), listen_events));
         fds.push(PollFd::new(self.wake.as_fd(), PollFlags::POLLIN));
         for c in &self.conns {
-            let mut events = PollFlags::POLLIN;
+            let mut events = PollFlags::empty();
+            if c.outbox.takes_requests() {
+                events |= PollFlags::POLLIN;
+            }
             if c.outbox.pending() {
                 events |= PollFlags::POLLOUT;
             }
@@ -159,6 +181,10 @@ impl Loop {
             match self.listener.accept() {
                 Ok((sock, _)) => {
                     if !listen::same_user(&sock) {
+                        continue;
+                    }
+                    if self.conns.len() >= MAX_CONNECTIONS {
+                        log::warn!(connections:% = self.conns.len(); "too many connections: closing a new one");
                         continue;
                     }
                     match Conn::new(sock, Arc::clone(&self.wake)) {
@@ -204,7 +230,11 @@ fn handle(pool: &Pool, service: &Arc<dyn Service>, conn: &Conn, frame: Incoming)
     let respond = Box::new(Responder::new(&conn.outbox, stream_id));
     let panic_respond = Responder::new(&conn.outbox, stream_id);
     let service = Arc::clone(service);
+    let outbox = Arc::clone(&conn.outbox);
+    let bytes = payload.len();
+    outbox.started(bytes);
     pool.submit(Box::new(move || {
+        let _finished = Finished(&outbox, bytes);
         let called = catch_unwind(AssertUnwindSafe(|| {
             service.call(&req.service, &req.method, &req.payload, respond)
         }));
@@ -218,4 +248,13 @@ fn handle(pool: &Pool, service: &Arc<dyn Service>, conn: &Conn, frame: Incoming)
             }
         }
     }));
+}
+
+/// Counts a request's handler as finished when it ends, however it ends.
+struct Finished<'a>(&'a conn::Outbox, usize);
+
+impl Drop for Finished<'_> {
+    fn drop(&mut self) {
+        self.0.finished(self.1);
+    }
 }

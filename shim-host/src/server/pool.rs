@@ -1,8 +1,10 @@
-//! The handler pool: every job starts at once on an idle worker or a new one; idle workers retire.
+//! The handler pool: a job starts at once on an idle worker or a new one, up to `MAX_WORKERS`;
+//! beyond that jobs queue in order. Idle workers retire.
 //!
-//! A job never queues behind another (State and Kill must not wait for a slow runc call), and an
-//! idle shim keeps no worker: a worker idle for `RETIRE_AFTER` exits. Workers are detached: each
-//! owns nothing but its job, and ends by itself (or with the process).
+//! Tens of workers let State and Kill pass slow runc calls, and a storm of requests (thousands of
+//! Waits from connections closed at once) costs a queue, not a thread each. An idle shim keeps no
+//! worker: a worker idle for `RETIRE_AFTER` exits. Workers are detached: each owns nothing but
+//! its job, and ends by itself (or with the process).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -11,6 +13,8 @@ use std::time::Duration;
 
 /// How long a worker waits for another job before it exits.
 const RETIRE_AFTER: Duration = Duration::from_secs(2);
+/// Workers at most; more jobs wait for one of them.
+pub const MAX_WORKERS: usize = 32;
 
 pub type Job = Box<dyn FnOnce() + Send>;
 
@@ -29,6 +33,8 @@ struct State {
     jobs: VecDeque<Job>,
     /// Workers waiting for a job.
     idle: usize,
+    /// Workers alive (running a job or idle), at most MAX_WORKERS.
+    workers: usize,
 }
 
 impl Pool {
@@ -41,7 +47,8 @@ impl Pool {
         }
     }
 
-    /// Run `job` now: on an idle worker if one is free, else on a new one.
+    /// Run `job`: on an idle worker if one is free, else on a new one while there are fewer than
+    /// MAX_WORKERS; else it waits for the first worker free.
     pub fn submit(&self, job: Job) {
         let mut st = self.shared.lock();
         st.jobs.push_back(job);
@@ -49,6 +56,10 @@ impl Pool {
             self.shared.work.notify_one();
             return;
         }
+        if st.workers >= MAX_WORKERS {
+            return;
+        }
+        st.workers += 1;
         drop(st);
         let shared = Arc::clone(&self.shared);
         let spawned = thread::Builder::new()
@@ -56,8 +67,15 @@ impl Pool {
             .spawn(move || shared.work());
         if let Err(e) = spawned {
             // Out of threads: the job waits for the next worker that frees up.
+            self.shared.lock().workers -= 1;
             log::error!(error:% = e; "cannot start a handler thread");
         }
+    }
+
+    /// Workers alive now.
+    #[cfg(test)]
+    pub fn workers(&self) -> usize {
+        self.shared.lock().workers
     }
 }
 
@@ -84,6 +102,7 @@ impl Shared {
             st = guard;
             st.idle -= 1;
             if waited.timed_out() && st.jobs.is_empty() {
+                st.workers -= 1;
                 return;
             }
         }
@@ -111,6 +130,32 @@ mod tests {
         assert_eq!(done_rx.recv().unwrap(), "second");
         release_tx.send(()).unwrap();
         assert_eq!(done_rx.recv().unwrap(), "first");
+    }
+
+    #[test]
+    fn a_storm_of_jobs_gets_max_workers_threads_and_the_rest_queue() {
+        let pool = Pool::new();
+        let (release_tx, release_rx) = channel::<()>();
+        let release_rx = Arc::new(Mutex::new(release_rx));
+        let (done_tx, done_rx) = channel();
+        for i in 0..1000 {
+            let release = Arc::clone(&release_rx);
+            let done = done_tx.clone();
+            pool.submit(Box::new(move || {
+                // Every job blocks until released: none can hand its worker to the next.
+                let _ = release.lock().unwrap().recv();
+                let _ = done.send(i);
+            }));
+        }
+        assert_eq!(pool.workers(), MAX_WORKERS);
+        for _ in 0..1000 {
+            release_tx.send(()).unwrap();
+        }
+        drop(done_tx);
+        let mut got: Vec<i32> = done_rx.iter().take(1000).collect();
+        got.sort_unstable();
+        assert_eq!(got, (0..1000).collect::<Vec<_>>());
+        assert!(pool.workers() <= MAX_WORKERS);
     }
 
     #[test]

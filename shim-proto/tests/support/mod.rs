@@ -158,6 +158,32 @@ pub fn read_hex(path: &Path) -> Vec<u8> {
         .collect()
 }
 
+/// `Err` (saying how) unless `m` encodes, decodes back equal, and re-encodes to the same bytes.
+pub fn round_trip<M: prost::Message + Default + PartialEq + std::fmt::Debug>(
+    m: &M,
+) -> Result<(), String> {
+    let bytes = m.encode_to_vec();
+    if bytes.is_empty() && *m != M::default() {
+        return Err("non-default message encoded to nothing".to_string());
+    }
+    let back = M::decode(bytes.as_slice()).map_err(|e| format!("decode: {e}"))?;
+    if &back != m {
+        return Err(format!("decoded {back:?} != original {m:?}"));
+    }
+    if back.encode_to_vec() != bytes {
+        return Err("re-encoding changed the bytes".to_string());
+    }
+    Ok(())
+}
+
+/// Names of the failed `(name, result)` rows with their errors, one per line; empty if none failed.
+pub fn failures(results: &[(&str, Result<(), String>)]) -> String {
+    results
+        .iter()
+        .filter_map(|(name, r)| r.as_ref().err().map(|e| format!("{name}: {e}\n")))
+        .collect()
+}
+
 /// Hex of `bytes`, 32 bytes a line.
 pub fn to_hex(bytes: &[u8]) -> String {
     let mut out = String::new();
