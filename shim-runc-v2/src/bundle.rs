@@ -7,6 +7,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+use shim_proto::runc_v1_options::Options;
 
 /// Spec annotations naming a container's shim group, in Go's order of precedence.
 pub const GROUP_ANNOTATIONS: [&str; 2] = [
@@ -66,6 +67,43 @@ pub fn runtime(bundle: &Path) -> io::Result<String> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok("runc".to_string()),
         Err(e) => Err(context(e, &path)),
     }
+}
+
+/// Record the task's runc options as Go's shim does at Create: `options.json` (Go's JSON of the
+/// proto: snake_case names, zero values left out) and `runtime` (the binary name, maybe empty),
+/// both 0600. `delete` reads them back after the daemon died.
+pub fn write_options(bundle: &Path, o: &Options) -> io::Result<()> {
+    let mut m = serde_json::Map::new();
+    let mut flag = |k: &str, v: bool| {
+        if v {
+            m.insert(k.into(), v.into());
+        }
+    };
+    flag("no_pivot_root", o.no_pivot_root);
+    flag("no_new_keyring", o.no_new_keyring);
+    flag("systemd_cgroup", o.systemd_cgroup);
+    let mut number = |k: &str, v: u32| {
+        if v != 0 {
+            m.insert(k.into(), v.into());
+        }
+    };
+    number("io_uid", o.io_uid);
+    number("io_gid", o.io_gid);
+    number("task_api_version", o.task_api_version);
+    let mut text = |k: &str, v: &str| {
+        if !v.is_empty() {
+            m.insert(k.into(), v.into());
+        }
+    };
+    text("shim_cgroup", &o.shim_cgroup);
+    text("binary_name", &o.binary_name);
+    text("root", &o.root);
+    text("criu_image_path", &o.criu_image_path);
+    text("criu_work_path", &o.criu_work_path);
+    text("task_api_address", &o.task_api_address);
+    let json = serde_json::Value::Object(m).to_string();
+    write_atomic(&bundle.join(OPTIONS_FILE), json.as_bytes(), 0o600)?;
+    write_atomic(&bundle.join(RUNTIME_FILE), o.binary_name.as_bytes(), 0o600)
 }
 
 /// runc's state root for the task: `root` of `<bundle>/options.json`, or the default. A file that
@@ -219,6 +257,30 @@ mod tests {
         assert_eq!(runc_root(&d.0).unwrap(), PathBuf::from("/run/r"));
         fs::write(d.0.join("options.json"), "not json").unwrap();
         assert!(runc_root(&d.0).is_err());
+    }
+
+    #[test]
+    fn what_create_writes_delete_reads_back() {
+        let d = Dir::new("roundtrip");
+        let o = Options {
+            binary_name: "/usr/bin/runc".into(),
+            root: "/run/r".into(),
+            io_uid: 7,
+            systemd_cgroup: true,
+            ..Default::default()
+        };
+        write_options(&d.0, &o).unwrap();
+        assert_eq!(runtime(&d.0).unwrap(), "/usr/bin/runc");
+        assert_eq!(runc_root(&d.0).unwrap(), PathBuf::from("/run/r"));
+        let json: serde_json::Value =
+            serde_json::from_slice(&fs::read(d.0.join("options.json")).unwrap()).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"binary_name": "/usr/bin/runc", "root": "/run/r", "io_uid": 7, "systemd_cgroup": true})
+        );
+        write_options(&d.0, &Options::default()).unwrap();
+        assert_eq!(fs::read_to_string(d.0.join("options.json")).unwrap(), "{}");
+        assert_eq!(runtime(&d.0).unwrap(), "runc");
     }
 
     #[test]

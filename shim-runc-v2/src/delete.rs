@@ -7,8 +7,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::{bail, Context};
 use prost::Message;
 use shim_core::runc::{Runc, RuncConfig};
-// TODO(proto): task v2's DeleteResponse once shim-proto has it; its fields and numbers are v1's.
-use shim_proto::shim::DeleteResponse;
+use shim_proto::task_v2::DeleteResponse;
 
 use crate::bundle;
 use crate::flags::Settings;

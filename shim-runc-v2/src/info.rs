@@ -14,17 +14,17 @@ use anyhow::{bail, Context};
 use prost::Message;
 use shim_proto::any::type_url_matches;
 use shim_proto::protobuf::Any;
+use shim_proto::runc_v1_options::Options;
+use shim_proto::type_url::RUNC_V1_OPTIONS;
 
 use crate::version;
 
-/// `CreateTaskRequest.options` and `-info`'s stdin for runc shims.
-pub const RUNC_V1_OPTIONS: &str = "containerd.runc.v1.Options";
 /// How containerd's typeurl names the OCI runtime features document (JSON).
 pub const FEATURES_URL: &str =
     "types.containerd.io/opencontainers/runtime-spec/1/features/Features";
 
-// TODO(proto): these three messages belong in shim-proto (containerd/api types/introspection.proto
-// and runc options); they are declared here only until the proto branch has them.
+// TODO(proto): these two messages belong in shim-proto (containerd/api types/introspection.proto);
+// they are declared here until it has them.
 
 /// `containerd.types.RuntimeInfo`.
 #[derive(Clone, PartialEq, Message)]
@@ -50,13 +50,6 @@ pub struct RuntimeVersion {
     pub revision: String,
 }
 
-/// The one field of `containerd.runc.v1.Options` that `-info` needs.
-#[derive(Clone, PartialEq, Message)]
-struct BinaryName {
-    #[prost(string, tag = "6")]
-    binary_name: String,
-}
-
 /// Read the options from `stdin` (nothing when it is a terminal), and build the answer.
 pub fn run(name: &str) -> anyhow::Result<Vec<u8>> {
     let mut input = Vec::new();
@@ -68,7 +61,7 @@ pub fn run(name: &str) -> anyhow::Result<Vec<u8>> {
     }
     let options = options(&input)?;
     let binary = match &options {
-        Some(any) => BinaryName::decode(any.value.as_slice())
+        Some(any) => Options::decode(any.value.as_slice())
             .map(|o| o.binary_name)
             .context("decoding containerd.runc.v1.Options")?,
         None => String::new(),
@@ -169,8 +162,9 @@ mod tests {
         assert_eq!(options(&[]).unwrap(), None);
         let runc = Any {
             type_url: RUNC_V1_OPTIONS.into(),
-            value: BinaryName {
+            value: Options {
                 binary_name: "crun".into(),
+                ..Default::default()
             }
             .encode_to_vec(),
         };

@@ -5,8 +5,10 @@
 mod bundle;
 mod delete;
 mod dispatch;
+mod errors;
 mod flags;
 mod info;
+mod options;
 mod service;
 mod sha256;
 mod socket;
@@ -23,6 +25,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use nix::sys::signal::Signal;
+use shim_core::events::{Event, EventSink};
 use shim_host::publisher::{Publisher, Target};
 use shim_host::{logrus, server};
 
@@ -157,9 +160,27 @@ fn serve(flags: &Flags, s: &Settings, bundle: &Path) -> anyhow::Result<()> {
             }
         })
         .context("starting the signal thread")?;
-    let service = service::Service::new(Box::new(move || {
-        let _ = wake_tx.send(Wake::Shutdown);
-    }));
+    let config = shim_core::config::Config {
+        namespace: s.namespace.clone(),
+        // criu's default work dir; a task's options may name another.
+        workdir: bundle.join("work"),
+        runtime_root: PathBuf::from(bundle::DEFAULT_RUNC_ROOT),
+        criu: None,
+        systemd_cgroup: false,
+        runc_timeout: RUNC_TIMEOUT,
+        settle_limit: shim_core::config::DEFAULT_SETTLE_LIMIT,
+        watch_oom: true,
+    };
+    let core = Arc::new(
+        shim_core::Shim::new(config, reaper, Box::new(Events(publisher.clone())))
+            .context("starting shim-core")?,
+    );
+    let service = service::Service::new(
+        Arc::clone(&core),
+        Box::new(move || {
+            let _ = wake_tx.send(Wake::Shutdown);
+        }),
+    );
     let listen = match listen_on.as_deref() {
         Some(address) => server::Listen::Address(address),
         None => server::Listen::Inherited,
@@ -169,6 +190,10 @@ fn serve(flags: &Flags, s: &Settings, bundle: &Path) -> anyhow::Result<()> {
 
     let why = wait_for_stop(&wake);
     log::info!(reason:% = why; "stopping");
+    if why != Stop::Shutdown {
+        // Best effort: nothing of ours keeps running, and the exits go out below.
+        core.shutdown();
+    }
     let flushed = publisher.close_within(SHUTDOWN_PUBLISH_LIMIT);
     if let Some(address) = own_socket {
         if let Err(e) = socket::remove(&address) {
@@ -186,18 +211,47 @@ enum Wake {
     Shutdown,
 }
 
-/// Block until the daemon must stop; why, for the log.
-fn wait_for_stop(wake: &Receiver<Wake>) -> String {
+/// Why the daemon stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// Shutdown found no container left.
+    Shutdown,
+    Signal(Signal),
+    /// Nothing can wake us any more.
+    Orphaned,
+}
+
+impl std::fmt::Display for Stop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Stop::Shutdown => f.write_str("shutdown"),
+            Stop::Signal(s) => write!(f, "signal {s}"),
+            Stop::Orphaned => f.write_str("the wake-up channel closed"),
+        }
+    }
+}
+
+/// Block until the daemon must stop.
+fn wait_for_stop(wake: &Receiver<Wake>) -> Stop {
     for w in wake {
         match w {
-            Wake::Shutdown => return "shutdown".into(),
-            Wake::Signal(s @ (Signal::SIGTERM | Signal::SIGINT)) => return format!("signal {s}"),
+            Wake::Shutdown => return Stop::Shutdown,
+            Wake::Signal(s @ (Signal::SIGTERM | Signal::SIGINT)) => return Stop::Signal(s),
             Wake::Signal(other) => {
                 log::info!(signal:% = other; "signal received (no stack dump in this shim)")
             }
         }
     }
-    "the wake-up channel closed".into()
+    Stop::Orphaned
+}
+
+/// Every shim-core event goes out as task v2 publishes it, in order.
+struct Events(Publisher);
+
+impl EventSink for Events {
+    fn event(&self, e: Event) {
+        self.0.publish(shim_host::events::to_event(&e));
+    }
 }
 
 /// `-socket`'s value (a path, as Go reads it; `@name` is abstract) as the server takes it.

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use common::{text, World, NAMESPACE};
 use prost::Message;
-use shim_proto::shim::DeleteResponse;
+use shim_proto::task_v2::DeleteResponse;
 
 #[test]
 fn delete_prints_go_s_response_with_the_init_pid() {

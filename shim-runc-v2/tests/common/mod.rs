@@ -237,3 +237,135 @@ pub fn is_shim_address(s: &str) -> bool {
     s.strip_prefix("unix:///run/containerd/s/")
         .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
 }
+
+/// containerd's ttrpc `Events.Forward`, standing in at `<containerd address>.ttrpc`: every event
+/// a daemon publishes, in arrival order.
+#[derive(Default)]
+pub struct Events {
+    got: std::sync::Mutex<Vec<(String, shim_proto::protobuf::Any)>>,
+    changed: std::sync::Condvar,
+}
+
+impl Events {
+    /// Serve Forward at `<world's containerd address>.ttrpc` for the life of the test process.
+    pub fn serve(w: &World) -> std::sync::Arc<Events> {
+        let events = std::sync::Arc::new(Events::default());
+        let address = format!("unix://{}.ttrpc", w.containerd_address());
+        shim_host::server::start(
+            shim_host::server::Listen::Address(&address),
+            std::sync::Arc::clone(&events) as std::sync::Arc<dyn shim_host::server::Service>,
+        )
+        .expect("serve the fake Events service");
+        events
+    }
+
+    /// The topics received so far.
+    pub fn topics(&self) -> Vec<String> {
+        self.got
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(t, _)| t.clone())
+            .collect()
+    }
+
+    /// Every event received so far.
+    pub fn all(&self) -> Vec<(String, shim_proto::protobuf::Any)> {
+        self.got.lock().unwrap().clone()
+    }
+
+    /// Wait until `n` events have arrived (or RUN_BOUND passes); the topics.
+    pub fn wait_for(&self, n: usize) -> Vec<String> {
+        let got = self.got.lock().unwrap();
+        let (got, _) = self
+            .changed
+            .wait_timeout_while(got, RUN_BOUND, |g| g.len() < n)
+            .unwrap();
+        got.iter().map(|(t, _)| t.clone()).collect()
+    }
+}
+
+impl shim_host::server::Service for Events {
+    fn serves(&self, name: &str) -> bool {
+        name == "containerd.services.events.ttrpc.v1.Events"
+    }
+
+    fn call(
+        &self,
+        _service: &str,
+        _method: &str,
+        payload: &[u8],
+        respond: Box<dyn shim_host::server::Respond>,
+    ) {
+        use prost::Message;
+        let req =
+            shim_proto::events_ttrpc::ForwardRequest::decode(payload).expect("ForwardRequest");
+        let envelope = req.envelope.expect("envelope");
+        assert_eq!(envelope.namespace, NAMESPACE);
+        self.got
+            .lock()
+            .unwrap()
+            .push((envelope.topic, envelope.event.unwrap_or_default()));
+        self.changed.notify_all();
+        respond.respond(Ok(shim_proto::protobuf::Empty {}.encode_to_vec()));
+    }
+}
+
+/// Make `bundle` a runnable busybox bundle running `args` (config from `runc spec`).
+pub fn busybox_bundle(bundle: &Path, id: &str, args: &[&str]) {
+    let bin = bundle.join("rootfs/bin");
+    fs::create_dir_all(&bin).unwrap();
+    for d in ["proc", "dev", "sys", "tmp", "etc"] {
+        fs::create_dir_all(bundle.join("rootfs").join(d)).unwrap();
+    }
+    if fs::hard_link("/usr/bin/busybox", bin.join("busybox")).is_err() {
+        fs::copy("/usr/bin/busybox", bin.join("busybox")).unwrap();
+    }
+    for tool in ["sh", "sleep", "true"] {
+        std::os::unix::fs::symlink("busybox", bin.join(tool)).unwrap();
+    }
+    let _ = fs::remove_file(bundle.join("config.json"));
+    let st = Command::new("runc")
+        .arg("spec")
+        .arg("--bundle")
+        .arg(bundle)
+        .status()
+        .expect("runc spec");
+    assert!(st.success(), "runc spec failed");
+    let path = bundle.join("config.json");
+    let mut cfg: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+    cfg["process"]["args"] = serde_json::json!(args);
+    cfg["process"]["terminal"] = serde_json::json!(false);
+    cfg["process"]["env"] = serde_json::json!(["PATH=/bin"]);
+    cfg["root"]["readonly"] = serde_json::json!(false);
+    cfg["linux"]["cgroupsPath"] =
+        serde_json::json!(format!("/rsrunc-v2-it-{id}-{}", std::process::id()));
+    fs::write(&path, serde_json::to_vec_pretty(&cfg).unwrap()).unwrap();
+}
+
+/// One task API call over a fresh connection to the daemon's socket.
+pub fn call<Req: prost::Message, Resp: prost::Message + Default>(
+    socket: &Path,
+    method: &str,
+    req: &Req,
+) -> Result<Resp, shim_host::wire::CallError> {
+    let bytes = shim_host::wire::call(
+        socket,
+        "containerd.task.v2.Task",
+        method,
+        req.encode_to_vec(),
+        RUN_BOUND,
+    )?;
+    Ok(Resp::decode(bytes.as_slice()).expect("decodable response"))
+}
+
+/// The socket of the world's only daemon, reached from outside its mount namespace.
+pub fn daemon_socket(w: &World, address: &str) -> (i32, PathBuf) {
+    let pids = w.daemons();
+    assert_eq!(pids.len(), 1, "one daemon");
+    let path = address.trim_start_matches("unix://");
+    (
+        pids[0],
+        PathBuf::from(format!("/proc/{}/root{path}", pids[0])),
+    )
+}

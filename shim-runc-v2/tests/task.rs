@@ -1,0 +1,322 @@
+//! The Task service against the real daemon and runc: a container's whole life, an exec, the
+//! events containerd receives and their order, and Shutdown.
+
+mod common;
+
+use std::fs;
+
+use common::{call, daemon_socket, text, Events, World};
+use prost::Message;
+use shim_host::wire::CallError;
+use shim_proto::protobuf::{Any, Empty};
+use shim_proto::runc_v1_options::Options;
+use shim_proto::task_v2::*;
+use shim_proto::type_url::{OCI_PROCESS, RUNC_V1_OPTIONS};
+
+/// Status numbers of `containerd.v1.types.Status`.
+const CREATED: i32 = 1;
+const RUNNING: i32 = 2;
+const STOPPED: i32 = 3;
+
+fn exec_spec(args: &[&str]) -> Any {
+    let spec = serde_json::json!({
+        "args": args, "env": ["PATH=/bin"], "cwd": "/", "user": {"uid": 0, "gid": 0},
+    });
+    Any {
+        type_url: OCI_PROCESS.into(),
+        value: spec.to_string().into_bytes(),
+    }
+}
+
+fn code<T: std::fmt::Debug>(r: Result<T, CallError>) -> i32 {
+    match r {
+        Err(CallError::Status(code, _)) => code,
+        other => panic!("expected a status, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_container_lives_and_dies_through_the_task_api_and_containerd_hears_of_it_in_order() {
+    let w = World::new("life");
+    let events = Events::serve(&w);
+    let id = "c1";
+    let b = w.bundle(id, &[]);
+    common::busybox_bundle(&b, id, &["sleep", "600"]);
+    let out = w.start(&b, id, Some("2"));
+    assert!(out.status.success(), "{out:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (daemon, socket) = daemon_socket(&w, v["address"].as_str().unwrap());
+
+    let c: ConnectResponse = call(&socket, "Connect", &ConnectRequest { id: id.into() }).unwrap();
+    assert_eq!((c.shim_pid, c.task_pid), (daemon as u32, 0));
+
+    let root = w.dir.join("runc-root");
+    let options = shim_proto::any::pack(
+        RUNC_V1_OPTIONS,
+        &Options {
+            root: root.to_string_lossy().into_owned(),
+            ..Default::default()
+        },
+    );
+    let created: CreateTaskResponse = call(
+        &socket,
+        "Create",
+        &CreateTaskRequest {
+            id: id.into(),
+            bundle: b.to_string_lossy().into_owned(),
+            options: Some(options),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert!(created.pid > 0);
+    // What `delete` reads back if the daemon dies.
+    let written: serde_json::Value =
+        serde_json::from_slice(&fs::read(b.join("options.json")).unwrap()).unwrap();
+    assert_eq!(written["root"], root.to_string_lossy().as_ref());
+    assert!(
+        root.join(common::NAMESPACE).join(id).exists(),
+        "runc state under the task's root"
+    );
+
+    let state = |exec_id: &str| -> StateResponse {
+        call(
+            &socket,
+            "State",
+            &StateRequest {
+                id: id.into(),
+                exec_id: exec_id.into(),
+            },
+        )
+        .unwrap()
+    };
+    assert_eq!(state("").status, CREATED);
+    let started: StartResponse = call(
+        &socket,
+        "Start",
+        &StartRequest {
+            id: id.into(),
+            exec_id: String::new(),
+        },
+    )
+    .unwrap();
+    assert_eq!(started.pid, created.pid);
+    let s = state("");
+    assert_eq!((s.status, s.pid, s.id.as_str()), (RUNNING, created.pid, id));
+    let c: ConnectResponse = call(&socket, "Connect", &ConnectRequest { id: id.into() }).unwrap();
+    assert_eq!(c.task_pid, created.pid);
+
+    // An exec that exits 3.
+    let _: Empty = call(
+        &socket,
+        "Exec",
+        &ExecProcessRequest {
+            id: id.into(),
+            exec_id: "e1".into(),
+            spec: Some(exec_spec(&["sh", "-c", "exit 3"])),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let exec_pid = call::<_, StartResponse>(
+        &socket,
+        "Start",
+        &StartRequest {
+            id: id.into(),
+            exec_id: "e1".into(),
+        },
+    )
+    .unwrap()
+    .pid;
+    let waited: WaitResponse = call(
+        &socket,
+        "Wait",
+        &WaitRequest {
+            id: id.into(),
+            exec_id: "e1".into(),
+        },
+    )
+    .unwrap();
+    assert_eq!(waited.exit_status, 3);
+    let s = state("e1");
+    assert_eq!(
+        (s.status, s.exit_status, s.exec_id.as_str()),
+        (STOPPED, 3, "e1")
+    );
+    let d: DeleteResponse = call(
+        &socket,
+        "Delete",
+        &DeleteRequest {
+            id: id.into(),
+            exec_id: "e1".into(),
+        },
+    )
+    .unwrap();
+    assert_eq!((d.pid, d.exit_status), (exec_pid, 3));
+
+    let pids: PidsResponse = call(&socket, "Pids", &PidsRequest { id: id.into() }).unwrap();
+    assert!(pids
+        .processes
+        .iter()
+        .any(|p| p.pid == created.pid && p.info.is_none()));
+
+    // Shutdown with a container left does nothing.
+    let _: Empty = call(
+        &socket,
+        "Shutdown",
+        &ShutdownRequest {
+            id: id.into(),
+            now: false,
+        },
+    )
+    .unwrap();
+    assert_eq!(w.daemons(), vec![daemon]);
+
+    let _: Empty = call(
+        &socket,
+        "Kill",
+        &KillRequest {
+            id: id.into(),
+            exec_id: String::new(),
+            signal: 9,
+            all: false,
+        },
+    )
+    .unwrap();
+    let waited: WaitResponse = call(
+        &socket,
+        "Wait",
+        &WaitRequest {
+            id: id.into(),
+            exec_id: String::new(),
+        },
+    )
+    .unwrap();
+    assert_eq!(waited.exit_status, 137);
+    let d: DeleteResponse = call(
+        &socket,
+        "Delete",
+        &DeleteRequest {
+            id: id.into(),
+            exec_id: String::new(),
+        },
+    )
+    .unwrap();
+    assert_eq!((d.pid, d.exit_status), (created.pid, 137));
+    assert_eq!(
+        code(call::<_, StateResponse>(
+            &socket,
+            "State",
+            &StateRequest {
+                id: id.into(),
+                exec_id: String::new()
+            }
+        )),
+        5
+    );
+
+    let topics = events.wait_for(7);
+    assert_eq!(
+        topics,
+        [
+            "/tasks/create",
+            "/tasks/start",
+            "/tasks/exec-added",
+            "/tasks/exec-started",
+            "/tasks/exit",
+            "/tasks/exit",
+            "/tasks/delete"
+        ]
+    );
+    let exits: Vec<shim_proto::events::TaskExit> = events
+        .all()
+        .into_iter()
+        .filter(|(t, _)| t == "/tasks/exit")
+        .map(|(_, any)| shim_proto::events::TaskExit::decode(any.value.as_slice()).unwrap())
+        .collect();
+    assert_eq!((exits[0].id.as_str(), exits[0].exit_status), ("e1", 3));
+    assert_eq!(
+        (exits[1].id.as_str(), exits[1].pid, exits[1].exit_status),
+        (id, created.pid, 137)
+    );
+
+    // The last container is gone: Shutdown stops the daemon, which removes its socket.
+    let _: Empty = call(
+        &socket,
+        "Shutdown",
+        &ShutdownRequest {
+            id: id.into(),
+            now: false,
+        },
+    )
+    .unwrap();
+    let mut status = 0;
+    // SAFETY: reap the daemon this test started (our orphan).
+    let reaped = unsafe { libc::waitpid(daemon, &mut status, 0) };
+    assert_eq!(reaped, daemon);
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "status {status:#x}"
+    );
+    assert!(!w.exists_in_ns(v["address"].as_str().unwrap().trim_start_matches("unix://")));
+    assert_eq!(text(&out.stderr), "");
+}
+
+#[test]
+fn requests_for_unknown_containers_and_bad_options_are_refused_with_containerd_s_codes() {
+    let w = World::new("refusals");
+    let _events = Events::serve(&w);
+    let b = w.bundle("c1", &[]);
+    let out = w.start(&b, "c1", None);
+    assert!(out.status.success(), "{out:?}");
+    let (_, socket) = daemon_socket(&w, &text(&out.stdout));
+    let nobody = || StateRequest {
+        id: "nope".into(),
+        exec_id: String::new(),
+    };
+    assert_eq!(
+        code(call::<_, StateResponse>(&socket, "State", &nobody())),
+        5
+    );
+    assert_eq!(
+        code(call::<_, Empty>(
+            &socket,
+            "Pause",
+            &PauseRequest { id: "nope".into() }
+        )),
+        5
+    );
+    let bad_options = CreateTaskRequest {
+        id: "c1".into(),
+        bundle: b.to_string_lossy().into_owned(),
+        options: Some(Any {
+            type_url: "containerd.linux.runc.CreateOptions".into(),
+            value: vec![],
+        }),
+        ..Default::default()
+    };
+    match call::<_, CreateTaskResponse>(&socket, "Create", &bad_options) {
+        Err(CallError::Status(3, m)) => {
+            assert!(m.contains("containerd.linux.runc.CreateOptions"), "{m}")
+        }
+        other => panic!("{other:?}"),
+    }
+    for id in ["../x", "a/b", "nul\0x", &"x".repeat(2000)] {
+        let req = CreateTaskRequest {
+            id: id.into(),
+            bundle: b.to_string_lossy().into_owned(),
+            ..Default::default()
+        };
+        assert_eq!(
+            code(call::<_, CreateTaskResponse>(&socket, "Create", &req)),
+            3,
+            "{id:?}"
+        );
+    }
+    assert!(
+        !b.join("options.json").exists(),
+        "nothing written for a refused create"
+    );
+    // With no container, Shutdown stops the daemon.
+    let _: Empty = call(&socket, "Shutdown", &ShutdownRequest::default()).unwrap();
+}
