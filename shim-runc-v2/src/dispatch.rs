@@ -12,7 +12,7 @@ use shim_proto::protobuf::Empty;
 use shim_proto::task_v2::{
     CheckpointTaskRequest, CloseIoRequest, ConnectRequest, CreateTaskRequest, DeleteRequest,
     ExecProcessRequest, KillRequest, PauseRequest, PidsRequest, ResizePtyRequest, ResumeRequest,
-    ShutdownRequest, StartRequest, StateRequest, UpdateTaskRequest, WaitRequest,
+    ShutdownRequest, StartRequest, StateRequest, StatsRequest, UpdateTaskRequest, WaitRequest,
 };
 
 use crate::errors::to_status;
@@ -68,6 +68,7 @@ fn route(svc: &Service, method: &str, payload: &[u8]) -> Reply<Vec<u8>> {
         "ResizePty" => handle(payload, |r| svc.resize_pty(r)),
         "CloseIO" => handle(payload, |r| svc.close_io(r)),
         "Update" => handle(payload, |r| svc.update(r)),
+        "Stats" => handle(payload, |r| svc.stats(r)),
         "Connect" => handle(payload, |r| svc.connect(r)),
         _ => Err(status::unimplemented("method", &validate::shown(method))),
     }
@@ -117,7 +118,7 @@ ids!(
     with exec: StateRequest, StartRequest, DeleteRequest, KillRequest, ExecProcessRequest,
         ResizePtyRequest, CloseIoRequest, WaitRequest;
     without: CreateTaskRequest, PidsRequest, PauseRequest, ResumeRequest, CheckpointTaskRequest,
-        UpdateTaskRequest, ConnectRequest, ShutdownRequest
+        UpdateTaskRequest, StatsRequest, ConnectRequest, ShutdownRequest
 );
 
 fn undecodable(e: prost::DecodeError) -> ttrpc::Status {

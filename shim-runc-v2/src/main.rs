@@ -14,6 +14,7 @@ mod sha256;
 mod socket;
 mod spawn;
 mod start;
+mod stats;
 mod version;
 
 use std::io::Write;

@@ -11,15 +11,15 @@ use shim_proto::task_v2::{
     CheckpointTaskRequest, CloseIoRequest, ConnectRequest, ConnectResponse, CreateTaskRequest,
     CreateTaskResponse, DeleteRequest, DeleteResponse, ExecProcessRequest, KillRequest,
     PauseRequest, PidsRequest, PidsResponse, ResizePtyRequest, ResumeRequest, ShutdownRequest,
-    StartRequest, StartResponse, StateRequest, StateResponse, UpdateTaskRequest, WaitRequest,
-    WaitResponse,
+    StartRequest, StartResponse, StateRequest, StateResponse, StatsRequest, StatsResponse,
+    UpdateTaskRequest, WaitRequest, WaitResponse,
 };
 use shim_proto::time::{to_timestamp, GO_ZERO_TIME};
 use shim_proto::type_url::{OCI_LINUX_RESOURCES, OCI_PROCESS, RUNC_V1_PROCESS_DETAILS};
 use shim_proto::types::{ProcessInfo, Status};
 
 use crate::errors::{shutting_down, to_status, Reply};
-use crate::{bundle, options, version};
+use crate::{bundle, options, stats, version};
 
 /// The server side of `containerd.task.v2.Task` (and v3) over a shim-core `Shim`.
 pub struct Service {
@@ -220,6 +220,13 @@ impl Service {
     /// Wait without holding a thread: the process's exit, to watch (see `wait_response`).
     pub fn wait(&self, req: WaitRequest) -> Reply<ExitOf> {
         self.core.exit_of(&req.id, &req.exec_id).map_err(to_status)
+    }
+
+    pub fn stats(&self, req: StatsRequest) -> Reply<StatsResponse> {
+        let metrics = self.core.stats(&req.id).map_err(to_status)?;
+        Ok(StatsResponse {
+            stats: Some(stats::to_any(&metrics)),
+        })
     }
 
     /// The shim's pid, and the task's (0 when `id` is not one of ours, as Go).

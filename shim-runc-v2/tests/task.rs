@@ -154,6 +154,14 @@ fn a_container_lives_and_dies_through_the_task_api_and_containerd_hears_of_it_in
     .unwrap();
     assert_eq!((d.pid, d.exit_status), (exec_pid, 3));
 
+    // This host is cgroup v1 (hybrid): Go's runc shim answers with v1 Metrics here.
+    let stats: StatsResponse = call(&socket, "Stats", &StatsRequest { id: id.into() }).unwrap();
+    let any = stats.stats.expect("stats");
+    assert_eq!(any.type_url, "io.containerd.cgroups.v1.Metrics");
+    let m = shim_proto::cgroups_v1::Metrics::decode(any.value.as_slice()).unwrap();
+    assert!(m.pids.expect("pids").current >= 1);
+    assert!(m.memory.expect("memory").usage.expect("usage").usage > 0);
+
     let pids: PidsResponse = call(&socket, "Pids", &PidsRequest { id: id.into() }).unwrap();
     assert!(pids
         .processes
