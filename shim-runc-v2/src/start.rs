@@ -2,13 +2,18 @@
 //! bundle's `address` file, and say where the daemon listens in the form containerd reads.
 
 use std::ffi::OsString;
+use std::io::Read;
 use std::path::Path;
 
 use anyhow::{bail, Context};
+use prost::Message;
 use serde::Serialize;
+use shim_proto::protobuf::Any;
+use shim_proto::runc_v1_options::Options;
 
 use crate::bundle;
 use crate::flags::Settings;
+use crate::options;
 use crate::socket::{self, Bound};
 use crate::spawn;
 
@@ -49,12 +54,39 @@ pub fn run(s: &Settings, bundle: &Path, exe: &Path) -> anyhow::Result<String> {
         }
     };
     drop(listener);
+    match runtime_options() {
+        Ok(Some(o)) if !o.shim_cgroup.is_empty() => {
+            // TODO(shim-core): join the daemon to it once shim-core's cgroup module can.
+            log::warn!(shim_cgroup:% = o.shim_cgroup; "shim_cgroup is not supported yet: the shim stays in containerd's cgroup");
+        }
+        Ok(_) => {}
+        // As Go: options that cannot be read are not start's concern (Create decodes them again).
+        Err(e) => log::debug!(error:% = e; "no runtime options on stdin"),
+    }
     if let Err(e) = spawn::adjust_oom_score(child.id()) {
         // Go fails `start` here; the daemon works as well with the score it inherited.
         log::warn!(pid:% = child.id(), error:% = e; "could not set the shim's oom_score_adj");
     }
     log::info!(id:% = s.id, group:% = group, address:% = address, pid:% = child.id(); "started shim daemon");
     Ok(bootstrap(&address, s.max_shim_version))
+}
+
+/// The runtime options containerd writes on `start`'s stdin (protobuf Any of
+/// `containerd.runc.v1.Options`), if any; a terminal is not read.
+fn runtime_options() -> Result<Option<Options>, String> {
+    // SAFETY: isatty only inspects fd 0.
+    if unsafe { libc::isatty(0) } != 0 {
+        return Ok(None);
+    }
+    let mut input = Vec::new();
+    std::io::stdin()
+        .read_to_end(&mut input)
+        .map_err(|e| format!("reading stdin: {e}"))?;
+    if input.is_empty() {
+        return Ok(None);
+    }
+    let any = Any::decode(input.as_slice()).map_err(|e| format!("not a protobuf Any: {e}"))?;
+    options::runc(Some(&any)).map(Some).map_err(|s| s.message)
 }
 
 /// The daemon's own command line: what Go's runc shim passes its daemon, plus the publish binary.

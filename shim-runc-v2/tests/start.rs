@@ -160,3 +160,51 @@ fn start_without_a_spec_fails_naming_it() {
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     assert!(text(&out.stderr).contains("config.json"), "{out:?}");
 }
+
+#[test]
+fn start_reads_containerd_s_options_on_stdin_and_logs_to_the_bundle_fifo() {
+    use prost::Message;
+    use std::io::{Read, Write};
+    use std::os::unix::fs::OpenOptionsExt;
+    let w = World::new("stdin");
+    let b = w.bundle("c1", &[]);
+    // containerd makes the log fifo and reads it while `start` runs.
+    let fifo = b.join("log");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o700)).unwrap();
+    let mut log = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&fifo)
+        .unwrap();
+    let options = shim_proto::any::pack(
+        "containerd.runc.v1.Options",
+        &shim_proto::runc_v1_options::Options {
+            shim_cgroup: "/shims".into(),
+            ..Default::default()
+        },
+    );
+    let mut cmd = w.shim(&b, "c1", "start");
+    cmd.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(&options.encode_to_vec())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(common::is_shim_address(&text(&out.stdout)));
+    assert_eq!(text(&out.stderr), "");
+    let mut logged = vec![0u8; 64 * 1024];
+    let n = log.read(&mut logged).unwrap_or(0);
+    let logged = text(&logged[..n]);
+    assert!(
+        logged.contains("level=warning") && logged.contains("shim_cgroup=/shims"),
+        "{logged}"
+    );
+    assert!(logged.contains("msg=\"started shim daemon\""), "{logged}");
+}
