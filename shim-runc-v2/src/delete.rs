@@ -1,5 +1,5 @@
 //! `delete`: containerd's cleanup after a dead daemon: force-delete the runc container, unmount the
-//! rootfs, and answer with the protobuf DeleteResponse Go's runc shim prints.
+//! rootfs, remove the dead daemon's socket, and answer with the DeleteResponse Go's runc shim prints.
 
 use std::path::Path;
 use std::time::{Duration, SystemTime};
@@ -11,6 +11,7 @@ use shim_proto::task_v2::DeleteResponse;
 
 use crate::bundle;
 use crate::flags::Settings;
+use crate::socket;
 
 /// The status Go reports for a task whose shim died: killed (128 + SIGKILL).
 pub const DEAD_SHIM_EXIT_STATUS: u32 = 128 + libc::SIGKILL as u32;
@@ -47,11 +48,28 @@ pub fn run(
     if let Err(e) = shim_core::mount::unmount_all(bundle) {
         log::warn!(id:% = s.id, error:% = e; "failed to cleanup rootfs mount");
     }
+    remove_dead_socket(bundle);
     let pid = bundle::init_pid(bundle).unwrap_or_else(|e| {
         log::warn!(id:% = s.id, error:% = e; "failed to read init pid file");
         0
     });
     Ok(response(pid, SystemTime::now()).encode_to_vec())
+}
+
+/// The daemon's socket file, when nothing answers on it any more (a killed daemon leaves it; Go
+/// leaves it for the next `start` to replace). A group's live daemon still answers: kept.
+fn remove_dead_socket(bundle: &Path) {
+    let Some(address) = bundle::read_address(bundle) else {
+        return;
+    };
+    let Ok(path) = socket::path_of(&address) else {
+        return;
+    };
+    if path.exists() && !socket::answers(path) {
+        if let Err(e) = socket::remove(&address) {
+            log::warn!(address:% = address, error:% = e; "failed to remove the dead shim's socket");
+        }
+    }
 }
 
 /// What Go answers: the init's pid (0 if unknown), SIGKILL's status, exited now.

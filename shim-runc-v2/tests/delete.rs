@@ -123,3 +123,32 @@ fn delete_without_id_fails_clearly() {
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     assert!(text(&out.stderr).contains("-id"), "{out:?}");
 }
+
+#[test]
+fn delete_removes_a_dead_daemon_s_socket_and_keeps_a_live_one() {
+    let w = World::new("delsock");
+    let group = [("io.containerd.runc.v2.group", "g")];
+    let b1 = w.bundle("c1", &group);
+    let b2 = w.bundle("c2", &group);
+    let out = w.start(&b1, "c1", None);
+    assert!(out.status.success(), "{out:?}");
+    assert!(w.start(&b2, "c2", None).status.success());
+    let path = text(&out.stdout).trim_start_matches("unix://").to_string();
+    for b in [&b1, &b2] {
+        fs::write(
+            b.join("options.json"),
+            serde_json::json!({"root": w.dir.join("r")}).to_string(),
+        )
+        .unwrap();
+    }
+    // c1's cleanup while the group's daemon still serves c2: the socket stays.
+    assert_eq!(w.delete(&b1, "c1").status.code(), Some(0));
+    assert!(w.exists_in_ns(&path));
+    // The daemon dies: the next cleanup removes what it left.
+    let daemons = w.daemons();
+    assert_eq!(daemons.len(), 1);
+    w.kill_daemon(daemons[0]);
+    assert!(w.exists_in_ns(&path));
+    assert_eq!(w.delete(&b2, "c2").status.code(), Some(0));
+    assert!(!w.exists_in_ns(&path));
+}
