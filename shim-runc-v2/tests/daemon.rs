@@ -28,6 +28,14 @@ fn the_daemon_stops_on_sigterm_and_removes_its_socket() {
     let path = text(&out.stdout).trim_start_matches("unix://").to_string();
     let pids = w.daemons();
     assert_eq!(pids.len(), 1);
+    // Once it answers it handles signals (a SIGTERM before that would kill it outright).
+    let socket = format!("/proc/{}/root{path}", pids[0]);
+    let _: shim_proto::task_v2::ConnectResponse = common::call(
+        socket.as_ref(),
+        "Connect",
+        &shim_proto::task_v2::ConnectRequest::default(),
+    )
+    .unwrap();
     let status = terminate(pids[0]);
     assert!(
         libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,

@@ -328,3 +328,94 @@ fn requests_for_unknown_containers_and_bad_options_are_refused_with_containerd_s
     // With no container, Shutdown stops the daemon.
     let _: Empty = call(&socket, "Shutdown", &ShutdownRequest::default()).unwrap();
 }
+
+#[test]
+fn an_oom_kill_is_published_before_the_exit_it_caused() {
+    let w = World::new("oom");
+    let events = Events::serve(&w);
+    let id = "c1";
+    let b = w.bundle(id, &[]);
+    // 8 MiB of memory (and swap) for a pipeline that must hold 64 MiB in tail: the kernel kills it.
+    let limit = 8 << 20;
+    common::busybox_bundle_with(
+        &b,
+        id,
+        &["sh", "-c", "head -c 67108864 /dev/zero | tail > /dev/null"],
+        |spec| {
+            spec["linux"]["resources"]["memory"] =
+                serde_json::json!({"limit": limit, "swap": limit})
+        },
+    );
+    let out = w.start(&b, id, Some("2"));
+    assert!(out.status.success(), "{out:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (daemon, socket) = daemon_socket(&w, v["address"].as_str().unwrap());
+    let create = CreateTaskRequest {
+        id: id.into(),
+        bundle: b.to_string_lossy().into_owned(),
+        ..Default::default()
+    };
+    let _: CreateTaskResponse = call(&socket, "Create", &create).unwrap();
+    let _: StartResponse = call(
+        &socket,
+        "Start",
+        &StartRequest {
+            id: id.into(),
+            exec_id: String::new(),
+        },
+    )
+    .unwrap();
+    let waited: WaitResponse = call(
+        &socket,
+        "Wait",
+        &WaitRequest {
+            id: id.into(),
+            exec_id: String::new(),
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        waited.exit_status, 137,
+        "the pipeline's tail was OOM-killed"
+    );
+    let _: DeleteResponse = call(
+        &socket,
+        "Delete",
+        &DeleteRequest {
+            id: id.into(),
+            exec_id: String::new(),
+        },
+    )
+    .unwrap();
+    // Once the daemon is gone every event it had is out (it flushes before exiting).
+    let _: Empty = call(&socket, "Shutdown", &ShutdownRequest::default()).unwrap();
+    // SAFETY: reap the daemon this test started (our orphan).
+    assert_eq!(
+        unsafe { libc::waitpid(daemon, std::ptr::null_mut(), 0) },
+        daemon
+    );
+    // The kernel may signal one episode more than once: Go's watcher publishes each, as ours.
+    // The watch starts at Create, so an OOM at once may even come before /tasks/start (Go's
+    // watcher publishes on its own too); never after the exit.
+    let topics = events.topics();
+    let others: Vec<&String> = topics.iter().filter(|t| *t != "/tasks/oom").collect();
+    assert_eq!(
+        others,
+        [
+            "/tasks/create",
+            "/tasks/start",
+            "/tasks/exit",
+            "/tasks/delete"
+        ],
+        "{topics:?}"
+    );
+    let exit = topics.iter().position(|t| t == "/tasks/exit").unwrap();
+    assert!(
+        topics[..exit].iter().any(|t| t == "/tasks/oom"),
+        "{topics:?}"
+    );
+    assert!(
+        topics[exit..].iter().all(|t| t != "/tasks/oom"),
+        "{topics:?}"
+    );
+}

@@ -276,12 +276,20 @@ impl Events {
 
     /// Wait until `n` events have arrived (or RUN_BOUND passes); the topics.
     pub fn wait_for(&self, n: usize) -> Vec<String> {
+        self.wait_until(|topics| topics.len() >= n)
+    }
+
+    /// Wait until the topics so far satisfy `done` (or RUN_BOUND passes); the topics.
+    pub fn wait_until(&self, done: impl Fn(&[String]) -> bool) -> Vec<String> {
         let got = self.got.lock().unwrap();
+        let topics = |g: &Vec<(String, shim_proto::protobuf::Any)>| -> Vec<String> {
+            g.iter().map(|(t, _)| t.clone()).collect()
+        };
         let (got, _) = self
             .changed
-            .wait_timeout_while(got, RUN_BOUND, |g| g.len() < n)
+            .wait_timeout_while(got, RUN_BOUND, |g| !done(&topics(g)))
             .unwrap();
-        got.iter().map(|(t, _)| t.clone()).collect()
+        topics(&got)
     }
 }
 
@@ -313,6 +321,16 @@ impl shim_host::server::Service for Events {
 
 /// Make `bundle` a runnable busybox bundle running `args` (config from `runc spec`).
 pub fn busybox_bundle(bundle: &Path, id: &str, args: &[&str]) {
+    busybox_bundle_with(bundle, id, args, |_| {})
+}
+
+/// [`busybox_bundle`], with `edit` applied to the spec last.
+pub fn busybox_bundle_with(
+    bundle: &Path,
+    id: &str,
+    args: &[&str],
+    edit: impl FnOnce(&mut serde_json::Value),
+) {
     let bin = bundle.join("rootfs/bin");
     fs::create_dir_all(&bin).unwrap();
     for d in ["proc", "dev", "sys", "tmp", "etc"] {
@@ -321,7 +339,7 @@ pub fn busybox_bundle(bundle: &Path, id: &str, args: &[&str]) {
     if fs::hard_link("/usr/bin/busybox", bin.join("busybox")).is_err() {
         fs::copy("/usr/bin/busybox", bin.join("busybox")).unwrap();
     }
-    for tool in ["sh", "sleep", "true"] {
+    for tool in ["sh", "sleep", "true", "head", "tail"] {
         std::os::unix::fs::symlink("busybox", bin.join(tool)).unwrap();
     }
     let _ = fs::remove_file(bundle.join("config.json"));
@@ -338,8 +356,15 @@ pub fn busybox_bundle(bundle: &Path, id: &str, args: &[&str]) {
     cfg["process"]["terminal"] = serde_json::json!(false);
     cfg["process"]["env"] = serde_json::json!(["PATH=/bin"]);
     cfg["root"]["readonly"] = serde_json::json!(false);
-    cfg["linux"]["cgroupsPath"] =
-        serde_json::json!(format!("/rsrunc-v2-it-{id}-{}", std::process::id()));
+    // Unique per world (its dir: tag, pid, counter) and container: tests never share a cgroup.
+    let world = bundle
+        .ancestors()
+        .nth(2)
+        .and_then(|w| w.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    cfg["linux"]["cgroupsPath"] = serde_json::json!(format!("/{world}-{id}"));
+    edit(&mut cfg);
     fs::write(&path, serde_json::to_vec_pretty(&cfg).unwrap()).unwrap();
 }
 
