@@ -505,6 +505,38 @@ fn ten_thousand_waits_from_connections_closed_at_once_cost_tens_of_threads_not_t
     assert_eq!(shim.wait_for(&client, &shim.id), 137);
 }
 
+#[test]
+fn the_shim_raises_its_open_file_limit_and_its_children_start_with_the_original() {
+    if !ready() {
+        return;
+    }
+    let dir = TempDir::new();
+    let seen = dir.path().join("limits");
+    // The publish binary is a child of the shim like runc and the loggers: it says what it got.
+    let script = format!(
+        "cat >/dev/null; ulimit -Sn > {seen}; ulimit -Hn >> {seen}",
+        seen = seen.display()
+    );
+    let shim = ShimUnderTest::start_fd_limited(&["sh", "-c", "exit 3"], Some(&script), 100, 4096);
+    let client = shim.client();
+    shim.create_plain(&client);
+    shim.start_task(&client);
+    assert_eq!(shim.wait_for(&client, &shim.id), 3);
+    assert!(
+        shim.wait_log("published event", PATIENCE),
+        "the exit was never published:\n{}",
+        shim.log_text()
+    );
+    assert_eq!(std::fs::read_to_string(&seen).unwrap(), "100\n4096\n");
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", shim.pid())).unwrap();
+    let open_files = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    let words: Vec<&str> = open_files.split_whitespace().collect();
+    assert_eq!(words[3..5], ["4096", "4096"], "{open_files}");
+}
+
 /// Send ShimInfo to `socket` as user `uid` from a child process, which answers with its exit
 /// code: 10 when the connection is closed without an answer, 11 when served, 12 when it cannot
 /// connect. The child does this between fork and exec, with raw syscalls only, on data made
