@@ -2,6 +2,7 @@
 //! the logrus-format logger. No shim API lives here: a front plugs its service into the server.
 
 pub mod events;
+pub mod limits;
 pub mod logrus;
 pub mod publisher;
 pub mod server;
