@@ -29,6 +29,9 @@ struct Inner {
     /// happened since its waitpid, so the flag is never stale in either direction.
     childless: Mutex<Childless>,
     childless_cv: Condvar,
+    /// RLIMIT_NOFILE every child gets back (soft, hard): the one this process started with, if
+    /// it raised its own since.
+    child_fd_limit: Option<(libc::rlim_t, libc::rlim_t)>,
 }
 
 #[derive(Default)]
@@ -49,6 +52,7 @@ pub struct Spawned {
 pub struct Builder {
     forward: Vec<Signal>,
     subreaper: bool,
+    child_fd_limit: Option<(libc::rlim_t, libc::rlim_t)>,
 }
 
 impl Reaper {
@@ -56,13 +60,18 @@ impl Reaper {
         Builder {
             forward: Vec::new(),
             subreaper: true,
+            child_fd_limit: None,
         }
     }
 
     /// Spawn `cmd` with its exit already watched, so it cannot be lost however fast the child dies.
-    /// The child starts with an empty signal mask and default dispositions.
+    /// The child starts with an empty signal mask and default dispositions, and with the open-file
+    /// limit given to [`Builder::child_fd_limit`] if any.
     pub fn spawn(&self, cmd: &mut Command) -> std::io::Result<Spawned> {
         restore_child_signals(cmd);
+        if let Some((soft, hard)) = self.inner.child_fd_limit {
+            restore_child_fd_limit(cmd, soft, hard);
+        }
         let (tx, rx) = channel();
         let _gate = self.inner.gate.read().unwrap_or_else(|p| p.into_inner());
         let child = cmd.spawn()?;
@@ -160,6 +169,13 @@ impl Builder {
         self
     }
 
+    /// Every child spawned gets RLIMIT_NOFILE `soft`/`hard` back between fork and exec: the limit
+    /// this process started with, when it raised its own (as Go does, so do its children).
+    pub fn child_fd_limit(mut self, soft: libc::rlim_t, hard: libc::rlim_t) -> Self {
+        self.child_fd_limit = Some((soft, hard));
+        self
+    }
+
     /// Become `PR_SET_CHILD_SUBREAPER` (skipped when we are pid 1). Default true.
     pub fn subreaper(mut self, on: bool) -> Self {
         self.subreaper = on;
@@ -186,6 +202,7 @@ impl Builder {
             gate: RwLock::new(()),
             childless: Mutex::new(Childless::default()),
             childless_cv: Condvar::new(),
+            child_fd_limit: self.child_fd_limit,
         });
         let (sig_tx, sig_rx) = channel();
         let (ready_tx, ready_rx) = sync_channel(1);
@@ -230,6 +247,22 @@ pub fn restore_child_signals(cmd: &mut Command) {
             for sig in 1..=libc::SIGRTMAX() {
                 libc::signal(sig, libc::SIG_DFL);
             }
+            Ok(())
+        });
+    }
+}
+
+/// The pre_exec hook setting RLIMIT_NOFILE back to `soft`/`hard` in the child.
+fn restore_child_fd_limit(cmd: &mut Command, soft: libc::rlim_t, hard: libc::rlim_t) {
+    let limit = libc::rlimit {
+        rlim_cur: soft,
+        rlim_max: hard,
+    };
+    // SAFETY: setrlimit is a plain system call (async-signal-safe) on a value copied in. Best
+    // effort: a child left with the raised limit is better than a child not started.
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
             Ok(())
         });
     }

@@ -18,13 +18,24 @@ fn main() {
     blocked.add(Signal::SIGCHLD);
     blocked.add(Signal::SIGUSR1);
     blocked.thread_block().expect("block signals");
+    // Start as a shim does: the soft open-file limit raised to the hard one, children given back
+    // the limit this process started with (lowered here first, so the two differ).
+    let hard = nofile().1;
+    let started_with = hard.min(CHILD_SOFT_LIMIT);
+    set_nofile(started_with, hard);
+    set_nofile(hard, hard);
     let (reaper, signals) = Reaper::builder()
         .forward(&[Signal::SIGUSR1])
+        .child_fd_limit(started_with, hard)
         .start()
         .expect("start reaper");
     let all = reaper.subscribe_all();
     type Test = fn(&Reaper, &Receiver<Exit>, &Receiver<Signal>);
-    let tests: [(&str, Test); 7] = [
+    let tests: [(&str, Test); 8] = [
+        (
+            "children_get_back_the_open_file_limit_the_process_started_with",
+            children_get_back_the_open_file_limit_the_process_started_with,
+        ),
         (
             "a_forwarded_signal_arrives_though_every_other_thread_blocks_it",
             a_forwarded_signal_arrives_though_every_other_thread_blocks_it,
@@ -71,6 +82,45 @@ fn main() {
     }
     println!("{passed} passed, {failed} failed");
     std::process::exit(if failed == 0 { 0 } else { 1 });
+}
+
+/// The soft open-file limit this process "started with" (as if run from a shell with ulimit -n).
+const CHILD_SOFT_LIMIT: libc::rlim_t = 200;
+
+fn nofile() -> (libc::rlim_t, libc::rlim_t) {
+    let mut l = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into `l`.
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut l) }, 0);
+    (l.rlim_cur, l.rlim_max)
+}
+
+fn set_nofile(soft: libc::rlim_t, hard: libc::rlim_t) {
+    let l = libc::rlimit {
+        rlim_cur: soft,
+        rlim_max: hard,
+    };
+    // SAFETY: setrlimit reads `l`.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &l) }, 0);
+}
+
+fn children_get_back_the_open_file_limit_the_process_started_with(
+    r: &Reaper,
+    _: &Receiver<Exit>,
+    _: &Receiver<Signal>,
+) {
+    let (_, hard) = nofile();
+    let mut cmd = sh("ulimit -Sn; ulimit -Hn");
+    cmd.stdout(Stdio::piped());
+    let mut spawned = r.spawn(&mut cmd).expect("spawn");
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut spawned.child.stdout.take().unwrap(), &mut out).unwrap();
+    assert_eq!(spawned.exit.wait_timeout(LIMIT).map(|e| e.status), Some(0));
+    let want = format!("{}\n{hard}\n", hard.min(CHILD_SOFT_LIMIT));
+    assert_eq!(out.replace("unlimited", &hard.to_string()), want);
+    assert_eq!(nofile().0, hard, "this process keeps its raised limit");
 }
 
 fn sh(script: &str) -> Command {

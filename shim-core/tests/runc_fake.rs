@@ -525,14 +525,78 @@ fn notify_socket_is_not_passed_to_runc() {
     );
 }
 
-fn missing_binary_is_an_error() {
+/// A runc that is not there is worded as the Go shim words it (Go's os/exec error, after Go's
+/// failed attempt to read a log.json runc never wrote), as containerd's own tests expect:
+/// `OCI runtime create failed: unable to retrieve OCI runtime error (open <bundle>/log.json: no
+/// such file or directory): exec: "no-runc": executable file not found in $PATH`.
+fn missing_runc_on_path_is_worded_like_go_exec() {
     let fake = Fake::new("exit 0");
+    let name = format!("no-runc-{}", std::process::id());
     let mut cfg = fake.config();
-    cfg.binary = fake.dir.join("no-such-runc");
-    let err = fake.runc_with(cfg).start("c1").unwrap_err();
+    cfg.binary = PathBuf::from(&name);
+    let log = fake.dir.join("log.json").display().to_string();
+    let not_found = format!("exec: \"{name}\": executable file not found in $PATH");
+    let opts = CreateOpts {
+        pid_file: "/b/init.pid".into(),
+        ..Default::default()
+    };
+    let err = fake
+        .runc_with(cfg.clone())
+        .create("c1", Path::new("/b"), &opts, RuncStdio::captured())
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "OCI runtime create failed: unable to retrieve OCI runtime error \
+             (open {log}: no such file or directory): {not_found}"
+        )
+    );
+    // Commands Go does not explain from the log give the bare exec error.
+    let err = fake
+        .runc_with(cfg.clone())
+        .kill("c1", 9, false)
+        .unwrap_err();
+    assert_eq!(err.to_string(), not_found);
+    // Once the log exists (an exec after the create), only the exec error is left.
+    std::fs::write(fake.dir.join("log.json"), "").unwrap();
+    let exec = ExecOpts {
+        pid_file: "/b/e1.pid".into(),
+        console_socket: None,
+    };
+    let err = fake
+        .runc_with(cfg)
+        .exec("c1", b"{}", &exec, RuncStdio::captured())
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("OCI runtime exec failed: {not_found}")
+    );
+}
+
+/// A runc named by a path that does not exist (or cannot be executed) is Go's fork/exec error.
+fn missing_runc_at_a_path_is_worded_like_go_fork_exec() {
+    let fake = Fake::new("exit 0");
+    let log = fake.dir.join("log.json").display().to_string();
+    let missing = fake.dir.join("no-runc");
+    let mut cfg = fake.config();
+    cfg.binary = missing.clone();
+    let err = fake.runc_with(cfg.clone()).start("c1").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "OCI runtime start failed: unable to retrieve OCI runtime error \
+             (open {log}: no such file or directory): fork/exec {}: no such file or directory",
+            missing.display()
+        )
+    );
+    std::fs::write(&missing, "#!/bin/sh\nexit 0\n").unwrap();
+    std::fs::set_permissions(&missing, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let err = fake.runc_with(cfg).pause("c1").unwrap_err();
     assert!(
-        err.to_string()
-            .starts_with("OCI runtime start failed: failed to run "),
+        err.to_string().ends_with(&format!(
+            "fork/exec {}: permission denied",
+            missing.display()
+        )),
         "{err}"
     );
 }
@@ -619,7 +683,14 @@ fn main() {
             "notify_socket_is_not_passed_to_runc",
             notify_socket_is_not_passed_to_runc,
         ),
-        ("missing_binary_is_an_error", missing_binary_is_an_error),
+        (
+            "missing_runc_on_path_is_worded_like_go_exec",
+            missing_runc_on_path_is_worded_like_go_exec,
+        ),
+        (
+            "missing_runc_at_a_path_is_worded_like_go_fork_exec",
+            missing_runc_at_a_path_is_worded_like_go_fork_exec,
+        ),
         (
             "runc_children_get_pdeathsig_kill",
             runc_children_get_pdeathsig_kill,

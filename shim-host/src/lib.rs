@@ -3,6 +3,7 @@
 
 pub mod events;
 pub mod goflags;
+pub mod limits;
 pub mod logrus;
 pub mod publisher;
 pub mod server;

@@ -23,6 +23,9 @@ const RUNC_TIMEOUT: Duration = Duration::from_secs(120);
 const SHUTDOWN_PUBLISH_LIMIT: Duration = Duration::from_secs(2);
 
 fn main() {
+    // Before anything else: the soft open-file limit up to the hard one, as Go raises it; children
+    // get back the limit we started with. Nowhere to log a failure yet: `run` says it.
+    let fd_limit = shim_host::limits::raise_fd_limit();
     // One malloc arena: the shim's threads allocate little, and glibc would otherwise give each
     // thread an arena of its own (most of an idle shim's private memory).
     // A fixed mmap threshold: big buffers (a large request or reply) get their own mapping and
@@ -36,10 +39,12 @@ fn main() {
     }
     // First, before any child exists: become a child subreaper and install the reaper's signal
     // handlers (SIGCHLD, and the signals delivered on `signals`), so no exit can be missed.
-    let (reaper, signals) = match reaper::Reaper::builder()
-        .forward(&[Signal::SIGTERM, Signal::SIGINT, Signal::SIGUSR1])
-        .start()
-    {
+    let mut reaper =
+        reaper::Reaper::builder().forward(&[Signal::SIGTERM, Signal::SIGINT, Signal::SIGUSR1]);
+    if let Ok(started) = &fd_limit {
+        reaper = reaper.child_fd_limit(started.soft, started.hard);
+    }
+    let (reaper, signals) = match reaper.start() {
         Ok(r) => r,
         Err(_) => std::process::exit(1),
     };
@@ -51,7 +56,7 @@ fn main() {
             std::process::exit(e.exit_code());
         }
     };
-    let code = match run(flags, reaper, signals) {
+    let code = match run(flags, reaper, signals, fd_limit) {
         Ok(()) => 0,
         Err(e) => {
             log::error!(error:% = format!("{e:#}"); "shim failed");
@@ -65,6 +70,7 @@ fn run(
     flags: Flags,
     reaper: reaper::Reaper,
     signals: std::sync::mpsc::Receiver<Signal>,
+    fd_limit: std::io::Result<shim_host::limits::FdLimit>,
 ) -> anyhow::Result<()> {
     // Without its log fifo the shim still works; there is nowhere else to say so.
     let _ = logrus::init_workdir(flags.workdir.as_deref(), flags.debug);
@@ -74,6 +80,12 @@ fn run(
         log::error!(panic:% = text, at:% = at; "panic");
     }));
     log::info!(namespace:% = flags.namespace, pid:% = std::process::id(), debug:% = flags.debug; "starting shim");
+    match (fd_limit, shim_host::limits::fd_limit()) {
+        (Ok(started), Ok(now)) => {
+            log::debug!(started_with:% = started, now:% = now; "open file limit")
+        }
+        (Err(e), _) | (_, Err(e)) => log::warn!(error:% = e; "cannot raise the open file limit"),
+    }
 
     let publisher = Publisher::start(
         Target {

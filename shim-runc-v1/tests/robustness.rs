@@ -505,6 +505,115 @@ fn ten_thousand_waits_from_connections_closed_at_once_cost_tens_of_threads_not_t
     assert_eq!(shim.wait_for(&client, &shim.id), 137);
 }
 
+#[test]
+fn a_shim_out_of_file_descriptors_still_serves_a_new_client_state_kill_and_wait() {
+    if !ready() {
+        return;
+    }
+    // 64 fds and no more (soft = hard: raising the soft limit cannot help).
+    const LIMIT: usize = 64;
+    let shim =
+        ShimUnderTest::start_fd_limited(&["sleep", "1000"], None, LIMIT as u64, LIMIT as u64);
+    // runc's default spec asks 1024 fds for the container, which a 64-hard runc cannot grant.
+    let config = shim.bundle.join("config.json");
+    let mut spec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&config).unwrap()).unwrap();
+    spec["process"]["rlimits"] =
+        serde_json::json!([{"type": "RLIMIT_NOFILE", "hard": LIMIT, "soft": LIMIT}]);
+    std::fs::write(&config, serde_json::to_vec(&spec).unwrap()).unwrap();
+    let client = shim.client();
+    shim.create_plain(&client);
+    shim.start_task(&client);
+    // The limit bounds fd numbers: count those under it (an fd inherited above it is no slot).
+    let fds = || {
+        std::fs::read_dir(format!("/proc/{}/fd", shim.pid()))
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<usize>().ok())
+            .filter(|fd| *fd < LIMIT)
+            .count()
+    };
+    // Idle clients, each served once, until the shim holds every fd it may.
+    let mut idle = Vec::new();
+    while fds() < LIMIT {
+        let mut sock = raw(&shim);
+        sock.write_all(&request(1, "ShimInfo", Empty {}.encode_to_vec()))
+            .unwrap();
+        assert_eq!(code(&read_response(&mut sock).1), 0);
+        idle.push(sock);
+        assert!(idle.len() < LIMIT, "{} fds open", fds());
+    }
+    // One more client: containerd coming to stop the container.
+    let mut sock = raw(&shim);
+    let state = StateRequest {
+        id: shim.id.clone(),
+    };
+    sock.write_all(&request(1, "State", state.encode_to_vec()))
+        .unwrap();
+    let (_, resp) = read_response(&mut sock);
+    assert_eq!(code(&resp), 0, "{resp:?}");
+    let st = shim_proto::shim::StateResponse::decode(resp.payload.as_slice()).unwrap();
+    assert_eq!(st.status(), shim_proto::types::Status::Running);
+    let kill = KillRequest {
+        id: shim.id.clone(),
+        signal: 9,
+        all: false,
+    };
+    sock.write_all(&request(3, "Kill", kill.encode_to_vec()))
+        .unwrap();
+    let (_, resp) = read_response(&mut sock);
+    assert_eq!(code(&resp), 0, "{resp:?}");
+    let wait = WaitRequest {
+        id: shim.id.clone(),
+    };
+    sock.write_all(&request(5, "Wait", wait.encode_to_vec()))
+        .unwrap();
+    let (_, resp) = read_response(&mut sock);
+    assert_eq!(code(&resp), 0, "{resp:?}");
+    let waited = shim_proto::shim::WaitResponse::decode(resp.payload.as_slice()).unwrap();
+    assert_eq!(waited.exit_status, 137);
+    assert!(
+        shim.log_text().contains("out of file descriptors"),
+        "{}",
+        shim.log_text()
+    );
+    // Clients leaving give the shim its fds back: new clients are served as usual again.
+    drop(idle);
+    drop(sock);
+    shim.client().shim_info(ctx(), &Empty {}).unwrap();
+}
+
+#[test]
+fn the_shim_raises_its_open_file_limit_and_its_children_start_with_the_original() {
+    if !ready() {
+        return;
+    }
+    let dir = TempDir::new();
+    let seen = dir.path().join("limits");
+    // The publish binary is a child of the shim like runc and the loggers: it says what it got.
+    let script = format!(
+        "cat >/dev/null; ulimit -Sn > {seen}; ulimit -Hn >> {seen}",
+        seen = seen.display()
+    );
+    let shim = ShimUnderTest::start_fd_limited(&["sh", "-c", "exit 3"], Some(&script), 100, 4096);
+    let client = shim.client();
+    shim.create_plain(&client);
+    shim.start_task(&client);
+    assert_eq!(shim.wait_for(&client, &shim.id), 3);
+    assert!(
+        shim.wait_log("published event", PATIENCE),
+        "the exit was never published:\n{}",
+        shim.log_text()
+    );
+    assert_eq!(std::fs::read_to_string(&seen).unwrap(), "100\n4096\n");
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", shim.pid())).unwrap();
+    let open_files = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    let words: Vec<&str> = open_files.split_whitespace().collect();
+    assert_eq!(words[3..5], ["4096", "4096"], "{open_files}");
+}
+
 /// Send ShimInfo to `socket` as user `uid` from a child process, which answers with its exit
 /// code: 10 when the connection is closed without an answer, 11 when served, 12 when it cannot
 /// connect. The child does this between fork and exec, with raw syscalls only, on data made

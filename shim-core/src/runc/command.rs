@@ -5,7 +5,7 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::thread;
 use std::time::Duration;
@@ -54,17 +54,56 @@ pub(crate) struct Output {
 /// Why a call failed, before it is worded for an operation.
 #[derive(Debug)]
 pub(crate) enum Failure {
-    Spawn(io::Error),
-    Status { status: i32, output: Vec<u8> },
-    TimedOut { after: Duration, output: Vec<u8> },
+    /// runc could not be started: `program` is what we tried to execute (a bare name when it
+    /// was not found on PATH).
+    Spawn {
+        program: PathBuf,
+        error: io::Error,
+    },
+    /// runc ran, but what it needs around it could not be set up (the drain thread).
+    Setup(io::Error),
+    Status {
+        status: i32,
+        output: Vec<u8>,
+    },
+    TimedOut {
+        after: Duration,
+        output: Vec<u8>,
+    },
+}
+
+/// An OS error as Go prints a `syscall.Errno`: the C text with a lower-case first letter and no
+/// `(os error N)` (`no such file or directory`, `permission denied`).
+pub(crate) fn go_error_text(e: &io::Error) -> String {
+    let Some(code) = e.raw_os_error() else {
+        return e.to_string();
+    };
+    let desc = Errno::from_raw(code).desc();
+    let mut chars = desc.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => format!("errno {code}"),
+    }
 }
 
 impl Failure {
-    /// go-runc's wording: `<runc> did not terminate successfully: exit status N[: output]`.
+    /// go-runc's wording: `<runc> did not terminate successfully: exit status N[: output]`; a runc
+    /// that could not be started is worded as Go's os/exec words it: `exec: "<name>": executable
+    /// file not found in $PATH` for a bare name not on PATH, else `fork/exec <path>: <errno>`.
     pub fn describe(&self, binary: &Path) -> String {
         let bin = binary.display();
         let (text, output) = match self {
-            Failure::Spawn(e) => return format!("failed to run {bin}: {e}"),
+            Failure::Spawn { program, error } => {
+                return if program.components().count() == 1 && !program.is_absolute() {
+                    format!(
+                        "exec: \"{}\": executable file not found in $PATH",
+                        program.display()
+                    )
+                } else {
+                    format!("fork/exec {}: {}", program.display(), go_error_text(error))
+                };
+            }
+            Failure::Setup(e) => return format!("failed to run {bin}: {e}"),
             Failure::Status { status, output } => (
                 format!("{bin} did not terminate successfully: exit status {status}"),
                 output,
@@ -89,6 +128,11 @@ impl Failure {
     /// Timeouts and spawn failures are ours to word: runc's log cannot explain them.
     pub fn is_runc_status(&self) -> bool {
         matches!(self, Failure::Status { .. })
+    }
+
+    /// runc never ran.
+    pub fn is_spawn(&self) -> bool {
+        matches!(self, Failure::Spawn { .. })
     }
 }
 
@@ -119,7 +163,10 @@ pub(crate) fn run(reaper: &reaper::Reaper, call: Call<'_>) -> Result<Output, Fai
             Ok(())
         });
     }
-    let spawned = reaper.spawn(&mut cmd).map_err(Failure::Spawn)?;
+    let spawned = reaper.spawn(&mut cmd).map_err(|error| Failure::Spawn {
+        program: call.binary.to_path_buf(),
+        error,
+    })?;
     // The Command holds runc's copies of given fds (the container's pipe ends): close them now.
     drop(cmd);
     let mut child = spawned.child;
@@ -148,7 +195,7 @@ pub(crate) fn run(reaper: &reaper::Reaper, call: Call<'_>) -> Result<Output, Fai
                 // Cannot drain: kill runc rather than let it block on a full pipe.
                 kill(&spawned.exit, spawned.pid);
                 let _ = spawned.exit.wait_timeout(KILL_GRACE);
-                return Err(Failure::Spawn(e));
+                return Err(Failure::Setup(e));
             }
         }
     };
@@ -330,6 +377,34 @@ mod tests {
             f.describe(bin),
             "runc did not terminate successfully: exit status 137"
         );
+    }
+
+    #[test]
+    fn describe_words_a_runc_that_cannot_start_as_go_os_exec() {
+        let missing = |program: &str, errno: i32| Failure::Spawn {
+            program: PathBuf::from(program),
+            error: io::Error::from_raw_os_error(errno),
+        };
+        let bin = Path::new("no-runc");
+        assert_eq!(
+            missing("no-runc", libc::ENOENT).describe(bin),
+            "exec: \"no-runc\": executable file not found in $PATH"
+        );
+        assert_eq!(
+            missing("/abs/no-runc", libc::ENOENT).describe(Path::new("/abs/no-runc")),
+            "fork/exec /abs/no-runc: no such file or directory"
+        );
+        assert_eq!(
+            missing("/usr/bin/runc", libc::EACCES).describe(Path::new("runc")),
+            "fork/exec /usr/bin/runc: permission denied"
+        );
+    }
+
+    #[test]
+    fn go_error_text_is_the_lower_case_errno_text() {
+        let e = io::Error::from_raw_os_error(libc::ENOEXEC);
+        assert_eq!(go_error_text(&e), "exec format error");
+        assert_eq!(go_error_text(&io::Error::other("plain")), "plain");
     }
 
     #[test]

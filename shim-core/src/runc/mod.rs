@@ -327,6 +327,18 @@ impl Runc {
             op,
             RuncOp::Kill | RuncOp::Update | RuncOp::Ps | RuncOp::Checkpoint
         );
+        if from_log && failure.is_spawn() {
+            // runc never ran. Go still reads the log, which then often does not exist yet (a
+            // Create): its text says so, and containerd's clients see exactly that.
+            return match std::fs::File::open(&self.cfg.log) {
+                Ok(_) => raw,
+                Err(e) => format!(
+                    "unable to retrieve OCI runtime error (open {}: {}): {raw}",
+                    self.cfg.log.display(),
+                    command::go_error_text(&e)
+                ),
+            };
+        }
         if !from_log || !failure.is_runc_status() {
             return raw;
         }

@@ -11,12 +11,14 @@ mod conn;
 pub mod frames;
 mod listen;
 mod pool;
+mod reserve;
 
 use std::io;
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixListener;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -28,9 +30,11 @@ use conn::{Conn, ReadOutcome, Responder};
 use frames::Incoming;
 pub use listen::Listen;
 use pool::Pool;
+use reserve::Reserve;
 
-/// While accepting fails for lack of fds, retry this often (nothing signals that fds came free).
-const ACCEPT_RETRY_MS: u16 = 1000;
+/// While accepting is paused for lack of fds, try to take the reserve back this often (nothing
+/// signals that fds came free).
+const ACCEPT_RETRY: Duration = Duration::from_secs(1);
 /// Connections served at once; one more is closed as soon as it is accepted. containerd keeps
 /// one or two; each costs at most a partial frame plus its connection's bounds (conn.rs).
 pub const MAX_CONNECTIONS: usize = 1024;
@@ -62,8 +66,14 @@ pub fn start(listen: Listen<'_>, service: Arc<dyn Service>) -> std::io::Result<(
         conns: Vec::new(),
         pool: Pool::new(),
         service,
-        accept_paused: false,
+        reserve: Reserve::new(),
+        accept_paused: None,
     };
+    if !server.reserve.is_full() {
+        log::warn!(
+            "no fds to hold in reserve: a shim out of fds will accept nobody until some are free"
+        );
+    }
     shim_core::vital::spawn("ttrpc", move || server.run())?;
     Ok(())
 }
@@ -75,8 +85,11 @@ struct Loop {
     conns: Vec<Conn>,
     pool: Pool,
     service: Arc<dyn Service>,
-    /// Accepting failed for lack of fds: poll the listener only on the retry tick.
-    accept_paused: bool,
+    /// Fds given back when accept runs out, so one more client is served (reserve.rs).
+    reserve: Reserve,
+    /// Out of fds: the listener is not polled until the reserve is whole again, tried when a
+    /// connection ends and at this time.
+    accept_paused: Option<Instant>,
 }
 
 impl Loop {
@@ -118,12 +131,17 @@ impl Loop {
                     }
                 }
             }
+            let someone_left = !gone.is_empty();
             for i in gone.into_iter().rev() {
                 let conn = self.conns.swap_remove(i);
                 conn.close();
-                self.accept_paused = false;
             }
-            if listener_ready {
+            if let Some(retry_at) = self.accept_paused {
+                if someone_left || Instant::now() >= retry_at {
+                    self.resume_accepting();
+                }
+            }
+            if listener_ready && self.accept_paused.is_none() {
                 self.accept();
             }
         }
@@ -132,7 +150,7 @@ impl Loop {
     /// Block until something happens; whether the listener is ready, and each connection's events.
     fn wait(&mut self) -> io::Result<(bool, Vec<PollFlags>)> {
         let mut fds = Vec::with_capacity(2 + self.conns.len());
-        let listen_events = if self.accept_paused {
+        let listen_events = if self.accept_paused.is_some() {
             PollFlags::empty()
         } else {
             PollFlags::POLLIN
@@ -149,16 +167,19 @@ impl Loop {
             }
             fds.push(PollFd::new(c.fd(), events));
         }
-        let timeout = if self.accept_paused {
-            PollTimeout::from(ACCEPT_RETRY_MS)
-        } else {
-            PollTimeout::NONE
+        let timeout = match self.accept_paused {
+            Some(retry_at) => {
+                let ms = retry_at
+                    .saturating_duration_since(Instant::now())
+                    .as_millis();
+                PollTimeout::from(ms.min(u128::from(u16::MAX)) as u16)
+            }
+            None => PollTimeout::NONE,
         };
-        let n = match poll(&mut fds, timeout) {
-            Ok(n) => n,
-            Err(Errno::EINTR) => 0,
+        match poll(&mut fds, timeout) {
+            Ok(_) | Err(Errno::EINTR) => {}
             Err(e) => return Err(e.into()),
-        };
+        }
         let events: Vec<PollFlags> = fds
             .iter()
             .map(|f| f.revents().unwrap_or(PollFlags::empty()))
@@ -168,40 +189,76 @@ impl Loop {
             // Only a wake-up; its count does not matter. EAGAIN means another read took it.
             let _ = self.wake.read();
         }
-        let retry_tick = self.accept_paused && n == 0;
-        if retry_tick {
-            self.accept_paused = false;
-        }
-        Ok((retry_tick || !events[0].is_empty(), events[2..].to_vec()))
+        Ok((!events[0].is_empty(), events[2..].to_vec()))
     }
 
-    /// Take every waiting connection from a peer with our uid and gid.
+    /// Take the reserve back if enough fds are free, and accept again; else retry later.
+    fn resume_accepting(&mut self) {
+        if self.reserve.refill() {
+            self.accept_paused = None;
+            self.accept();
+        } else {
+            self.accept_paused = Some(Instant::now() + ACCEPT_RETRY);
+        }
+    }
+
+    /// Take every waiting connection from a peer with our uid and gid. Out of fds, give the
+    /// reserve back and serve one more client with it, then pause until it can be taken again.
     fn accept(&mut self) {
         loop {
             match self.listener.accept() {
-                Ok((sock, _)) => {
-                    if !listen::same_user(&sock) {
-                        continue;
-                    }
-                    if self.conns.len() >= MAX_CONNECTIONS {
-                        log::warn!(connections:% = self.conns.len(); "too many connections: closing a new one");
-                        continue;
-                    }
-                    match Conn::new(sock, Arc::clone(&self.wake)) {
-                        Ok(conn) => self.conns.push(conn),
-                        Err(e) => log::warn!(error:% = e; "cannot serve a connection"),
-                    }
-                }
+                Ok((sock, _)) => self.serve(sock),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    log::error!(error:% = e; "accept failed");
-                    if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) {
-                        self.accept_paused = true;
+                // Out of fds (accept says so even with nobody waiting): the reserve's turn.
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
+                    if !self.reserve.is_full() {
+                        log::error!(error:% = e; "accept failed, paused until fds are free");
+                        self.accept_paused = Some(Instant::now() + ACCEPT_RETRY);
+                        return;
+                    }
+                    self.reserve.release();
+                    match self.listener.accept() {
+                        Ok((sock, _)) => {
+                            log::warn!(connections:% = self.conns.len(); "out of file descriptors: one more client served from the reserve, accepting paused");
+                            self.serve(sock);
+                            self.accept_paused = Some(Instant::now() + ACCEPT_RETRY);
+                        }
+                        // Nobody was waiting: keep the reserve for the next client.
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                            if !self.reserve.take_back() {
+                                self.accept_paused = Some(Instant::now() + ACCEPT_RETRY);
+                            }
+                        }
+                        Err(e) => {
+                            log::error!(error:% = e; "accept failed");
+                            if !self.reserve.take_back() {
+                                self.accept_paused = Some(Instant::now() + ACCEPT_RETRY);
+                            }
+                        }
                     }
                     return;
                 }
+                Err(e) => {
+                    log::error!(error:% = e; "accept failed");
+                    return;
+                }
             }
+        }
+    }
+
+    /// Serve an accepted connection if it is our user's and there is room for it.
+    fn serve(&mut self, sock: std::os::unix::net::UnixStream) {
+        if !listen::same_user(&sock) {
+            return;
+        }
+        if self.conns.len() >= MAX_CONNECTIONS {
+            log::warn!(connections:% = self.conns.len(); "too many connections: closing a new one");
+            return;
+        }
+        match Conn::new(sock, Arc::clone(&self.wake)) {
+            Ok(conn) => self.conns.push(conn),
+            Err(e) => log::warn!(error:% = e; "cannot serve a connection"),
         }
     }
 }

@@ -198,6 +198,35 @@ impl ShimUnderTest {
         publisher: Option<&str>,
         address: &Path,
     ) -> ShimUnderTest {
+        Self::start_inner(args, terminal, mode, publisher, address, None)
+    }
+
+    /// Like `start_full` (fd 3 mode), the shim started with RLIMIT_NOFILE `soft`/`hard`, as from
+    /// a shell that ran `ulimit -n`.
+    pub fn start_fd_limited(
+        args: &[&str],
+        publisher: Option<&str>,
+        soft: u64,
+        hard: u64,
+    ) -> ShimUnderTest {
+        Self::start_inner(
+            args,
+            false,
+            Mode::Fd3,
+            publisher,
+            Path::new("/nonexistent"),
+            Some((soft, hard)),
+        )
+    }
+
+    fn start_inner(
+        args: &[&str],
+        terminal: bool,
+        mode: Mode,
+        publisher: Option<&str>,
+        address: &Path,
+        fd_limit: Option<(u64, u64)>,
+    ) -> ShimUnderTest {
         let dir = TempDir::new();
         let containerd_binary = match publisher {
             None => PathBuf::from("/bin/true"),
@@ -268,6 +297,21 @@ impl ShimUnderTest {
                 Some(l)
             }
         };
+        if let Some((soft, hard)) = fd_limit {
+            let limit = libc::rlimit {
+                rlim_cur: soft,
+                rlim_max: hard,
+            };
+            // SAFETY: setrlimit is async-signal-safe and reads a value copied into the closure.
+            unsafe {
+                cmd.pre_exec(move || {
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
         let child = cmd.spawn().unwrap();
         drop(listener);
         let shim = ShimUnderTest {
