@@ -27,6 +27,7 @@ use std::time::Duration;
 use anyhow::Context;
 use nix::sys::signal::Signal;
 use shim_core::events::{Event, EventSink};
+use shim_host::limits::FdLimit;
 use shim_host::publisher::{Publisher, Target};
 use shim_host::{logrus, server};
 
@@ -40,13 +41,21 @@ const RUNC_TIMEOUT: Duration = Duration::from_secs(120);
 const SHUTDOWN_PUBLISH_LIMIT: Duration = Duration::from_secs(2);
 
 fn main() {
+    // Before anything else, in every action as in any Go program: the soft open-file limit up to
+    // the hard one; every child (the daemon, runc) gets back the limit we started with.
+    let fd_limit = shim_host::limits::raise_fd_limit();
     // One malloc arena: the shim's threads allocate little, and glibc would otherwise give each
     // thread an arena of its own (most of an idle shim's private memory).
+    // A fixed mmap threshold: big buffers (a large request or reply) get their own mapping and
+    // go back to the system when freed, instead of raising glibc's threshold and staying in the
+    // heap after the client that caused them has gone.
     #[cfg(target_env = "gnu")]
-    // SAFETY: plain mallopt call before any other thread exists.
+    // SAFETY: plain mallopt calls before any other thread exists.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 1);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
     }
+    let started_limit = fd_limit.as_ref().ok().copied();
     let flags = match Flags::parse_from_go(std::env::args_os()) {
         Ok(f) => f,
         Err(e) => {
@@ -83,14 +92,14 @@ fn main() {
             let _ = logrus::init(fifo.then_some(log.as_path()), &[], settings.debug);
             let exe = std::env::current_exe()
                 .unwrap_or_else(|e| fail(anyhow::Error::from(e).context("finding this binary")));
-            match start::run(&settings, &bundle, &exe) {
+            match start::run(&settings, &bundle, &exe, started_limit) {
                 Ok(answer) => print_and_exit(answer.as_bytes()),
                 Err(e) => fail(e),
             }
         }
         Action::Delete => {
             // As Go: SIGTERM and SIGINT do not interrupt the cleanup.
-            let (reaper, _signals) = reaper::Reaper::builder()
+            let (reaper, _signals) = reaper_builder(started_limit)
                 .forward(&[Signal::SIGTERM, Signal::SIGINT])
                 .start()
                 .unwrap_or_else(|e| fail(anyhow::anyhow!("starting the reaper: {e}")));
@@ -101,7 +110,7 @@ fn main() {
             }
         }
         Action::Serve => {
-            let code = match serve(&flags, &settings, &bundle) {
+            let code = match serve(&flags, &settings, &bundle, fd_limit) {
                 Ok(()) => 0,
                 Err(e) => {
                     log::error!(error:% = format!("{e:#}"); "shim failed");
@@ -116,10 +125,15 @@ fn main() {
 
 /// The daemon: serve the Task API on the inherited listener (or `-socket`) until Shutdown finds
 /// no container left, or SIGTERM/SIGINT.
-fn serve(flags: &Flags, s: &Settings, bundle: &Path) -> anyhow::Result<()> {
+fn serve(
+    flags: &Flags,
+    s: &Settings,
+    bundle: &Path,
+    fd_limit: std::io::Result<FdLimit>,
+) -> anyhow::Result<()> {
     // First, before any child exists: become a child subreaper (the containers are our
     // grandchildren once runc exits) and install the reaper's signal handlers.
-    let (reaper, signals) = reaper::Reaper::builder()
+    let (reaper, signals) = reaper_builder(fd_limit.as_ref().ok().copied())
         .forward(&[Signal::SIGTERM, Signal::SIGINT, Signal::SIGUSR1])
         .start()
         .map_err(|e| anyhow::anyhow!("starting the reaper: {e}"))?;
@@ -131,6 +145,12 @@ fn serve(flags: &Flags, s: &Settings, bundle: &Path) -> anyhow::Result<()> {
         log::error!(panic:% = text, at:% = at; "panic");
     }));
     log::info!(namespace:% = s.namespace, id:% = s.id, pid:% = std::process::id(), debug:% = s.debug; "starting shim");
+    match (fd_limit, shim_host::limits::fd_limit()) {
+        (Ok(started), Ok(now)) => {
+            log::debug!(started_with:% = started, now:% = now; "open file limit")
+        }
+        (Err(e), _) | (_, Err(e)) => log::warn!(error:% = e; "cannot raise the open file limit"),
+    }
     // The socket to remove when we stop: `start` wrote it in the bundle before launching us (the
     // bundle may be gone by then, so it is read now).
     let listen_on = flags.socket.as_deref().map(listen_address);
@@ -203,6 +223,15 @@ fn serve(flags: &Flags, s: &Settings, bundle: &Path) -> anyhow::Result<()> {
     }
     log::info!(events_flushed:% = flushed; "stopped");
     Ok(())
+}
+
+/// The reaper, handing the open-file limit we started with to every child it spawns.
+fn reaper_builder(started: Option<FdLimit>) -> reaper::Builder {
+    let builder = reaper::Reaper::builder();
+    match started {
+        Some(l) => builder.child_fd_limit(l.soft, l.hard),
+        None => builder,
+    }
 }
 
 /// What wakes the daemon's main thread.

@@ -9,32 +9,45 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
+use shim_host::limits::FdLimit;
+
 /// The fd the daemon finds its listener on (what `server::Listen::Inherited` takes).
 const LISTENER_FD: RawFd = 3;
 
 /// Start `exe args...` as the daemon: cwd `bundle`, stdio on /dev/null (containerd reads `start`'s
 /// combined output until every writer closes it), a new session (no signal from containerd's
-/// terminal or process group reaches it), `listener` on fd 3. Every other fd of ours is
-/// close-on-exec, as Rust opens them. The child is not waited for: `start` exits at once and the
-/// daemon is re-parented.
+/// terminal or process group reaches it), `listener` on fd 3, and `limit` (the open-file limit
+/// `start` was given, before raising its own) as its RLIMIT_NOFILE, as Go's os/exec restores it.
+/// Every other fd of ours is close-on-exec, as Rust opens them. The child is not waited for:
+/// `start` exits at once and the daemon is re-parented.
 pub fn daemon(
     exe: &Path,
     args: &[OsString],
     bundle: &Path,
     listener: &UnixListener,
+    limit: Option<FdLimit>,
 ) -> io::Result<Child> {
     let fd = listener.as_raw_fd();
+    let limit = limit.map(|l| libc::rlimit {
+        rlim_cur: l.soft,
+        rlim_max: l.hard,
+    });
     let mut cmd = Command::new(exe);
     cmd.args(args)
         .current_dir(bundle)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    // SAFETY: between fork and exec only async-signal-safe calls (setsid, dup2, fcntl).
+    // SAFETY: between fork and exec only async-signal-safe calls (setsid, setrlimit, dup2, fcntl).
     unsafe {
         cmd.pre_exec(move || {
             if libc::setsid() < 0 {
                 return Err(io::Error::last_os_error());
+            }
+            if let Some(l) = &limit {
+                if libc::setrlimit(libc::RLIMIT_NOFILE, l) < 0 {
+                    return Err(io::Error::last_os_error());
+                }
             }
             if fd == LISTENER_FD {
                 // dup2 onto itself keeps FD_CLOEXEC: clear it by hand.

@@ -8,6 +8,7 @@ use std::path::Path;
 use anyhow::{bail, Context};
 use prost::Message;
 use serde::Serialize;
+use shim_host::limits::FdLimit;
 use shim_proto::protobuf::Any;
 use shim_proto::runc_v1_options::Options;
 
@@ -20,7 +21,13 @@ use crate::spawn;
 /// Run `start` for the bundle `bundle` (containerd runs it with the bundle as cwd); `exe` is this
 /// binary. The text to print on success: nothing else may reach stdout or stderr, since
 /// containerd reads both as the answer.
-pub fn run(s: &Settings, bundle: &Path, exe: &Path) -> anyhow::Result<String> {
+/// `started_limit`: the open-file limit this process started with, given back to the daemon.
+pub fn run(
+    s: &Settings,
+    bundle: &Path,
+    exe: &Path,
+    started_limit: Option<FdLimit>,
+) -> anyhow::Result<String> {
     if s.id.is_empty() {
         bail!("start needs the task id: -id is missing");
     }
@@ -42,7 +49,7 @@ pub fn run(s: &Settings, bundle: &Path, exe: &Path) -> anyhow::Result<String> {
     };
     let launched = (|| {
         bundle::write_address(bundle, &address).context("writing the address file")?;
-        let child = spawn::daemon(exe, &daemon_args(s), bundle, &listener)
+        let child = spawn::daemon(exe, &daemon_args(s), bundle, &listener, started_limit)
             .with_context(|| format!("starting the shim daemon {}", exe.display()))?;
         Ok::<_, anyhow::Error>(child)
     })();

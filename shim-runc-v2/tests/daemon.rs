@@ -116,3 +116,33 @@ fn standalone_with_socket_serves_there_and_removes_it_on_sigterm() {
     let _ = child.try_wait();
     assert!(!sock.exists(), "the socket must be gone");
 }
+
+#[test]
+fn the_daemon_raises_its_open_file_limit_to_the_hard_one_as_go_does() {
+    let w = World::new("nofile");
+    let b = w.bundle("c1", &[]);
+    let cmd = w.shim(&b, "c1", "start");
+    // `prlimit --nofile=1024:4096 -- nsenter ... shim start`.
+    let inner: Vec<std::ffi::OsString> = std::iter::once(cmd.get_program().to_owned())
+        .chain(cmd.get_args().map(|a| a.to_owned()))
+        .collect();
+    let mut limited = std::process::Command::new("prlimit");
+    limited.arg("--nofile=1024:4096").arg("--").args(&inner);
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => limited.env(k, v),
+            None => limited.env_remove(k),
+        };
+    }
+    limited.stdin(std::process::Stdio::null());
+    let out = common::run_bounded(limited);
+    assert!(out.status.success(), "{out:?}");
+    let pid = w.daemons()[0];
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(&fields[3..5], ["4096", "4096"], "{line}");
+}
