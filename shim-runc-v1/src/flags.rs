@@ -69,51 +69,12 @@ impl Flags {
     }
 }
 
-/// Rewrite Go `flag` syntax into what clap accepts: `-name v`, `-name=v`, `--name v` all become
-/// `--name=v` for value flags (so a value starting with `-` survives); bare `-flag` becomes `--flag`.
-/// Parsing stops at `--` or at the first non-flag argument, like Go.
+/// Go `flag` syntax rewritten for clap, with this shim's value flags.
 pub fn normalise<I>(args: I) -> Vec<OsString>
 where
     I: IntoIterator<Item = OsString>,
 {
-    let mut it = args.into_iter();
-    let mut out: Vec<OsString> = it.next().into_iter().collect();
-    while let Some(arg) = it.next() {
-        let Some(text) = arg.to_str() else {
-            out.push(arg);
-            out.extend(it);
-            break;
-        };
-        let name_and_value = text.strip_prefix("--").or_else(|| text.strip_prefix('-'));
-        let Some(body) = name_and_value.filter(|b| !b.is_empty() && !b.starts_with('-')) else {
-            // "--" ends flags; "-" or a positional also does.
-            out.push(arg);
-            out.extend(it);
-            break;
-        };
-        let (name, inline) = match body.split_once('=') {
-            Some((n, v)) => (n, Some(v.to_string())),
-            None => (body, None),
-        };
-        if VALUE_FLAGS.contains(&name) {
-            let value = match inline {
-                Some(v) => Some(OsString::from(v)),
-                None => it.next(),
-            };
-            match value {
-                Some(v) => {
-                    let mut joined = OsString::from(format!("--{name}="));
-                    joined.push(v);
-                    out.push(joined);
-                }
-                // Missing value: let clap report it.
-                None => out.push(OsString::from(format!("--{name}"))),
-            }
-        } else {
-            out.push(OsString::from(format!("--{body}")));
-        }
-    }
-    out
+    shim_host::goflags::normalise(args, VALUE_FLAGS)
 }
 
 #[cfg(test)]

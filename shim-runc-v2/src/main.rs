@@ -10,7 +10,6 @@ mod flags;
 mod info;
 mod options;
 mod service;
-mod sha256;
 mod socket;
 mod spawn;
 mod start;

@@ -10,7 +10,7 @@ use nix::errno::Errno;
 use nix::sys::socket::{connect, socket, AddressFamily, SockFlag, SockType, UnixAddr};
 use nix::sys::stat::{umask, Mode};
 
-use crate::sha256;
+use sha2::{Digest, Sha256};
 
 /// containerd's state dir on Linux (`defaults.DefaultStateDir`); shim sockets live in `s/` under
 /// it whatever containerd's config says (1.6, 1.7 and 2.x alike).
@@ -20,7 +20,7 @@ pub const STATE_DIR: &str = "/run/containerd";
 /// `id` being the group id when the container belongs to a group.
 pub fn address(containerd_address: &str, namespace: &str, id: &str) -> String {
     let joined = go_join(&[containerd_address, namespace, id]);
-    format!("unix://{STATE_DIR}/s/{}", sha256::hex(joined.as_bytes()))
+    format!("unix://{STATE_DIR}/s/{}", hex_sha256(joined.as_bytes()))
 }
 
 /// The filesystem path of a `unix://` address.
@@ -147,6 +147,14 @@ pub fn go_clean(path: &str) -> String {
     }
 }
 
+/// Lower-case hex of the SHA-256 of `data`, as Go's `fmt.Sprintf("%x", sha256.Sum256(data))`.
+fn hex_sha256(data: &[u8]) -> String {
+    Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,7 +162,7 @@ mod tests {
     #[test]
     fn the_address_is_the_hash_of_the_joined_path_under_the_state_dir() {
         // As Go: sha256("/run/containerd/containerd.sock/default/c1").
-        let want = sha256::hex(b"/run/containerd/containerd.sock/default/c1");
+        let want = hex_sha256(b"/run/containerd/containerd.sock/default/c1");
         assert_eq!(
             address("/run/containerd/containerd.sock", "default", "c1"),
             format!("unix:///run/containerd/s/{want}")
