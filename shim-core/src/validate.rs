@@ -66,15 +66,17 @@ pub fn id(kind: &str, id: &str) -> Result<(), Error> {
 
 /// The bundle must be an existing absolute directory.
 pub fn bundle(path: &Path) -> Result<(), Error> {
+    let bad = |why: &str| {
+        Err(Error::InvalidArgument(format!(
+            "bundle {:?} is not {why}",
+            shown(&path.to_string_lossy())
+        )))
+    };
     if !path.is_absolute() {
-        return Err(Error::InvalidArgument(format!(
-            "bundle {path:?} is not an absolute path"
-        )));
+        return bad("an absolute path");
     }
     if !path.is_dir() {
-        return Err(Error::InvalidArgument(format!(
-            "bundle {path:?} is not a directory"
-        )));
+        return bad("a directory");
     }
     Ok(())
 }
@@ -175,5 +177,9 @@ mod tests {
             Err(Error::InvalidArgument(_))
         ));
         assert!(bundle(Path::new("/tmp")).is_ok());
+        let Err(Error::InvalidArgument(msg)) = bundle(Path::new(&"/x".repeat(1 << 19))) else {
+            panic!("a missing bundle passed");
+        };
+        assert!(msg.len() < 300, "a {}-byte message", msg.len());
     }
 }

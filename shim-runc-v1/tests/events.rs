@@ -1,15 +1,18 @@
 //! Exit events through a fake `-containerd-binary` that hangs or fails: RPCs do not wait for it,
-//! and queued exits go out in order once it works again.
+//! and queued exits go out in order once it works again. And through a fake containerd ttrpc
+//! Events service that refuses: a permanent refusal drops that event only, Unavailable is
+//! retried until the event is taken.
 //!
-//! The harness passes `-address /nonexistent`: there is no `/nonexistent.ttrpc` socket beside
-//! it, so the shim publishes through the binary (its fallback when containerd's ttrpc socket
-//! does not exist).
+//! The harness passes `-address /nonexistent` unless a test gives its own: there is no
+//! `/nonexistent.ttrpc` socket beside it, so the shim publishes through the binary (its fallback
+//! when containerd's ttrpc socket does not exist).
 
 mod common;
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::net::UnixListener;
 use std::path::Path;
 use std::sync::mpsc;
 use std::thread;
@@ -17,6 +20,7 @@ use std::thread;
 use common::*;
 use prost::Message;
 use shim_proto::events::TaskExit;
+use shim_proto::events_ttrpc::ForwardRequest;
 use shim_proto::types::Status;
 
 fn mkfifo(path: &Path) {
@@ -204,4 +208,165 @@ fn an_undeliverable_exit_is_given_up_once_the_task_is_deleted_and_the_log_says_s
         .unwrap_or_default();
     assert!(line.contains("reason=\"task deleted\""), "{line}");
     assert!(line.contains("exit_status=4"), "{line}");
+}
+
+/// A fake containerd serving Events.Forward on `listener`, one call per connection (as the
+/// shim makes them): the n-th call is answered with `codes[n]` (0 = OK; OK past the end). Each
+/// call's (answer, TaskExit) goes to the receiver; the fake ends after `calls` calls.
+fn fake_events(
+    listener: UnixListener,
+    codes: Vec<i32>,
+    calls: usize,
+) -> mpsc::Receiver<(i32, TaskExit)> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        for n in 0..calls {
+            let Ok((mut sock, _)) = listener.accept() else {
+                return;
+            };
+            let mut header = [0u8; 10];
+            if sock.read_exact(&mut header).is_err() {
+                return;
+            }
+            let len = u32::from_be_bytes(header[0..4].try_into().unwrap()) as usize;
+            let stream = u32::from_be_bytes(header[4..8].try_into().unwrap());
+            let mut body = vec![0u8; len];
+            sock.read_exact(&mut body).unwrap();
+            let req = ttrpc::Request::decode(body.as_slice()).unwrap();
+            assert_eq!(req.method, "Forward");
+            let forward = ForwardRequest::decode(req.payload.as_slice()).unwrap();
+            let event = forward.envelope.and_then(|e| e.event).unwrap();
+            let code = codes.get(n).copied().unwrap_or(0);
+            let resp = ttrpc::Response {
+                status: Some(ttrpc::Status {
+                    code,
+                    message: format!("fake containerd answers {code}"),
+                    ..Default::default()
+                }),
+                payload: if code == 0 {
+                    shim_proto::protobuf::Empty {}.encode_to_vec()
+                } else {
+                    Vec::new()
+                },
+            }
+            .encode_to_vec();
+            let mut frame = (resp.len() as u32).to_be_bytes().to_vec();
+            frame.extend_from_slice(&stream.to_be_bytes());
+            frame.extend_from_slice(&[2, 0]);
+            frame.extend_from_slice(&resp);
+            sock.write_all(&frame).unwrap();
+            let exit = shim_proto::any::unpack(&event, shim_proto::type_url::TASK_EXIT).unwrap();
+            if tx.send((code, exit)).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// A shim whose containerd is the fake Events service answering `codes` (see `fake_events`),
+/// for a container running `args`; the publish binary must never run.
+fn shim_with_fake_events(
+    args: &[&str],
+    codes: Vec<i32>,
+    calls: usize,
+) -> (ShimUnderTest, mpsc::Receiver<(i32, TaskExit)>, TempDir) {
+    let dir = TempDir::new();
+    let address = dir.path().join("containerd.sock");
+    let listener = UnixListener::bind(dir.path().join("containerd.sock.ttrpc")).unwrap();
+    let calls = fake_events(listener, codes, calls);
+    let script = "echo 'the publish binary ran' >&2; exit 1";
+    let shim = ShimUnderTest::start_publishing(args, false, Mode::Fd3, Some(script), &address);
+    (shim, calls, dir)
+}
+
+#[test]
+fn an_exit_containerd_refuses_is_dropped_and_the_next_exit_still_arrives() {
+    if !ready() {
+        return;
+    }
+    let invalid = ttrpc::Code::INVALID_ARGUMENT as i32;
+    let (shim, calls, _dir) = shim_with_fake_events(&["sleep", "1000"], vec![invalid], 2);
+    let client = shim.client();
+    shim.create_plain(&client);
+    shim.start_task(&client);
+    exec_started(
+        &shim,
+        &client,
+        "e1",
+        &["sh", "-c", "exit 3"],
+        Stdio3::default(),
+    );
+    assert_eq!(shim.wait_for(&client, "e1"), 3);
+    let (code, first) = calls.recv_timeout(PATIENCE).expect("no Forward call");
+    assert_eq!(
+        (code, first.id.as_str(), first.exit_status),
+        (invalid, "e1", 3)
+    );
+    assert!(
+        shim.wait_log("msg=\"event refused by containerd, dropped\"", PATIENCE),
+        "{}",
+        shim.log_text()
+    );
+    let log = shim.log_text();
+    let line = log
+        .lines()
+        .find(|l| l.contains("event refused by containerd, dropped"))
+        .unwrap_or_default();
+    assert!(line.contains("id=e1"), "{line}");
+
+    // The refused exit holds nothing up: the init's exit is the next call, and is taken.
+    kill_process(&client, &shim.id, 9).unwrap();
+    assert_eq!(shim.wait_for(&client, &shim.id), 137);
+    let (code, second) = calls
+        .recv_timeout(PATIENCE)
+        .expect("no second Forward call");
+    assert_eq!(
+        (code, second.id.as_str(), second.exit_status),
+        (0, shim.id.as_str(), 137),
+        "the refused exit was sent again: {second:?}"
+    );
+    assert!(
+        !shim.log_text().contains("the publish binary ran"),
+        "{}",
+        shim.log_text()
+    );
+}
+
+#[test]
+fn an_exit_containerd_answers_unavailable_is_retried_until_it_is_taken() {
+    if !ready() {
+        return;
+    }
+    let unavailable = ttrpc::Code::UNAVAILABLE as i32;
+    let (shim, calls, _dir) =
+        shim_with_fake_events(&["sh", "-c", "exit 5"], vec![unavailable, unavailable], 3);
+    let client = shim.client();
+    shim.create_plain(&client);
+    shim.start_task(&client);
+    assert_eq!(shim.wait_for(&client, &shim.id), 5);
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        let (code, exit) = calls
+            .recv_timeout(PATIENCE)
+            .expect("the exit was not tried again");
+        got.push((code, exit.id, exit.exit_status));
+    }
+    let id = shim.id.clone();
+    assert_eq!(
+        got,
+        [
+            (unavailable, id.clone(), 5),
+            (unavailable, id.clone(), 5),
+            (0, id, 5)
+        ]
+    );
+    assert!(
+        shim.wait_log("attempts=3", PATIENCE),
+        "no delivery on the third attempt logged:\n{}",
+        shim.log_text()
+    );
+    let log = shim.log_text();
+    assert_eq!(log.matches("msg=\"post event\"").count(), 2, "{log}");
+    assert!(!log.contains("event refused"), "{log}");
 }

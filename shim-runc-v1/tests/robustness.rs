@@ -496,8 +496,9 @@ fn ten_thousand_waits_from_connections_closed_at_once_cost_tens_of_threads_not_t
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     let peak = sampler.join().unwrap();
     eprintln!("shim threads: {idle} idle, {peak} at most during 10000 Waits");
+    // At most 32 handler workers, and a few short-lived threads of the shim's own besides.
     assert!(
-        peak <= idle + 32,
+        peak <= idle + 32 + 8,
         "{peak} threads for 10000 Waits (idle: {idle}, handler workers at most 32)"
     );
     // Every Wait was abandoned; the shim still serves and reports the exit.

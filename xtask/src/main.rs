@@ -6,6 +6,7 @@ mod demo;
 mod deps;
 mod e2e_results;
 mod e2e_sweep;
+mod fuzz;
 mod install;
 mod run;
 mod test;
@@ -21,6 +22,8 @@ usage: cargo xtask <command>
   install [--prefix P]  release build of shim-runc-v1, shim-ctl, reaper into P/bin (default /usr/local)
   demo                  a busybox container through our shim, standalone, step by step
   bench [--quick]       our shim against the Go containerd-shim: table + target/bench/latest.json
+  fuzz [--time S] [--seed N]
+                        fuzz frame reading and request decoding for S seconds (default 60)
 ";
 
 fn main() {
@@ -42,6 +45,7 @@ fn dispatch() -> Result<()> {
         "install" => install::run(rest),
         "demo" => demo::run(),
         "bench" => bench::run(rest),
+        "fuzz" => fuzz::run(rest),
         "-h" | "--help" | "help" => {
             print!("{USAGE}");
             Ok(())

@@ -1,5 +1,5 @@
-//! `cargo xtask test`: deps, fmt, clippy, then every test in the workspace, with a closing count
-//! and the containerd e2e suite's per-row table.
+//! `cargo xtask test`: deps, fmt, clippy, then every test in the workspace, a short fuzz pass,
+//! with a closing count and the containerd e2e suite's per-row table.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -35,6 +35,8 @@ pub fn run(extra: &[String]) -> Result<()> {
     let mut counts = Counts::default();
     let outcome = timed("test", || tests(extra, &results, &mut counts));
     sweep("after");
+    // A short bounded fuzz pass (the binary was built with the others); its counts are printed.
+    let fuzzed = timed("fuzz", crate::fuzz::test_pass);
     println!(
         "test: {} passed, {} failed, {} skipped",
         counts.passed, counts.failed, counts.skipped
@@ -44,7 +46,7 @@ pub fn run(extra: &[String]) -> Result<()> {
     if counts.failed > 0 {
         bail!("{} tests failed", counts.failed);
     }
-    Ok(())
+    fuzzed
 }
 
 #[derive(Default)]

@@ -94,6 +94,11 @@ impl Reader {
         self.buf.len()
     }
 
+    /// Payload bytes of a refused frame still to come and be skipped.
+    pub fn skipping(&self) -> usize {
+        self.skip
+    }
+
     /// Bytes of buffer allocated (what a connection costs while it waits for a frame's rest).
     pub fn capacity(&self) -> usize {
         self.buf.capacity()
