@@ -1,4 +1,4 @@
-//! shim_core::vital: a vital thread that returns or panics ends the whole process with
+//! shim_core::vital: a vital thread that fails or panics ends the whole process with
 //! `vital::DIED`, saying why on stderr and in the log. harness = false: each case runs in a child
 //! process (this binary again), since the process exits.
 
@@ -8,7 +8,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::process::Command;
 use std::time::Duration;
 
-/// Set in the child: which vital thread to start ("returns" or "panics"), and where to log.
+/// Set in the child: which vital thread to start ("fails", "ends" or "panics"), and where to log.
 const CASE_ENV: &str = "VITAL_TEST_CASE";
 const LOG_ENV: &str = "VITAL_TEST_LOG";
 /// The child's exit code if the process outlives its vital thread.
@@ -18,10 +18,14 @@ fn main() {
     if let Ok(case) = std::env::var(CASE_ENV) {
         child(&case);
     }
-    let cases: [(&str, fn()); 2] = [
+    let cases: [(&str, fn()); 3] = [
         (
-            "a_vital_thread_that_returns_ends_the_process_with_died_and_says_so",
-            a_vital_thread_that_returns_ends_the_process_with_died_and_says_so,
+            "a_vital_thread_that_fails_ends_the_process_with_died_and_says_why",
+            a_vital_thread_that_fails_ends_the_process_with_died_and_says_why,
+        ),
+        (
+            "a_vital_thread_whose_work_is_over_leaves_the_process_running",
+            a_vital_thread_whose_work_is_over_leaves_the_process_running,
         ),
         (
             "a_vital_thread_that_panics_ends_the_process_with_died_and_says_why",
@@ -50,11 +54,17 @@ fn child(case: &str) -> ! {
     let log = std::env::var_os(LOG_ENV).map(std::path::PathBuf::from);
     let _ = shim_host::logrus::init(log.as_deref(), &[], true);
     let spawned = match case {
-        "returns" => shim_core::vital::spawn("worker", || {}),
+        "fails" => shim_core::vital::spawn("worker", || Err("poll: EBADF".into())),
+        "ends" => shim_core::vital::spawn("worker", || Ok(())),
         _ => shim_core::vital::spawn("worker", || panic!("boom")),
     };
-    if spawned.is_err() {
+    let Ok(handle) = spawned else {
         std::process::exit(SURVIVED + 1);
+    };
+    if case == "ends" {
+        // Its work is over: the thread ends and the process goes on.
+        let _ = handle.join();
+        std::process::exit(SURVIVED);
     }
     // The vital thread ends the process; this bound only keeps a broken one from hanging.
     std::thread::sleep(Duration::from_secs(60));
@@ -95,11 +105,11 @@ fn run_child(case: &str) -> (Option<i32>, String, String) {
     )
 }
 
-fn a_vital_thread_that_returns_ends_the_process_with_died_and_says_so() {
-    let (code, stderr, log) = run_child("returns");
+fn a_vital_thread_that_fails_ends_the_process_with_died_and_says_why() {
+    let (code, stderr, log) = run_child("fails");
     assert_eq!(code, Some(shim_core::vital::DIED), "stderr: {stderr}");
     assert!(
-        stderr.contains("vital thread worker returned; exiting"),
+        stderr.contains("vital thread worker failed: poll: EBADF; exiting"),
         "{stderr}"
     );
     assert!(log.contains("level=error"), "{log}");
@@ -108,6 +118,12 @@ fn a_vital_thread_that_returns_ends_the_process_with_died_and_says_so() {
         "{log}"
     );
     assert!(log.contains("thread=worker"), "{log}");
+}
+
+/// An orderly end (its owner dropped the other end of its channel) is no death.
+fn a_vital_thread_whose_work_is_over_leaves_the_process_running() {
+    let (code, stderr, _) = run_child("ends");
+    assert_eq!(code, Some(SURVIVED), "stderr: {stderr}");
 }
 
 fn a_vital_thread_that_panics_ends_the_process_with_died_and_says_why() {
