@@ -178,6 +178,7 @@ impl Publisher {
                     .unwrap_or_else(|p| p.into_inner());
                 let _order = init.order();
                 self.events.event(Event::Exit(event));
+                init.set_exit_published();
             }
         }
     }

@@ -72,7 +72,18 @@ impl Shim {
         .map_err(|e| Error::Internal(format!("start exit dispatcher: {e}")))?;
         let oom = if config.watch_oom {
             let sink = Arc::clone(&events);
+            let oom_table = Arc::clone(&table);
             let watcher = OomWatcher::start(move |id: &str| {
+                let Ok(init) = oom_table.lock().init(id) else {
+                    return;
+                };
+                // Under the lock the exit is published with: an OOM goes out before the exit
+                // it caused, and the cgroup's late wake-ups after that exit are not news.
+                let _order = init.order();
+                if init.exit_published() {
+                    log::debug!(id:% = id; "OOM wake-up after the exit was published, not sent");
+                    return;
+                }
                 sink.event(Event::Oom {
                     container_id: id.to_string(),
                 })

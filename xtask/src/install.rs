@@ -7,8 +7,14 @@ use anyhow::{bail, Context, Result};
 
 use crate::run::{cargo, step, target_dir, which};
 
-/// The binaries we install; each is the package's binary of the same name.
-const BINARIES: [&str; 3] = ["shim-runc-v1", "shim-ctl", "reaper"];
+/// The binaries we install: (package, binary). containerd 1.7 and 2.x find the v2 shim on PATH by
+/// its name: runtime `io.containerd.rsrunc.v2` runs `containerd-shim-rsrunc-v2`.
+const BINARIES: [(&str, &str); 4] = [
+    ("shim-runc-v1", "shim-runc-v1"),
+    ("shim-runc-v2", "containerd-shim-rsrunc-v2"),
+    ("shim-ctl", "shim-ctl"),
+    ("reaper", "reaper"),
+];
 
 pub fn run(args: &[String]) -> Result<()> {
     let prefix = match args {
@@ -20,14 +26,14 @@ pub fn run(args: &[String]) -> Result<()> {
     require_protoc()?;
     let mut build = cargo();
     build.args(["build", "--release"]);
-    for name in BINARIES {
-        build.args(["-p", name, "--bin", name]);
+    for (package, name) in BINARIES {
+        build.args(["-p", package, "--bin", name]);
     }
     step("build --release", &mut build)?;
     let release = target_dir().join("release");
     let bin = prefix.join("bin");
     std::fs::create_dir_all(&bin).with_context(|| format!("create {}", bin.display()))?;
-    for name in BINARIES {
+    for (_, name) in BINARIES {
         let to = bin.join(name);
         install(&release.join(name), &to)?;
         println!("installed {}", to.display());

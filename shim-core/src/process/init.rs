@@ -1,6 +1,7 @@
 //! The init process: the container itself, driven through runc create/start/pause/resume/delete.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
@@ -37,9 +38,11 @@ pub struct Init {
     fields: Mutex<Fields>,
     /// Serialises the lifecycle runc calls of this process. State, Kill and Wait never take it.
     op: Mutex<()>,
-    /// Orders this container's Start event before its exit's: held from `runc start` until
-    /// Start is emitted, and while the exit is emitted.
+    /// Orders this container's events around its exit: held from `runc start` until Start is
+    /// emitted, while an OOM is emitted, and while the exit is emitted.
     order: Mutex<()>,
+    /// The exit event went out (set under `order`): no OOM may follow it.
+    exit_published: AtomicBool,
     pub exit: ExitCell,
     pub stdio: ProcIo,
 }
@@ -77,6 +80,7 @@ impl Init {
             }),
             op: Mutex::new(()),
             order: Mutex::new(()),
+            exit_published: AtomicBool::new(false),
             exit: ExitCell::default(),
             stdio: ProcIo::default(),
         }
@@ -90,9 +94,18 @@ impl Init {
         self.op.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// See `order`: held around the emission of Start and of the exit.
+    /// See `order`: held around the emission of Start, of an OOM and of the exit.
     pub(crate) fn order(&self) -> MutexGuard<'_, ()> {
         self.order.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The exit event went out; call with `order` held.
+    pub(crate) fn set_exit_published(&self) {
+        self.exit_published.store(true, Ordering::SeqCst);
+    }
+
+    pub(crate) fn exit_published(&self) -> bool {
+        self.exit_published.load(Ordering::SeqCst)
     }
 
     /// The pid read from runc's pid file after create.
