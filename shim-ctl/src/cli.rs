@@ -63,17 +63,27 @@ pub struct Target {
     /// containerd state directory
     #[arg(long, value_name = "DIR", default_value = "/run/containerd")]
     pub state_root: PathBuf,
+    /// Speak the v1 shim API without asking the shim which API it serves
+    #[arg(long = "v1", conflicts_with = "v2")]
+    pub v1: bool,
+    /// Speak task API v2 without asking the shim which API it serves
+    #[arg(long = "v2")]
+    pub v2: bool,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Show the state of the container (or of an exec process)
     #[command(
-        after_help = "Examples:\n  shim-ctl --id web state\n  shim-ctl --id web state my-exec\n  shim-ctl --id web --json state"
+        after_help = "Examples:\n  shim-ctl --id web state\n  shim-ctl --id web state --exec-id my-exec\n  shim-ctl --id web state my-exec\n  shim-ctl --id web --json state"
     )]
     State {
-        /// Process id (default: the container id)
+        /// Process id: the container id or an exec id (default: the container id)
+        #[arg(conflicts_with = "exec_id")]
         id: Option<String>,
+        /// This exec process instead of the init
+        #[arg(long, value_name = "ID")]
+        exec_id: Option<String>,
     },
     /// List the container's processes (runc ps) with their exec ids
     #[command(
@@ -102,11 +112,15 @@ pub enum Command {
     Exec(ExecArgs),
     /// Wait for the container (or an exec process) to exit and print its exit status
     #[command(
-        after_help = "Examples:\n  shim-ctl --id web wait\n  shim-ctl --id web wait my-exec"
+        after_help = "Examples:\n  shim-ctl --id web wait\n  shim-ctl --id web wait --exec-id my-exec"
     )]
     Wait {
-        /// Process id (default: the container id)
+        /// Process id: the container id or an exec id (default: the container id)
+        #[arg(conflicts_with = "exec_id")]
         id: Option<String>,
+        /// This exec process instead of the init
+        #[arg(long, value_name = "ID")]
+        exec_id: Option<String>,
     },
     /// Freeze every process of the container
     #[command(after_help = "Example:\n  shim-ctl --id web pause")]
@@ -126,21 +140,27 @@ pub enum Command {
     /// Close the shim's writer on a process's stdin fifo (CloseIO)
     #[command(
         name = "close-stdin",
-        after_help = "Example:\n  shim-ctl --id web close-stdin web\n\nThe process sees EOF once the client that feeds its stdin fifo has closed its end too\n(`exec -i` does both by itself when its own stdin ends)."
+        after_help = "Examples:\n  shim-ctl --id web close-stdin\n  shim-ctl --id web close-stdin --exec-id my-exec\n\nThe process sees EOF once the client that feeds its stdin fifo has closed its end too\n(`exec -i` does both by itself when its own stdin ends)."
     )]
     CloseStdin {
-        /// Process id (the container id for the init)
-        id: String,
+        /// Process id: the container id or an exec id (default: the container id)
+        #[arg(conflicts_with = "exec_id")]
+        id: Option<String>,
+        /// This exec process instead of the init
+        #[arg(long, value_name = "ID")]
+        exec_id: Option<String>,
     },
     /// Resize a process's terminal
-    #[command(after_help = "Example:\n  shim-ctl --id web resize web 120 40")]
+    #[command(
+        after_help = "Examples:\n  shim-ctl --id web resize 120 40\n  shim-ctl --id web resize --exec-id my-exec 120 40\n  shim-ctl --id web resize web 120 40"
+    )]
     Resize {
-        /// Process id (the container id for the init)
-        id: String,
-        /// Columns
-        cols: u32,
-        /// Rows
-        rows: u32,
+        /// [PROCESS] COLS ROWS: PROCESS is the container id or an exec id (default: the container id)
+        #[arg(num_args = 2..=3, value_name = "ARGS", required = true)]
+        args: Vec<String>,
+        /// This exec process instead of the init
+        #[arg(long, value_name = "ID")]
+        exec_id: Option<String>,
     },
     /// Change the container's resource limits
     #[command(
@@ -155,6 +175,25 @@ pub enum Command {
     /// Show the shim's own pid
     #[command(after_help = "Example:\n  shim-ctl --id web info")]
     Info,
+    /// Show the container's cgroup metrics: memory, cpu, pids (task v2 shims)
+    #[command(
+        after_help = "Examples:\n  shim-ctl --id web stats\n  shim-ctl --id web --json stats\n\nThe shim sends io.containerd.cgroups.v1.Metrics on a cgroup v1 host and\nio.containerd.cgroups.v2.Metrics on a cgroup v2 host; --json prints the whole message."
+    )]
+    Stats,
+    /// Show the shim's pid, the container's init pid and the shim's version (task v2 shims)
+    #[command(
+        after_help = "Examples:\n  shim-ctl --id web connect\n  shim-ctl --id web --json connect"
+    )]
+    Connect,
+    /// Ask the shim to exit (task v2 shims; a shim that still serves containers stays)
+    #[command(
+        after_help = "Examples:\n  shim-ctl --id web shutdown\n  shim-ctl --id web shutdown --now\n\nA shim exits only once it serves no container: Go's runc shim answers a Shutdown that comes\nwhile it still has one (not yet deleted) and goes on; containerd sends one after each delete.\nshim-ctl says whether the shim went away."
+    )]
+    Shutdown {
+        /// Set the request's `now` (Go's runc shim ignores it)
+        #[arg(long)]
+        now: bool,
+    },
     /// Create the container from a bundle (the first RPC containerd sends)
     #[command(
         after_help = "Examples:\n  shim-ctl --bundle /tmp/b create /tmp/b\n  shim-ctl --bundle /tmp/b create --stdout file:///tmp/b/out.log --stderr file:///tmp/b/out.log /tmp/b\n  shim-ctl --bundle /tmp/b create --terminal --stdout /tmp/fifo-out /tmp/b\n\nWithout a target, the bundle's own `address` file names the shim."
@@ -162,11 +201,15 @@ pub enum Command {
     Create(CreateArgs),
     /// Start the created container (or an exec process)
     #[command(
-        after_help = "Examples:\n  shim-ctl --bundle /tmp/b start\n  shim-ctl --id web start my-exec"
+        after_help = "Examples:\n  shim-ctl --bundle /tmp/b start\n  shim-ctl --id web start --exec-id my-exec"
     )]
     Start {
-        /// Process id (default: the container id)
+        /// Process id: the container id or an exec id (default: the container id)
+        #[arg(conflicts_with = "exec_id")]
         id: Option<String>,
+        /// This exec process instead of the init
+        #[arg(long, value_name = "ID")]
+        exec_id: Option<String>,
     },
     /// List every shim under a containerd state root (and, with -p, each container's processes)
     #[command(

@@ -1,27 +1,72 @@
-//! Finding a shim (explicit address, a bundle's `address` file, or containerd's v1 layout) and dialing it.
+//! Finding a shim (explicit address, a bundle's `address` file, or containerd's v1 or v2 layout),
+//! which API it speaks, and dialing it.
 
 use crate::cli::Target;
+use crate::client::Protocol;
 use crate::error::UsageError;
 use anyhow::Context as _;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 /// containerd's directory for v1 runtime bundles under its state root.
 pub const V1_RUNTIME_DIR: &str = "io.containerd.runtime.v1.linux";
+/// containerd's directory for runtime v2 (task API) bundles under its state root.
+pub const V2_RUNTIME_DIR: &str = "io.containerd.runtime.v2.task";
 
 /// What the command line says about the shim and its container.
 #[derive(Debug, Clone)]
 pub struct Resolved {
-    /// `unix:///…`
+    /// `unix:///…`, as given or as the bundle's `address` file says.
     pub address: String,
+    /// What to dial: `address`, or the same socket as reached from here.
+    pub dial: String,
     /// Known when given by `--id` or a bundle directory's name.
     pub container_id: Option<String>,
     /// Known when given by `--bundle` or `--id`.
     pub bundle: Option<PathBuf>,
+    /// The API to speak: forced by `--v1`/`--v2` or told by containerd's layout; `None` asks the
+    /// shim.
+    pub protocol: Option<Protocol>,
 }
 
-/// `<state-root>/io.containerd.runtime.v1.linux/<ns>/<id>`
-pub fn layout_bundle(state_root: &Path, namespace: &str, id: &str) -> PathBuf {
-    state_root.join(V1_RUNTIME_DIR).join(namespace).join(id)
+/// The runtime directory of a containerd layout for `protocol`.
+pub fn runtime_dir(protocol: Protocol) -> &'static str {
+    match protocol {
+        Protocol::V1 => V1_RUNTIME_DIR,
+        Protocol::V2 => V2_RUNTIME_DIR,
+    }
+}
+
+/// `<state-root>/io.containerd.runtime.v1.linux/<ns>/<id>` (or `…v2.task/…` for v2)
+pub fn layout_bundle(state_root: &Path, protocol: Protocol, namespace: &str, id: &str) -> PathBuf {
+    state_root
+        .join(runtime_dir(protocol))
+        .join(namespace)
+        .join(id)
+}
+
+/// The API containerd's layout implies for a bundle: `…/io.containerd.runtime.v2.task/<ns>/<id>`
+/// is a task v2 shim's, `…/io.containerd.runtime.v1.linux/<ns>/<id>` a v1 shim's.
+pub fn layout_protocol(bundle: &Path) -> Option<Protocol> {
+    let parts: Vec<Component<'_>> = bundle.components().collect();
+    let runtime = parts.len().checked_sub(3).map(|i| parts[i].as_os_str())?;
+    if runtime == V2_RUNTIME_DIR {
+        Some(Protocol::V2)
+    } else if runtime == V1_RUNTIME_DIR {
+        Some(Protocol::V1)
+    } else {
+        None
+    }
+}
+
+/// The API `--v1` or `--v2` forces.
+pub fn forced(target: &Target) -> Option<Protocol> {
+    if target.v1 {
+        Some(Protocol::V1)
+    } else if target.v2 {
+        Some(Protocol::V2)
+    } else {
+        None
+    }
 }
 
 /// Adds the `unix://` scheme to a plain socket path.
@@ -50,11 +95,23 @@ fn dir_name(dir: &Path) -> Option<String> {
     dir.file_name().and_then(|n| n.to_str()).map(str::to_string)
 }
 
+/// The bundle of container `id` in containerd's layouts under `state_root`: the v2 one when it
+/// exists and `protocol` allows it, else the v1 one (which may not exist either).
+fn find_layout_bundle(target: &Target, id: &str, protocol: Option<Protocol>) -> PathBuf {
+    let at = |p| layout_bundle(&target.state_root, p, &target.namespace, id);
+    match protocol {
+        Some(p) => at(p),
+        None if at(Protocol::V2).is_dir() => at(Protocol::V2),
+        None => at(Protocol::V1),
+    }
+}
+
 /// Resolves the target; `fallback_bundle` (create's BUNDLE) is used when nothing else is given.
 pub fn resolve(target: &Target, fallback_bundle: Option<&Path>) -> anyhow::Result<Resolved> {
+    let forced = forced(target);
     let bundle = match (&target.bundle, &target.id) {
         (Some(b), _) => Some(absolute(b)?),
-        (None, Some(id)) => Some(layout_bundle(&target.state_root, &target.namespace, id)),
+        (None, Some(id)) => Some(find_layout_bundle(target, id, forced)),
         (None, None) => fallback_bundle.map(absolute).transpose()?,
     };
     let container_id = target
@@ -71,10 +128,18 @@ pub fn resolve(target: &Target, fallback_bundle: Option<&Path>) -> anyhow::Resul
             .into())
         }
     };
+    // The layout tells the API of the shim whose address it holds, not of one given by --address.
+    let from_layout = match (&target.address, &bundle) {
+        (None, Some(b)) => layout_protocol(b),
+        _ => None,
+    };
+    let protocol = forced.or(from_layout);
     Ok(Resolved {
+        dial: address.clone(),
         address,
         container_id,
         bundle,
+        protocol,
     })
 }
 
@@ -85,26 +150,6 @@ fn absolute(p: &Path) -> anyhow::Result<PathBuf> {
         Ok(std::env::current_dir()
             .context("current directory")?
             .join(p))
-    }
-}
-
-impl Resolved {
-    /// The container id, or a usage error naming what to pass.
-    pub fn require_id(&self) -> anyhow::Result<String> {
-        self.container_id.clone().ok_or_else(|| {
-            UsageError(
-                "container id unknown: pass it as an argument, or use --id or --bundle".into(),
-            )
-            .into()
-        })
-    }
-
-    /// `explicit`, else the container id.
-    pub fn id_or(&self, explicit: Option<&String>) -> anyhow::Result<String> {
-        match explicit {
-            Some(id) => Ok(id.clone()),
-            None => self.require_id(),
-        }
     }
 }
 
@@ -129,6 +174,8 @@ mod tests {
             id: None,
             namespace: "default".into(),
             state_root: "/run/containerd".into(),
+            v1: false,
+            v2: false,
         }
     }
 
@@ -141,7 +188,7 @@ mod tests {
     #[test]
     fn id_finds_the_address_file_in_the_v1_layout() {
         let dir = std::env::temp_dir().join(format!("shim-ctl-connect-{}", std::process::id()));
-        let bundle = layout_bundle(&dir, "ns1", "c1");
+        let bundle = layout_bundle(&dir, Protocol::V1, "ns1", "c1");
         std::fs::create_dir_all(&bundle).unwrap();
         std::fs::write(bundle.join("address"), "unix:///run/containerd/s/abc").unwrap();
         let t = Target {
@@ -155,6 +202,48 @@ mod tests {
         assert_eq!(r.address, "unix:///run/containerd/s/abc");
         assert_eq!(r.container_id.as_deref(), Some("c1"));
         assert_eq!(r.bundle, Some(bundle));
+        assert_eq!(r.protocol, Some(Protocol::V1));
+    }
+
+    #[test]
+    fn id_prefers_the_v2_layout_when_it_has_the_container() {
+        let dir = std::env::temp_dir().join(format!("shim-ctl-connect2-{}", std::process::id()));
+        let v1 = layout_bundle(&dir, Protocol::V1, "ns1", "c1");
+        let v2 = layout_bundle(&dir, Protocol::V2, "ns1", "c1");
+        for b in [&v1, &v2] {
+            std::fs::create_dir_all(b).unwrap();
+            std::fs::write(b.join("address"), "unix:///run/containerd/s/abc").unwrap();
+        }
+        let t = Target {
+            id: Some("c1".into()),
+            namespace: "ns1".into(),
+            state_root: dir.clone(),
+            ..target()
+        };
+        let auto = resolve(&t, None).unwrap();
+        let v1_forced = resolve(
+            &Target {
+                v1: true,
+                ..t.clone()
+            },
+            None,
+        )
+        .unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(auto.bundle, Some(v2));
+        assert_eq!(auto.protocol, Some(Protocol::V2));
+        assert_eq!(v1_forced.bundle, Some(v1));
+        assert_eq!(v1_forced.protocol, Some(Protocol::V1));
+    }
+
+    #[test]
+    fn the_layout_tells_the_api_and_other_places_do_not() {
+        let v2 = Path::new("/run/containerd/io.containerd.runtime.v2.task/k8s.io/web");
+        assert_eq!(layout_protocol(v2), Some(Protocol::V2));
+        let v1 = Path::new("/x/io.containerd.runtime.v1.linux/default/web");
+        assert_eq!(layout_protocol(v1), Some(Protocol::V1));
+        assert_eq!(layout_protocol(Path::new("/tmp/bundle")), None);
+        assert_eq!(layout_protocol(Path::new("/")), None);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! `ls`: every shim under a containerd state root, one table row each (or one per process with
 //! `--processes`); unreachable ones included.
 
-use crate::client::{ProcessState, Shim};
+use crate::client::{Proc, ProcessState, Protocol, Shim};
 use crate::connect::{dial, read_address, V1_RUNTIME_DIR};
 use crate::error::RpcError;
 use crate::output::{self, exit_description, status_name, Table};
@@ -104,10 +104,10 @@ fn exec_ids(bundle: &Path) -> Vec<String> {
 }
 
 /// The container's execs as the shim reports them; a pid file left by a deleted exec is skipped.
-fn execs(shim: &Shim, bundle: &Path) -> Vec<Process> {
+fn execs(shim: &Shim, id: &str, bundle: &Path) -> Vec<Process> {
     exec_ids(bundle)
         .into_iter()
-        .filter_map(|exec_id| match shim.state(&exec_id) {
+        .filter_map(|exec_id| match shim.state(&Proc::exec(id, &exec_id)) {
             Ok(s) => Some(Process::from_state(&exec_id, Some(exec_id.clone()), &s)),
             Err(RpcError {
                 code: Some(NOT_FOUND),
@@ -147,13 +147,13 @@ fn probe(namespace: &str, id: &str, bundle: PathBuf, timeout: Duration, processe
     };
     e.address = Some(address.clone());
     let shim = match dial(&address) {
-        Ok(c) => Shim::from_client(c, Some(timeout)),
+        Ok(c) => Shim::from_client(c, Protocol::V1, Some(timeout)),
         Err(why) => {
             e.error = Some(format!("connect: {why}"));
             return e;
         }
     };
-    let init = match shim.state(id) {
+    let init = match shim.state(&Proc::init(id)) {
         Ok(s) => Process::from_state(id, None, &s),
         Err(err) => {
             e.error = Some(err.describe());
@@ -164,11 +164,11 @@ fn probe(namespace: &str, id: &str, bundle: PathBuf, timeout: Duration, processe
     e.status = init.status.clone();
     e.exit_status = init.exit_status;
     if e.shim_pid.is_none() {
-        e.shim_pid = shim.shim_pid().ok();
+        e.shim_pid = shim.shim_pid(id).ok();
     }
     if processes {
         let mut all = vec![init];
-        all.extend(execs(&shim, &e.bundle));
+        all.extend(execs(&shim, id, &e.bundle));
         e.processes = Some(all);
     }
     e

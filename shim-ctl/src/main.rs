@@ -7,6 +7,7 @@ mod completions;
 mod connect;
 mod error;
 mod ls;
+mod metrics;
 mod ocispec;
 mod output;
 mod signal;

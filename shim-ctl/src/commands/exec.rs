@@ -2,7 +2,7 @@
 
 use super::Ctx;
 use crate::cli::ExecArgs;
-use crate::client::{ExecParams, Exit, Shim};
+use crate::client::{ExecParams, Exit, Proc, Shim};
 use crate::error::UsageError;
 use crate::ocispec::{self, ExecOverrides};
 use crate::output::rfc3339_utc;
@@ -65,7 +65,7 @@ fn path_str(p: Option<&Path>) -> String {
 pub fn run(ctx: &Ctx, args: &ExecArgs) -> anyhow::Result<i32> {
     let bundle = match &ctx.target.bundle {
         Some(b) if b.join("config.json").is_file() => b.clone(),
-        _ => PathBuf::from(ctx.shim.state(&ctx.target.require_id()?)?.bundle),
+        _ => PathBuf::from(ctx.shim.state(&ctx.process(None, None, true)?)?.bundle),
     };
     let config_path = bundle.join("config.json");
     let config = std::fs::read(&config_path)
@@ -89,17 +89,20 @@ pub fn run(ctx: &Ctx, args: &ExecArgs) -> anyhow::Result<i32> {
         .exec_id
         .clone()
         .unwrap_or_else(|| format!("shim-ctl-{}", std::process::id()));
+    let process = Proc::exec(&ctx.container()?, &exec_id);
     let fifos = make_fifos(args.interactive, args.tty)?;
-    ctx.shim.exec(&ExecParams {
-        id: exec_id.clone(),
-        terminal: args.tty,
-        stdin: path_str(fifos.stdin.as_ref().map(|(p, _)| p.as_path())),
-        stdout: path_str(Some(&fifos.stdout.0)),
-        stderr: path_str(fifos.stderr.as_ref().map(|(p, _)| p.as_path())),
-        spec_json,
-    })?;
-    let outcome = attach_and_run(&ctx.shim, &exec_id, args.tty, fifos);
-    let deleted = ctx.shim.delete_process(&exec_id);
+    ctx.shim.exec(
+        &process,
+        &ExecParams {
+            terminal: args.tty,
+            stdin: path_str(fifos.stdin.as_ref().map(|(p, _)| p.as_path())),
+            stdout: path_str(Some(&fifos.stdout.0)),
+            stderr: path_str(fifos.stderr.as_ref().map(|(p, _)| p.as_path())),
+            spec_json,
+        },
+    )?;
+    let outcome = attach_and_run(&ctx.shim, &process, args.tty, fifos);
+    let deleted = ctx.shim.delete(&process);
     let exit = outcome?;
     if let Err(e) = deleted {
         eprintln!("shim-ctl: warning: deleting exec {exec_id}: {e}");
@@ -115,7 +118,7 @@ pub fn run(ctx: &Ctx, args: &ExecArgs) -> anyhow::Result<i32> {
 }
 
 /// Copies stdio, starts the exec, follows window size and signals, waits for the exit.
-fn attach_and_run(shim: &Shim, exec_id: &str, tty: bool, fifos: Fifos) -> anyhow::Result<Exit> {
+fn attach_and_run(shim: &Shim, process: &Proc, tty: bool, fifos: Fifos) -> anyhow::Result<Exit> {
     let mut outputs = vec![Copier::spawn(
         "stdout",
         fifos.stdout.1,
@@ -138,30 +141,30 @@ fn attach_and_run(shim: &Shim, exec_id: &str, tty: bool, fifos: Fifos) -> anyhow
     };
     let watcher = {
         let shim = shim.clone();
-        let id = exec_id.to_string();
+        let p = process.clone();
         SignalWatcher::spawn(&tty::exec_signals(), move |sig| {
             if sig == Signal::SIGWINCH {
                 if let Some((cols, rows)) = tty.then(local_size).flatten() {
-                    let _ = shim.resize(&id, cols, rows);
+                    let _ = shim.resize(&p, cols, rows);
                 }
             } else {
-                let _ = shim.kill(&id, sig as u32, false);
+                let _ = shim.kill(&p, sig as u32, false);
             }
         })?
     };
-    let started = shim.start(exec_id);
+    let started = shim.start(process);
     let result = started.map_err(anyhow::Error::from).and_then(|pid| {
         if tty {
             if let Some((cols, rows)) = local_size() {
-                let _ = shim.resize(exec_id, cols, rows);
+                let _ = shim.resize(process, cols, rows);
             }
         }
         let input = match fifos.stdin {
             Some((_, fifo)) => {
                 let shim = shim.clone();
-                let id = exec_id.to_string();
+                let p = process.clone();
                 let on_eof: Box<dyn FnOnce() + Send> = Box::new(move || {
-                    let _ = shim.close_stdin(&id);
+                    let _ = shim.close_stdin(&p);
                 });
                 Some(Copier::spawn(
                     "stdin",
@@ -172,7 +175,7 @@ fn attach_and_run(shim: &Shim, exec_id: &str, tty: bool, fifos: Fifos) -> anyhow
             }
             None => None,
         };
-        let exit = shim.wait(exec_id);
+        let exit = shim.wait(process);
         if let Some(input) = input {
             let _ = input.stop();
         }
