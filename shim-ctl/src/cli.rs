@@ -1,7 +1,10 @@
 //! Command-line arguments (clap derive): the shim target, global flags and every subcommand.
 
 use clap::{Args, Parser, Subcommand};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+/// containerd's state directory unless `--state-root` says otherwise.
+pub const DEFAULT_STATE_ROOT: &str = "/run/containerd";
 
 const EXAMPLES: &str = "\
 Examples:
@@ -60,15 +63,24 @@ pub struct Target {
         env = "SHIM_CTL_NAMESPACE"
     )]
     pub namespace: String,
-    /// containerd state directory
-    #[arg(long, value_name = "DIR", default_value = "/run/containerd")]
-    pub state_root: PathBuf,
+    /// containerd state directory [default: /run/containerd]
+    #[arg(long, value_name = "DIR")]
+    pub state_root: Option<PathBuf>,
     /// Speak the v1 shim API without asking the shim which API it serves
     #[arg(long = "v1", conflicts_with = "v2")]
     pub v1: bool,
     /// Speak task API v2 without asking the shim which API it serves
     #[arg(long = "v2")]
     pub v2: bool,
+}
+
+impl Target {
+    /// `--state-root`, else containerd's default.
+    pub fn state_root(&self) -> &Path {
+        self.state_root
+            .as_deref()
+            .unwrap_or(Path::new(DEFAULT_STATE_ROOT))
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -211,12 +223,13 @@ pub enum Command {
         #[arg(long, value_name = "ID")]
         exec_id: Option<String>,
     },
-    /// List every shim under a containerd state root (and, with -p, each container's processes)
+    /// List every container of every shim, v1 and task v2 (and, with -p, their processes)
     #[command(
-        after_help = "Examples:\n  shim-ctl ls\n  shim-ctl ls -p\n  shim-ctl ls --state-root /tmp/containerd-state --json\n\nWith -p, one row per process: the init (EXEC ID -) and every exec with a <bundle>/<exec-id>.pid\nfile (written when it starts) that the shim still knows, each with the shim's own State."
+        after_help = "Examples:\n  shim-ctl ls\n  shim-ctl ls -p\n  shim-ctl ls --state-root /tmp/containerd-state --json\n\nContainers are the bundles in containerd's layouts, <root>/io.containerd.runtime.v1.linux/<ns>/<id>\n(API v1) and <root>/io.containerd.runtime.v2.task/<ns>/<id> (API v2; a grouped shim serves several,\nlisted each). Without --state-root: /run/containerd and the state root of every running shim (its\ncwd is its bundle), also of a containerd in another mount namespace, whose files and sockets are\nreached through the shim's /proc/<pid>/root (shown as proc_root in --json).\n\nWith -p, one row per process: the init (EXEC ID -) and every exec the shim still knows that has a\n<bundle>/<exec-id>.pid file (written when it starts) or is among its pids, each with its own State."
     )]
     Ls {
-        /// containerd state directory (default: the global --state-root)
+        /// Only this containerd state directory (default: the global --state-root, else every
+        /// state root found)
         #[arg(long, value_name = "DIR")]
         state_root: Option<PathBuf>,
         /// Also list each container's processes: the init and its execs

@@ -4,6 +4,7 @@
 use crate::cli::Target;
 use crate::client::Protocol;
 use crate::error::UsageError;
+use crate::procfs;
 use anyhow::Context as _;
 use std::path::{Component, Path, PathBuf};
 
@@ -17,7 +18,7 @@ pub const V2_RUNTIME_DIR: &str = "io.containerd.runtime.v2.task";
 pub struct Resolved {
     /// `unix:///…`, as given or as the bundle's `address` file says.
     pub address: String,
-    /// What to dial: `address`, or the same socket as reached from here.
+    /// What to dial: `address`, or the same socket reached from here (see [`procfs::reach`]).
     pub dial: String,
     /// Known when given by `--id` or a bundle directory's name.
     pub container_id: Option<String>,
@@ -26,6 +27,16 @@ pub struct Resolved {
     /// The API to speak: forced by `--v1`/`--v2` or told by containerd's layout; `None` asks the
     /// shim.
     pub protocol: Option<Protocol>,
+    /// `/proc/<pid>/root` of the shim (or of a process beside it) when it lives in another mount
+    /// namespace: paths the shim names are read under it.
+    pub shim_root: Option<PathBuf>,
+}
+
+impl Resolved {
+    /// A path as the shim names it (a bundle in State), as we can open it.
+    pub fn local(&self, shim_path: &Path) -> PathBuf {
+        procfs::under(self.shim_root.as_deref(), shim_path)
+    }
 }
 
 /// The runtime directory of a containerd layout for `protocol`.
@@ -95,24 +106,79 @@ fn dir_name(dir: &Path) -> Option<String> {
     dir.file_name().and_then(|n| n.to_str()).map(str::to_string)
 }
 
-/// The bundle of container `id` in containerd's layouts under `state_root`: the v2 one when it
-/// exists and `protocol` allows it, else the v1 one (which may not exist either).
-fn find_layout_bundle(target: &Target, id: &str, protocol: Option<Protocol>) -> PathBuf {
-    let at = |p| layout_bundle(&target.state_root, p, &target.namespace, id);
-    match protocol {
-        Some(p) => at(p),
-        None if at(Protocol::V2).is_dir() => at(Protocol::V2),
-        None => at(Protocol::V1),
+/// The APIs whose layouts to look in: the forced one, else v2 first.
+fn protocols(forced: Option<Protocol>) -> Vec<Protocol> {
+    match forced {
+        Some(p) => vec![p],
+        None => vec![Protocol::V2, Protocol::V1],
     }
+}
+
+/// The bundle of container `id`: in containerd's layouts under `--state-root` (v2 first unless
+/// forced), else beside or under a running shim of the namespace, read through its
+/// `/proc/<pid>/root` when it lives in another mount namespace (then its pid comes along).
+fn find_bundle(
+    target: &Target,
+    id: &str,
+    forced: Option<Protocol>,
+) -> anyhow::Result<(PathBuf, Option<u32>)> {
+    let ns = &target.namespace;
+    let at = |p| layout_bundle(target.state_root(), p, ns, id);
+    if let Some(p) = protocols(forced).into_iter().find(|p| at(*p).is_dir()) {
+        return Ok((at(p), None));
+    }
+    let shims = procfs::shims();
+    for shim in shims
+        .iter()
+        .filter(|s| &s.namespace == ns && forced.map_or(true, |p| p == s.protocol))
+    {
+        let beside = shim
+            .cwd
+            .as_deref()
+            .and_then(Path::parent)
+            .map(|d| d.join(id));
+        let candidates = [Some(at(shim.protocol)), beside];
+        if let Some(b) = candidates
+            .into_iter()
+            .flatten()
+            .map(|b| shim.local(&b))
+            .find(|b| b.is_dir())
+        {
+            return Ok((b, Some(shim.pid)));
+        }
+    }
+    let layouts: Vec<String> = protocols(forced)
+        .into_iter()
+        .map(|p| at(p).display().to_string())
+        .collect();
+    let why = format!(
+        "container {id} not found: no bundle at {} nor beside any of the {} running shims of \
+         namespace {ns}",
+        layouts.join(" or "),
+        shims.iter().filter(|s| &s.namespace == ns).count()
+    );
+    Err(std::io::Error::new(std::io::ErrorKind::NotFound, why).into())
 }
 
 /// Resolves the target; `fallback_bundle` (create's BUNDLE) is used when nothing else is given.
 pub fn resolve(target: &Target, fallback_bundle: Option<&Path>) -> anyhow::Result<Resolved> {
     let forced = forced(target);
-    let bundle = match (&target.bundle, &target.id) {
-        (Some(b), _) => Some(absolute(b)?),
-        (None, Some(id)) => Some(find_layout_bundle(target, id, forced)),
-        (None, None) => fallback_bundle.map(absolute).transpose()?,
+    let mut pids = Vec::new();
+    let bundle = match (&target.bundle, &target.id, &target.address) {
+        (Some(b), _, _) => Some(absolute(b)?),
+        // With --address the bundle is only a guess (exec reads its config.json if it is there).
+        (None, Some(id), Some(_)) => Some(layout_bundle(
+            target.state_root(),
+            forced.unwrap_or(Protocol::V1),
+            &target.namespace,
+            id,
+        )),
+        (None, Some(id), None) => {
+            let (bundle, pid) = find_bundle(target, id, forced)?;
+            pids.extend(pid);
+            Some(bundle)
+        }
+        (None, None, _) => fallback_bundle.map(absolute).transpose()?,
     };
     let container_id = target
         .id
@@ -133,14 +199,25 @@ pub fn resolve(target: &Target, fallback_bundle: Option<&Path>) -> anyhow::Resul
         (None, Some(b)) => layout_protocol(b),
         _ => None,
     };
-    let protocol = forced.or(from_layout);
+    if let Some(b) = &bundle {
+        pids.extend(procfs::pid_of_root(b));
+        pids.extend(read_pid(&b.join("shim.pid")));
+    }
+    let (dial, via) = procfs::reach(&address, &pids, procfs::foreign_shim_pids)
+        .unwrap_or((address.clone(), None));
+    let shim_root = via.or(pids.first().copied()).and_then(procfs::foreign_root);
     Ok(Resolved {
-        dial: address.clone(),
+        dial,
         address,
         container_id,
         bundle,
-        protocol,
+        protocol: forced.or(from_layout),
+        shim_root,
     })
+}
+
+fn read_pid(path: &Path) -> Option<u32> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }
 
 fn absolute(p: &Path) -> anyhow::Result<PathBuf> {
@@ -173,7 +250,7 @@ mod tests {
             bundle: None,
             id: None,
             namespace: "default".into(),
-            state_root: "/run/containerd".into(),
+            state_root: None,
             v1: false,
             v2: false,
         }
@@ -194,7 +271,7 @@ mod tests {
         let t = Target {
             id: Some("c1".into()),
             namespace: "ns1".into(),
-            state_root: dir.clone(),
+            state_root: Some(dir.clone()),
             ..target()
         };
         let r = resolve(&t, None).unwrap();
@@ -217,7 +294,7 @@ mod tests {
         let t = Target {
             id: Some("c1".into()),
             namespace: "ns1".into(),
-            state_root: dir.clone(),
+            state_root: Some(dir.clone()),
             ..target()
         };
         let auto = resolve(&t, None).unwrap();

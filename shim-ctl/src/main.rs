@@ -10,6 +10,7 @@ mod ls;
 mod metrics;
 mod ocispec;
 mod output;
+mod procfs;
 mod signal;
 mod spawn;
 mod stdio;

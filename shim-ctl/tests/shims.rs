@@ -445,6 +445,7 @@ fn ls_processes_lists_the_init_and_each_started_exec(kind: Kind) {
             "ID",
             "EXEC",
             "ID",
+            "API",
             "PID",
             "SHIM",
             "PID",
@@ -458,6 +459,7 @@ fn ls_processes_lists_the_init_and_each_started_exec(kind: Kind) {
             NAMESPACE,
             &b.id,
             "-",
+            "v1",
             &init_pid.to_string(),
             &shim_pid,
             "running"
@@ -469,6 +471,7 @@ fn ls_processes_lists_the_init_and_each_started_exec(kind: Kind) {
             NAMESPACE,
             &b.id,
             "bg",
+            "v1",
             &bg_pid.to_string(),
             &shim_pid,
             "running"

@@ -6,6 +6,7 @@ use crate::client::{ExecParams, Exit, Proc, Shim};
 use crate::error::UsageError;
 use crate::ocispec::{self, ExecOverrides};
 use crate::output::rfc3339_utc;
+use crate::procfs;
 use crate::stdio::{self, Copier, FifoDir};
 use crate::tty::{self, RawMode, SignalWatcher};
 use anyhow::Context as _;
@@ -57,15 +58,25 @@ fn local_size() -> Option<(u32, u32)> {
     tty::size(std::io::stdout().as_fd()).or_else(|| tty::size(std::io::stdin().as_fd()))
 }
 
-fn path_str(p: Option<&Path>) -> String {
-    p.map(|p| p.to_string_lossy().into_owned())
-        .unwrap_or_default()
+/// A fifo's path as the shim opens it: through our own `/proc/<pid>/root` when the shim lives in
+/// another mount namespace (one that may not have our /tmp).
+fn fifo_path(ctx: &Ctx, p: Option<&Path>) -> String {
+    let Some(p) = p else {
+        return String::new();
+    };
+    let p = match ctx.target.shim_root {
+        Some(_) => procfs::under(Some(&procfs::root_of(std::process::id())), p),
+        None => p.to_path_buf(),
+    };
+    p.to_string_lossy().into_owned()
 }
 
 pub fn run(ctx: &Ctx, args: &ExecArgs) -> anyhow::Result<i32> {
     let bundle = match &ctx.target.bundle {
         Some(b) if b.join("config.json").is_file() => b.clone(),
-        _ => PathBuf::from(ctx.shim.state(&ctx.process(None, None, true)?)?.bundle),
+        _ => ctx.target.local(Path::new(
+            &ctx.shim.state(&ctx.process(None, None, true)?)?.bundle,
+        )),
     };
     let config_path = bundle.join("config.json");
     let config = std::fs::read(&config_path)
@@ -95,9 +106,9 @@ pub fn run(ctx: &Ctx, args: &ExecArgs) -> anyhow::Result<i32> {
         &process,
         &ExecParams {
             terminal: args.tty,
-            stdin: path_str(fifos.stdin.as_ref().map(|(p, _)| p.as_path())),
-            stdout: path_str(Some(&fifos.stdout.0)),
-            stderr: path_str(fifos.stderr.as_ref().map(|(p, _)| p.as_path())),
+            stdin: fifo_path(ctx, fifos.stdin.as_ref().map(|(p, _)| p.as_path())),
+            stdout: fifo_path(ctx, Some(&fifos.stdout.0)),
+            stderr: fifo_path(ctx, fifos.stderr.as_ref().map(|(p, _)| p.as_path())),
             spec_json,
         },
     )?;

@@ -10,6 +10,7 @@ use crate::cli::{Cli, Command};
 use crate::client::{Proc, Protocol, Shim};
 use crate::connect::{self, Resolved};
 use crate::error::UsageError;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// What every command that talks to a shim gets.
@@ -82,10 +83,8 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             state_root,
             processes,
         } => {
-            let root = state_root
-                .clone()
-                .unwrap_or_else(|| cli.target.state_root.clone());
-            return crate::ls::run(&root, json, timeout(&cli)?, *processes);
+            let root = state_root.as_ref().or(cli.target.state_root.as_ref());
+            return crate::ls::run(root.map(PathBuf::as_path), json, timeout(&cli)?, *processes);
         }
         Command::Spawn(args) => return crate::spawn::run(args, json),
         Command::Completions { .. } if json => {
