@@ -106,17 +106,18 @@ fn dir_name(dir: &Path) -> Option<String> {
     dir.file_name().and_then(|n| n.to_str()).map(str::to_string)
 }
 
-/// The APIs whose layouts to look in: the forced one, else v2 first.
-fn protocols(forced: Option<Protocol>) -> Vec<Protocol> {
+/// The APIs whose layouts to look in, in order: the forced one first, else v2 first.
+fn protocols(forced: Option<Protocol>) -> [Protocol; 2] {
     match forced {
-        Some(p) => vec![p],
-        None => vec![Protocol::V2, Protocol::V1],
+        Some(Protocol::V1) => [Protocol::V1, Protocol::V2],
+        _ => [Protocol::V2, Protocol::V1],
     }
 }
 
-/// The bundle of container `id`: in containerd's layouts under `--state-root` (v2 first unless
-/// forced), else beside or under a running shim of the namespace, read through its
+/// The bundle of container `id`: in containerd's layouts under `--state-root` (the forced API's
+/// first, else v2's), else beside or under a running shim of the namespace, read through its
 /// `/proc/<pid>/root` when it lives in another mount namespace (then its pid comes along).
+/// `--v1`/`--v2` choose the API to speak, not where to look.
 fn find_bundle(
     target: &Target,
     id: &str,
@@ -128,10 +129,7 @@ fn find_bundle(
         return Ok((at(p), None));
     }
     let shims = procfs::shims();
-    for shim in shims
-        .iter()
-        .filter(|s| &s.namespace == ns && forced.map_or(true, |p| p == s.protocol))
-    {
+    for shim in shims.iter().filter(|s| &s.namespace == ns) {
         let beside = shim
             .cwd
             .as_deref()
@@ -152,8 +150,8 @@ fn find_bundle(
         .map(|p| at(p).display().to_string())
         .collect();
     let why = format!(
-        "container {id} not found: no bundle at {} nor beside any of the {} running shims of \
-         namespace {ns}",
+        "container {id} not found: no bundle at {} nor beside a running shim of namespace {ns} \
+         ({} running)",
         layouts.join(" or "),
         shims.iter().filter(|s| &s.namespace == ns).count()
     );

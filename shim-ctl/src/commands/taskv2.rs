@@ -59,7 +59,7 @@ fn gone_by(address: &str, deadline: Instant) -> bool {
 
 pub fn shutdown(ctx: &Ctx, now: bool) -> anyhow::Result<i32> {
     let id = ctx.container_or_empty();
-    let shim_pid = ctx.shim.connect(&id)?.shim_pid;
+    let shim_pid = ctx.shim.shim_pid(&id)?;
     ctx.shim.shutdown(&id, now)?;
     let exited = gone_by(&ctx.target.dial, Instant::now() + SHUTDOWN_GRACE);
     if ctx.json {
