@@ -8,14 +8,23 @@ pub const DEFAULT_STATE_ROOT: &str = "/run/containerd";
 
 const EXAMPLES: &str = "\
 Examples:
-  shim-ctl --id web state                      # containerd's v1 layout, namespace \"default\"
+  shim-ctl --id web state                      # containerd's layouts, namespace \"default\"
   shim-ctl --id web --namespace k8s.io pids
   shim-ctl --bundle /run/containerd/io.containerd.runtime.v1.linux/default/web kill TERM
   shim-ctl --address unix:///run/containerd/s/3f2a... --id web wait
   shim-ctl --id web exec -t -i -- sh
+  shim-ctl --id web state --exec-id dbg        # one exec process of the container
+  shim-ctl --id web stats                      # task v2 shims: cgroup metrics
   shim-ctl ls
   shim-ctl spawn /tmp/bundle --runtime-root /tmp/runc && shim-ctl --bundle /tmp/bundle create /tmp/bundle
   export SHIM_CTL_ADDRESS=unix:///tmp/demo.sock SHIM_CTL_BUNDLE=/tmp/bundle; shim-ctl state
+
+Shims serve the v1 shim API (containerd-shim, shim-runc-v1: one container, a process named by
+one id) or task API v2 (containerd-shim-runc-v2, containerd-shim-rsrunc-v2: one or more
+containers, a process named by container id and exec id). containerd's layout tells which
+(<state>/io.containerd.runtime.v1.linux or .../io.containerd.runtime.v2.task), else shim-ctl asks
+the shim (containerd.task.v2.Task/Connect); --v1 or --v2 forces it. A shim of a containerd in
+another mount namespace is reached through its /proc/<pid>/root.
 
 Errors go to stderr as `error: CLASS: MESSAGE`, CLASS being usage, io, transport (the shim could
 not be reached or hung up) or the shim's ttrpc code with its number, e.g.
@@ -26,7 +35,8 @@ the shim answered).
 Exit status: 0 on success, 1 when the shim (or the system) reports an error, 2 for usage errors.
 `exec` exits with the exit status of the executed process.";
 
-/// Talk to a containerd v1 shim (containerd-shim or shim-runc-v1) directly.
+/// Talk to a containerd shim directly: v1 (containerd-shim, shim-runc-v1) or task v2
+/// (containerd-shim-runc-v2, containerd-shim-rsrunc-v2).
 #[derive(Debug, Parser)]
 #[command(name = "shim-ctl", version, after_help = EXAMPLES, arg_required_else_help = true)]
 pub struct Cli {
@@ -51,7 +61,8 @@ pub struct Target {
     /// Bundle directory: read its `address` file; its name is the container id
     #[arg(long, value_name = "DIR", env = "SHIM_CTL_BUNDLE")]
     pub bundle: Option<PathBuf>,
-    /// Container id: find the shim under <state-root>/io.containerd.runtime.v1.linux/<ns>/<id>
+    /// Container id: the bundle <state-root>/io.containerd.runtime.v2.task/<ns>/<id> (or
+    /// .../io.containerd.runtime.v1.linux/...), else beside a running shim of the namespace
     #[arg(long = "id", value_name = "ID", env = "SHIM_CTL_ID")]
     pub id: Option<String>,
     /// containerd namespace
@@ -208,7 +219,7 @@ pub enum Command {
     },
     /// Create the container from a bundle (the first RPC containerd sends)
     #[command(
-        after_help = "Examples:\n  shim-ctl --bundle /tmp/b create /tmp/b\n  shim-ctl --bundle /tmp/b create --stdout file:///tmp/b/out.log --stderr file:///tmp/b/out.log /tmp/b\n  shim-ctl --bundle /tmp/b create --terminal --stdout /tmp/fifo-out /tmp/b\n\nWithout a target, the bundle's own `address` file names the shim."
+        after_help = "Examples:\n  shim-ctl --bundle /tmp/b create /tmp/b\n  shim-ctl --bundle /tmp/b create --stdout file:///tmp/b/out.log --stderr file:///tmp/b/out.log /tmp/b\n  shim-ctl --bundle /tmp/b create --terminal --stdout /tmp/fifo-out /tmp/b\n  shim-ctl --address unix:///run/containerd/s/3f2a... --v2 create --id mine /tmp/b\n\nWithout a target, the bundle's own `address` file names the shim. A task v2 shim takes the\ncontainer beside the ones it serves; its rootfs is the bundle's rootfs directory as it is."
     )]
     Create(CreateArgs),
     /// Start the created container (or an exec process)
@@ -236,7 +247,7 @@ pub enum Command {
         #[arg(short = 'p', long)]
         processes: bool,
     },
-    /// Start a shim for a bundle the way containerd does, and print its address and pid
+    /// Start a v1 shim for a bundle the way containerd does, and print its address and pid
     #[command(
         after_help = "Examples:\n  shim-ctl spawn /tmp/bundle\n  shim-ctl spawn /tmp/bundle --namespace test --runtime-root /tmp/runc --shim /usr/bin/containerd-shim\n\nThe shim listens on <bundle>/shim.sock (or /run/shim-ctl/<hash>.sock when that path is too\nlong); <bundle>/address and <bundle>/shim.pid are written like containerd writes them."
     )]

@@ -1,4 +1,5 @@
-//! shim-ctl: the operator's debug CLI for containerd v1 shims (entry point, error report, exit codes).
+//! shim-ctl: the operator's debug CLI for containerd shims, v1 and task v2 (entry point, error
+//! report, exit codes).
 
 mod cli;
 mod client;
