@@ -1,18 +1,30 @@
 //! Command-line arguments (clap derive): the shim target, global flags and every subcommand.
 
 use clap::{Args, Parser, Subcommand};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+/// containerd's state directory unless `--state-root` says otherwise.
+pub const DEFAULT_STATE_ROOT: &str = "/run/containerd";
 
 const EXAMPLES: &str = "\
 Examples:
-  shim-ctl --id web state                      # containerd's v1 layout, namespace \"default\"
+  shim-ctl --id web state                      # containerd's layouts, namespace \"default\"
   shim-ctl --id web --namespace k8s.io pids
   shim-ctl --bundle /run/containerd/io.containerd.runtime.v1.linux/default/web kill TERM
   shim-ctl --address unix:///run/containerd/s/3f2a... --id web wait
   shim-ctl --id web exec -t -i -- sh
+  shim-ctl --id web state --exec-id dbg        # one exec process of the container
+  shim-ctl --id web stats                      # task v2 shims: cgroup metrics
   shim-ctl ls
   shim-ctl spawn /tmp/bundle --runtime-root /tmp/runc && shim-ctl --bundle /tmp/bundle create /tmp/bundle
   export SHIM_CTL_ADDRESS=unix:///tmp/demo.sock SHIM_CTL_BUNDLE=/tmp/bundle; shim-ctl state
+
+Shims serve the v1 shim API (containerd-shim, shim-runc-v1: one container, a process named by
+one id) or task API v2 (containerd-shim-runc-v2, containerd-shim-rsrunc-v2: one or more
+containers, a process named by container id and exec id). containerd's layout tells which
+(<state>/io.containerd.runtime.v1.linux or .../io.containerd.runtime.v2.task), else shim-ctl asks
+the shim (containerd.task.v2.Task/Connect); --v1 or --v2 forces it. A shim of a containerd in
+another mount namespace is reached through its /proc/<pid>/root.
 
 Errors go to stderr as `error: CLASS: MESSAGE`, CLASS being usage, io, transport (the shim could
 not be reached or hung up) or the shim's ttrpc code with its number, e.g.
@@ -23,7 +35,8 @@ the shim answered).
 Exit status: 0 on success, 1 when the shim (or the system) reports an error, 2 for usage errors.
 `exec` exits with the exit status of the executed process.";
 
-/// Talk to a containerd v1 shim (containerd-shim or shim-runc-v1) directly.
+/// Talk to a containerd shim directly: v1 (containerd-shim, shim-runc-v1) or task v2
+/// (containerd-shim-runc-v2, containerd-shim-rsrunc-v2).
 #[derive(Debug, Parser)]
 #[command(name = "shim-ctl", version, after_help = EXAMPLES, arg_required_else_help = true)]
 pub struct Cli {
@@ -48,7 +61,8 @@ pub struct Target {
     /// Bundle directory: read its `address` file; its name is the container id
     #[arg(long, value_name = "DIR", env = "SHIM_CTL_BUNDLE")]
     pub bundle: Option<PathBuf>,
-    /// Container id: find the shim under <state-root>/io.containerd.runtime.v1.linux/<ns>/<id>
+    /// Container id: the bundle <state-root>/io.containerd.runtime.v2.task/<ns>/<id> (or
+    /// .../io.containerd.runtime.v1.linux/...), else beside a running shim of the namespace
     #[arg(long = "id", value_name = "ID", env = "SHIM_CTL_ID")]
     pub id: Option<String>,
     /// containerd namespace
@@ -60,20 +74,39 @@ pub struct Target {
         env = "SHIM_CTL_NAMESPACE"
     )]
     pub namespace: String,
-    /// containerd state directory
-    #[arg(long, value_name = "DIR", default_value = "/run/containerd")]
-    pub state_root: PathBuf,
+    /// containerd state directory [default: /run/containerd]
+    #[arg(long, value_name = "DIR")]
+    pub state_root: Option<PathBuf>,
+    /// Speak the v1 shim API without asking the shim which API it serves
+    #[arg(long = "v1", conflicts_with = "v2")]
+    pub v1: bool,
+    /// Speak task API v2 without asking the shim which API it serves
+    #[arg(long = "v2")]
+    pub v2: bool,
+}
+
+impl Target {
+    /// `--state-root`, else containerd's default.
+    pub fn state_root(&self) -> &Path {
+        self.state_root
+            .as_deref()
+            .unwrap_or(Path::new(DEFAULT_STATE_ROOT))
+    }
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Show the state of the container (or of an exec process)
     #[command(
-        after_help = "Examples:\n  shim-ctl --id web state\n  shim-ctl --id web state my-exec\n  shim-ctl --id web --json state"
+        after_help = "Examples:\n  shim-ctl --id web state\n  shim-ctl --id web state --exec-id my-exec\n  shim-ctl --id web state my-exec\n  shim-ctl --id web --json state"
     )]
     State {
-        /// Process id (default: the container id)
+        /// Process id: the container id or an exec id (default: the container id)
+        #[arg(conflicts_with = "exec_id")]
         id: Option<String>,
+        /// This exec process instead of the init
+        #[arg(long, value_name = "ID")]
+        exec_id: Option<String>,
     },
     /// List the container's processes (runc ps) with their exec ids
     #[command(
@@ -102,11 +135,15 @@ pub enum Command {
     Exec(ExecArgs),
     /// Wait for the container (or an exec process) to exit and print its exit status
     #[command(
-        after_help = "Examples:\n  shim-ctl --id web wait\n  shim-ctl --id web wait my-exec"
+        after_help = "Examples:\n  shim-ctl --id web wait\n  shim-ctl --id web wait --exec-id my-exec"
     )]
     Wait {
-        /// Process id (default: the container id)
+        /// Process id: the container id or an exec id (default: the container id)
+        #[arg(conflicts_with = "exec_id")]
         id: Option<String>,
+        /// This exec process instead of the init
+        #[arg(long, value_name = "ID")]
+        exec_id: Option<String>,
     },
     /// Freeze every process of the container
     #[command(after_help = "Example:\n  shim-ctl --id web pause")]
@@ -126,21 +163,27 @@ pub enum Command {
     /// Close the shim's writer on a process's stdin fifo (CloseIO)
     #[command(
         name = "close-stdin",
-        after_help = "Example:\n  shim-ctl --id web close-stdin web\n\nThe process sees EOF once the client that feeds its stdin fifo has closed its end too\n(`exec -i` does both by itself when its own stdin ends)."
+        after_help = "Examples:\n  shim-ctl --id web close-stdin\n  shim-ctl --id web close-stdin --exec-id my-exec\n\nThe process sees EOF once the client that feeds its stdin fifo has closed its end too\n(`exec -i` does both by itself when its own stdin ends)."
     )]
     CloseStdin {
-        /// Process id (the container id for the init)
-        id: String,
+        /// Process id: the container id or an exec id (default: the container id)
+        #[arg(conflicts_with = "exec_id")]
+        id: Option<String>,
+        /// This exec process instead of the init
+        #[arg(long, value_name = "ID")]
+        exec_id: Option<String>,
     },
     /// Resize a process's terminal
-    #[command(after_help = "Example:\n  shim-ctl --id web resize web 120 40")]
+    #[command(
+        after_help = "Examples:\n  shim-ctl --id web resize 120 40\n  shim-ctl --id web resize --exec-id my-exec 120 40\n  shim-ctl --id web resize web 120 40"
+    )]
     Resize {
-        /// Process id (the container id for the init)
-        id: String,
-        /// Columns
-        cols: u32,
-        /// Rows
-        rows: u32,
+        /// [PROCESS] COLS ROWS: PROCESS is the container id or an exec id (default: the container id)
+        #[arg(num_args = 2..=3, value_name = "ARGS", required = true)]
+        args: Vec<String>,
+        /// This exec process instead of the init
+        #[arg(long, value_name = "ID")]
+        exec_id: Option<String>,
     },
     /// Change the container's resource limits
     #[command(
@@ -155,32 +198,56 @@ pub enum Command {
     /// Show the shim's own pid
     #[command(after_help = "Example:\n  shim-ctl --id web info")]
     Info,
+    /// Show the container's cgroup metrics: memory, cpu, pids (task v2 shims)
+    #[command(
+        after_help = "Examples:\n  shim-ctl --id web stats\n  shim-ctl --id web --json stats\n\nThe shim sends io.containerd.cgroups.v1.Metrics on a cgroup v1 host and\nio.containerd.cgroups.v2.Metrics on a cgroup v2 host; --json prints the whole message."
+    )]
+    Stats,
+    /// Show the shim's pid, the container's init pid and the shim's version (task v2 shims)
+    #[command(
+        after_help = "Examples:\n  shim-ctl --id web connect\n  shim-ctl --id web --json connect"
+    )]
+    Connect,
+    /// Ask the shim to exit (task v2 shims; a shim that still serves containers stays)
+    #[command(
+        after_help = "Examples:\n  shim-ctl --id web shutdown\n  shim-ctl --id web shutdown --now\n\nA shim exits only once it serves no container: Go's runc shim answers a Shutdown that comes\nwhile it still has one (not yet deleted) and goes on; containerd sends one after each delete.\nshim-ctl says whether the shim went away."
+    )]
+    Shutdown {
+        /// Set the request's `now` (Go's runc shim ignores it)
+        #[arg(long)]
+        now: bool,
+    },
     /// Create the container from a bundle (the first RPC containerd sends)
     #[command(
-        after_help = "Examples:\n  shim-ctl --bundle /tmp/b create /tmp/b\n  shim-ctl --bundle /tmp/b create --stdout file:///tmp/b/out.log --stderr file:///tmp/b/out.log /tmp/b\n  shim-ctl --bundle /tmp/b create --terminal --stdout /tmp/fifo-out /tmp/b\n\nWithout a target, the bundle's own `address` file names the shim."
+        after_help = "Examples:\n  shim-ctl --bundle /tmp/b create /tmp/b\n  shim-ctl --bundle /tmp/b create --stdout file:///tmp/b/out.log --stderr file:///tmp/b/out.log /tmp/b\n  shim-ctl --bundle /tmp/b create --terminal --stdout /tmp/fifo-out /tmp/b\n  shim-ctl --address unix:///run/containerd/s/3f2a... --v2 create --id mine /tmp/b\n\nWithout a target, the bundle's own `address` file names the shim. A task v2 shim takes the\ncontainer beside the ones it serves; its rootfs is the bundle's rootfs directory as it is."
     )]
     Create(CreateArgs),
     /// Start the created container (or an exec process)
     #[command(
-        after_help = "Examples:\n  shim-ctl --bundle /tmp/b start\n  shim-ctl --id web start my-exec"
+        after_help = "Examples:\n  shim-ctl --bundle /tmp/b start\n  shim-ctl --id web start --exec-id my-exec"
     )]
     Start {
-        /// Process id (default: the container id)
+        /// Process id: the container id or an exec id (default: the container id)
+        #[arg(conflicts_with = "exec_id")]
         id: Option<String>,
+        /// This exec process instead of the init
+        #[arg(long, value_name = "ID")]
+        exec_id: Option<String>,
     },
-    /// List every shim under a containerd state root (and, with -p, each container's processes)
+    /// List every container of every shim, v1 and task v2 (and, with -p, their processes)
     #[command(
-        after_help = "Examples:\n  shim-ctl ls\n  shim-ctl ls -p\n  shim-ctl ls --state-root /tmp/containerd-state --json\n\nWith -p, one row per process: the init (EXEC ID -) and every exec with a <bundle>/<exec-id>.pid\nfile (written when it starts) that the shim still knows, each with the shim's own State."
+        after_help = "Examples:\n  shim-ctl ls\n  shim-ctl ls -p\n  shim-ctl ls --state-root /tmp/containerd-state --json\n\nContainers are the bundles in containerd's layouts, <root>/io.containerd.runtime.v1.linux/<ns>/<id>\n(API v1) and <root>/io.containerd.runtime.v2.task/<ns>/<id> (API v2; a grouped shim serves several,\nlisted each). Without --state-root: /run/containerd and the state root of every running shim (its\ncwd is its bundle), also of a containerd in another mount namespace, whose files and sockets are\nreached through the shim's /proc/<pid>/root (shown as proc_root in --json).\n\nWith -p, one row per process: the init (EXEC ID -) and every exec the shim still knows that has a\n<bundle>/<exec-id>.pid file (written when it starts) or is among its pids, each with its own State."
     )]
     Ls {
-        /// containerd state directory (default: the global --state-root)
+        /// Only this containerd state directory (default: the global --state-root, else every
+        /// state root found)
         #[arg(long, value_name = "DIR")]
         state_root: Option<PathBuf>,
         /// Also list each container's processes: the init and its execs
         #[arg(short = 'p', long)]
         processes: bool,
     },
-    /// Start a shim for a bundle the way containerd does, and print its address and pid
+    /// Start a v1 shim for a bundle the way containerd does, and print its address and pid
     #[command(
         after_help = "Examples:\n  shim-ctl spawn /tmp/bundle\n  shim-ctl spawn /tmp/bundle --namespace test --runtime-root /tmp/runc --shim /usr/bin/containerd-shim\n\nThe shim listens on <bundle>/shim.sock (or /run/shim-ctl/<hash>.sock when that path is too\nlong); <bundle>/address and <bundle>/shim.pid are written like containerd writes them."
     )]

@@ -1,4 +1,5 @@
-//! shim-ctl: the operator's debug CLI for containerd v1 shims (entry point, error report, exit codes).
+//! shim-ctl: the operator's debug CLI for containerd shims, v1 and task v2 (entry point, error
+//! report, exit codes).
 
 mod cli;
 mod client;
@@ -7,8 +8,10 @@ mod completions;
 mod connect;
 mod error;
 mod ls;
+mod metrics;
 mod ocispec;
 mod output;
+mod procfs;
 mod signal;
 mod spawn;
 mod stdio;

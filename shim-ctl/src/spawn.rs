@@ -256,8 +256,14 @@ pub fn run(args: &SpawnArgs, json: bool) -> anyhow::Result<i32> {
     let bundle = std::fs::canonicalize(&args.bundle)?;
     let answered = crate::connect::dial(&spawned.address)
         .map_err(crate::error::RpcError::transport)
-        .map(|c| crate::client::Shim::from_client(c, Some(FIRST_ANSWER_TIMEOUT)))
-        .and_then(|shim| shim.shim_pid());
+        .map(|c| {
+            crate::client::Shim::from_client(
+                c,
+                crate::client::Protocol::V1,
+                Some(FIRST_ANSWER_TIMEOUT),
+            )
+        })
+        .and_then(|shim| shim.shim_pid(""));
     match answered {
         Ok(pid) if pid == spawned.pid => {}
         Ok(pid) => eprintln!(

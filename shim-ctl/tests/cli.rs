@@ -22,6 +22,9 @@ fn every_command_has_help_with_examples() {
         "update",
         "checkpoint",
         "info",
+        "stats",
+        "connect",
+        "shutdown",
         "create",
         "start",
         "ls",
@@ -156,7 +159,7 @@ fn ls_shows_unreachable_shims_instead_of_failing() {
     let lines: Vec<&str> = table.lines().collect();
     assert_eq!(lines.len(), 3, "{table}");
     assert!(
-        lines[1].starts_with("default    a   -    4242      unreachable (connect: "),
+        lines[1].starts_with("default    a   v1   -    4242      unreachable (connect: "),
         "{table}"
     );
     assert!(lines[2].contains("unreachable (no address: "), "{table}");
@@ -176,7 +179,7 @@ fn ls_of_a_root_without_shims_prints_only_the_header() {
     let tmp = TempDir::new("lsempty");
     assert_eq!(
         ok(shim_ctl(&["ls", "--state-root", tmp.0.to_str().unwrap()])),
-        "NAMESPACE  ID  PID  SHIM PID  STATUS\n"
+        "NAMESPACE  ID  API  PID  SHIM PID  STATUS\n"
     );
     assert_eq!(
         ok(shim_ctl(&[
@@ -185,7 +188,7 @@ fn ls_of_a_root_without_shims_prints_only_the_header() {
             "--state-root",
             tmp.0.to_str().unwrap()
         ])),
-        "NAMESPACE  ID  EXEC ID  PID  SHIM PID  STATUS\n"
+        "NAMESPACE  ID  EXEC ID  API  PID  SHIM PID  STATUS\n"
     );
 }
 

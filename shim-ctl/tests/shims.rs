@@ -42,6 +42,7 @@ against_both_shims!(
     close_stdin_gives_eof_once_the_client_closed_its_end_too,
     checkpoint_failure_is_shown_as_the_shim_reports_it,
     exec_tty_takes_the_callers_size_and_follows_sigwinch,
+    the_api_is_detected_and_task_v2_commands_are_usage_errors,
 );
 
 /// `shim-ctl --bundle <b> ARGS`.
@@ -445,6 +446,7 @@ fn ls_processes_lists_the_init_and_each_started_exec(kind: Kind) {
             "ID",
             "EXEC",
             "ID",
+            "API",
             "PID",
             "SHIM",
             "PID",
@@ -458,6 +460,7 @@ fn ls_processes_lists_the_init_and_each_started_exec(kind: Kind) {
             NAMESPACE,
             &b.id,
             "-",
+            "v1",
             &init_pid.to_string(),
             &shim_pid,
             "running"
@@ -469,6 +472,7 @@ fn ls_processes_lists_the_init_and_each_started_exec(kind: Kind) {
             NAMESPACE,
             &b.id,
             "bg",
+            "v1",
             &bg_pid.to_string(),
             &shim_pid,
             "running"
@@ -733,5 +737,68 @@ fn exec_tty_takes_the_callers_size_and_follows_sigwinch(kind: Kind) {
 
     ok(at(&b, &["kill", "--exec-id", "tty", "KILL"]));
     assert_eq!(wait_child(script).code(), Some(137));
+    kill_and_delete(&b);
+}
+
+fn the_api_is_detected_and_task_v2_commands_are_usage_errors(kind: Kind) {
+    let b = Bundle::new("api", &["sleep", "1000"]);
+    let shim = RunningShim::start(&b, kind);
+    let addr = shim.address.as_str();
+    create_and_start(&b);
+
+    // The Connect probe finds no task v2 service: the v1 API is spoken.
+    let v1_service = "containerd.runtime.linux.shim.v1.Shim";
+    for command in ["stats", "connect", "shutdown"] {
+        let o = at(&b, &[command]);
+        assert_eq!(o.status.code(), Some(2), "{command}: {}", stderr(&o));
+        assert_eq!(
+            stderr(&o),
+            format!(
+                "error: usage: {command} needs a task v2 shim; this one serves the v1 shim API \
+                 ({v1_service})\n"
+            )
+        );
+    }
+    // Forcing task v2 on a v1 shim: it has no such service.
+    let o = shim_ctl(&["--address", addr, "--v2", "--id", &b.id, "state"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stderr(&o),
+        "error: unimplemented (12): service containerd.task.v2.Task\n"
+    );
+    // --v1 skips the probe and changes nothing else.
+    let state = json(shim_ctl(&[
+        "--address",
+        addr,
+        "--v1",
+        "--json",
+        "state",
+        &b.id,
+    ]));
+    assert_eq!(state["status"], "running");
+
+    // --exec-id names an exec as the PROCESS argument does.
+    let mut bg = shim_ctl_child(&[
+        "--bundle",
+        b.path(),
+        "exec",
+        "--exec-id",
+        "bg",
+        "--",
+        "sh",
+        "-c",
+        "echo ready; exec sleep 1000",
+    ]);
+    let mut out = Collector::spawn(bg.stdout.take().unwrap());
+    out.until("ready\n");
+    let by_flag = json(at(&b, &["--json", "state", "--exec-id", "bg"]));
+    let by_arg = json(at(&b, &["--json", "state", "bg"]));
+    assert_eq!(by_flag["pid"], by_arg["pid"]);
+    assert_eq!(by_flag["exec_id"], "bg");
+    assert!(json(at(&b, &["--json", "state"]))["exec_id"].is_null());
+    let o = at(&b, &["state", "bg", "--exec-id", "bg"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    ok(at(&b, &["kill", "--exec-id", "bg", "KILL"]));
+    assert_eq!(wait_child(bg).code(), Some(137));
     kill_and_delete(&b);
 }

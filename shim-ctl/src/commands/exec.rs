@@ -2,10 +2,11 @@
 
 use super::Ctx;
 use crate::cli::ExecArgs;
-use crate::client::{ExecParams, Exit, Shim};
+use crate::client::{ExecParams, Exit, Proc, Shim};
 use crate::error::UsageError;
 use crate::ocispec::{self, ExecOverrides};
 use crate::output::rfc3339_utc;
+use crate::procfs;
 use crate::stdio::{self, Copier, FifoDir};
 use crate::tty::{self, RawMode, SignalWatcher};
 use anyhow::Context as _;
@@ -57,15 +58,25 @@ fn local_size() -> Option<(u32, u32)> {
     tty::size(std::io::stdout().as_fd()).or_else(|| tty::size(std::io::stdin().as_fd()))
 }
 
-fn path_str(p: Option<&Path>) -> String {
-    p.map(|p| p.to_string_lossy().into_owned())
-        .unwrap_or_default()
+/// A fifo's path as the shim opens it: through our own `/proc/<pid>/root` when the shim lives in
+/// another mount namespace (one that may not have our /tmp).
+fn fifo_path(ctx: &Ctx, p: Option<&Path>) -> String {
+    let Some(p) = p else {
+        return String::new();
+    };
+    let p = match ctx.target.shim_root {
+        Some(_) => procfs::under(Some(&procfs::root_of(std::process::id())), p),
+        None => p.to_path_buf(),
+    };
+    p.to_string_lossy().into_owned()
 }
 
 pub fn run(ctx: &Ctx, args: &ExecArgs) -> anyhow::Result<i32> {
     let bundle = match &ctx.target.bundle {
         Some(b) if b.join("config.json").is_file() => b.clone(),
-        _ => PathBuf::from(ctx.shim.state(&ctx.target.require_id()?)?.bundle),
+        _ => ctx.target.local(Path::new(
+            &ctx.shim.state(&ctx.process(None, None, true)?)?.bundle,
+        )),
     };
     let config_path = bundle.join("config.json");
     let config = std::fs::read(&config_path)
@@ -89,17 +100,20 @@ pub fn run(ctx: &Ctx, args: &ExecArgs) -> anyhow::Result<i32> {
         .exec_id
         .clone()
         .unwrap_or_else(|| format!("shim-ctl-{}", std::process::id()));
+    let process = Proc::exec(&ctx.container()?, &exec_id);
     let fifos = make_fifos(args.interactive, args.tty)?;
-    ctx.shim.exec(&ExecParams {
-        id: exec_id.clone(),
-        terminal: args.tty,
-        stdin: path_str(fifos.stdin.as_ref().map(|(p, _)| p.as_path())),
-        stdout: path_str(Some(&fifos.stdout.0)),
-        stderr: path_str(fifos.stderr.as_ref().map(|(p, _)| p.as_path())),
-        spec_json,
-    })?;
-    let outcome = attach_and_run(&ctx.shim, &exec_id, args.tty, fifos);
-    let deleted = ctx.shim.delete_process(&exec_id);
+    ctx.shim.exec(
+        &process,
+        &ExecParams {
+            terminal: args.tty,
+            stdin: fifo_path(ctx, fifos.stdin.as_ref().map(|(p, _)| p.as_path())),
+            stdout: fifo_path(ctx, Some(&fifos.stdout.0)),
+            stderr: fifo_path(ctx, fifos.stderr.as_ref().map(|(p, _)| p.as_path())),
+            spec_json,
+        },
+    )?;
+    let outcome = attach_and_run(&ctx.shim, &process, args.tty, fifos);
+    let deleted = ctx.shim.delete(&process);
     let exit = outcome?;
     if let Err(e) = deleted {
         eprintln!("shim-ctl: warning: deleting exec {exec_id}: {e}");
@@ -115,7 +129,7 @@ pub fn run(ctx: &Ctx, args: &ExecArgs) -> anyhow::Result<i32> {
 }
 
 /// Copies stdio, starts the exec, follows window size and signals, waits for the exit.
-fn attach_and_run(shim: &Shim, exec_id: &str, tty: bool, fifos: Fifos) -> anyhow::Result<Exit> {
+fn attach_and_run(shim: &Shim, process: &Proc, tty: bool, fifos: Fifos) -> anyhow::Result<Exit> {
     let mut outputs = vec![Copier::spawn(
         "stdout",
         fifos.stdout.1,
@@ -138,30 +152,30 @@ fn attach_and_run(shim: &Shim, exec_id: &str, tty: bool, fifos: Fifos) -> anyhow
     };
     let watcher = {
         let shim = shim.clone();
-        let id = exec_id.to_string();
+        let p = process.clone();
         SignalWatcher::spawn(&tty::exec_signals(), move |sig| {
             if sig == Signal::SIGWINCH {
                 if let Some((cols, rows)) = tty.then(local_size).flatten() {
-                    let _ = shim.resize(&id, cols, rows);
+                    let _ = shim.resize(&p, cols, rows);
                 }
             } else {
-                let _ = shim.kill(&id, sig as u32, false);
+                let _ = shim.kill(&p, sig as u32, false);
             }
         })?
     };
-    let started = shim.start(exec_id);
+    let started = shim.start(process);
     let result = started.map_err(anyhow::Error::from).and_then(|pid| {
         if tty {
             if let Some((cols, rows)) = local_size() {
-                let _ = shim.resize(exec_id, cols, rows);
+                let _ = shim.resize(process, cols, rows);
             }
         }
         let input = match fifos.stdin {
             Some((_, fifo)) => {
                 let shim = shim.clone();
-                let id = exec_id.to_string();
+                let p = process.clone();
                 let on_eof: Box<dyn FnOnce() + Send> = Box::new(move || {
-                    let _ = shim.close_stdin(&id);
+                    let _ = shim.close_stdin(&p);
                 });
                 Some(Copier::spawn(
                     "stdin",
@@ -172,7 +186,7 @@ fn attach_and_run(shim: &Shim, exec_id: &str, tty: bool, fifos: Fifos) -> anyhow
             }
             None => None,
         };
-        let exit = shim.wait(exec_id);
+        let exit = shim.wait(process);
         if let Some(input) = input {
             let _ = input.stop();
         }

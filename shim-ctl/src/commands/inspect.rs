@@ -5,8 +5,7 @@ use crate::output::{self, Table};
 use serde_json::json;
 
 pub fn pids(ctx: &Ctx) -> anyhow::Result<i32> {
-    let id = ctx.target.container_id.clone().unwrap_or_default();
-    let entries = ctx.shim.pids(&id)?;
+    let entries = ctx.shim.pids(&ctx.container()?)?;
     if ctx.json {
         let list: Vec<_> = entries
             .iter()
@@ -27,7 +26,7 @@ pub fn pids(ctx: &Ctx) -> anyhow::Result<i32> {
 }
 
 pub fn info(ctx: &Ctx) -> anyhow::Result<i32> {
-    let pid = ctx.shim.shim_pid()?;
+    let pid = ctx.shim.shim_pid(&ctx.container_or_empty())?;
     if ctx.json {
         output::print_json(&json!({ "shim_pid": pid, "address": ctx.target.address }))?;
     } else {

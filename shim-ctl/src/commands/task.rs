@@ -27,13 +27,13 @@ fn or_dash(s: &str) -> String {
     }
 }
 
-pub fn state(ctx: &Ctx, id: Option<String>) -> anyhow::Result<i32> {
-    let id = ctx.target.id_or(id.as_ref())?;
-    let s = ctx.shim.state(&id)?;
+pub fn state(ctx: &Ctx, id: Option<String>, exec_id: Option<String>) -> anyhow::Result<i32> {
+    let p = ctx.process(id.as_deref(), exec_id.as_deref(), true)?;
+    let s = ctx.shim.state(&p)?;
     let status = status_name(s.status);
     if ctx.json {
         output::print_json(&json!({
-            "id": s.id, "bundle": s.bundle, "pid": s.pid, "status": status,
+            "id": s.id, "exec_id": p.exec, "bundle": s.bundle, "pid": s.pid, "status": status,
             "stdin": s.stdin, "stdout": s.stdout, "stderr": s.stderr, "terminal": s.terminal,
             "exit_status": s.exit_status, "exited_at": rfc3339_utc(s.exited_at),
         }))?;
@@ -48,8 +48,11 @@ pub fn state(ctx: &Ctx, id: Option<String>) -> anyhow::Result<i32> {
     } else {
         "-".to_string()
     };
-    output::print_text(&key_values(&[
-        ("ID", s.id.clone()),
+    let mut rows = vec![("ID", s.id.clone())];
+    if let Some(exec) = &p.exec {
+        rows.push(("EXEC ID", exec.clone()));
+    }
+    rows.extend([
         ("BUNDLE", s.bundle.clone()),
         ("PID", s.pid.to_string()),
         ("STATUS", status.to_string()),
@@ -58,7 +61,8 @@ pub fn state(ctx: &Ctx, id: Option<String>) -> anyhow::Result<i32> {
         ("STDOUT", or_dash(&s.stdout)),
         ("STDERR", or_dash(&s.stderr)),
         ("EXIT", exit),
-    ]))?;
+    ]);
+    output::print_text(&key_values(&rows))?;
     Ok(0)
 }
 
@@ -93,9 +97,10 @@ pub fn create(ctx: &Ctx, args: &CreateArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-pub fn start(ctx: &Ctx, id: Option<String>) -> anyhow::Result<i32> {
-    let id = ctx.target.id_or(id.as_ref())?;
-    let pid = ctx.shim.start(&id)?;
+pub fn start(ctx: &Ctx, id: Option<String>, exec_id: Option<String>) -> anyhow::Result<i32> {
+    let p = ctx.process(id.as_deref(), exec_id.as_deref(), true)?;
+    let pid = ctx.shim.start(&p)?;
+    let id = p.name();
     if ctx.json {
         output::print_json(&json!({ "id": id, "pid": pid }))?;
     } else {
@@ -105,16 +110,9 @@ pub fn start(ctx: &Ctx, id: Option<String>) -> anyhow::Result<i32> {
 }
 
 pub fn delete(ctx: &Ctx, exec_id: Option<String>) -> anyhow::Result<i32> {
-    let (id, exit) = match exec_id {
-        Some(exec_id) => {
-            let exit = ctx.shim.delete_process(&exec_id)?;
-            (exec_id, exit)
-        }
-        None => {
-            let exit = ctx.shim.delete()?;
-            (ctx.target.container_id.clone().unwrap_or_default(), exit)
-        }
-    };
+    let p = ctx.process(None, exec_id.as_deref(), false)?;
+    let exit = ctx.shim.delete(&p)?;
+    let id = p.name().to_string();
     if ctx.json {
         output::print_json(&json!({
             "id": id, "pid": exit.pid, "exit_status": exit.exit_status, "exited_at": rfc3339_utc(exit.exited_at),
@@ -134,9 +132,10 @@ pub fn delete(ctx: &Ctx, exec_id: Option<String>) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-pub fn wait(ctx: &Ctx, id: Option<String>) -> anyhow::Result<i32> {
-    let id = ctx.target.id_or(id.as_ref())?;
-    let exit = ctx.shim.wait(&id)?;
+pub fn wait(ctx: &Ctx, id: Option<String>, exec_id: Option<String>) -> anyhow::Result<i32> {
+    let p = ctx.process(id.as_deref(), exec_id.as_deref(), true)?;
+    let exit = ctx.shim.wait(&p)?;
+    let id = p.name();
     if ctx.json {
         output::print_json(&json!({
             "id": id, "exit_status": exit.exit_status, "exited_at": rfc3339_utc(exit.exited_at),

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+pub mod v2;
+
 pub const GO_SHIM: &str = "/usr/bin/containerd-shim";
 pub const BUSYBOX: &str = "/usr/bin/busybox";
 pub const NAMESPACE: &str = "shimctltest";
