@@ -78,6 +78,8 @@ fn tests(extra: &[String], results: &Path, counts: &mut Counts) -> Result<()> {
         .args(["test", "--workspace", "--no-fail-fast"])
         .args(extra)
         .env("SHIM_REQUIRE_ROOT_TESTS", "1")
+        // shim-ctl's task v2 scenarios run against our v2 shim too, not only Go's.
+        .env("SHIM_CTL_V2_OURS", "1")
         // CONTAINERD_1_7, CONTAINERD_2_1: the newer containerds' bin dirs (deps unpacked them).
         .envs(crate::debs::containerd_bin_dirs())
         // The containerd end-to-end suite runs every row against our shim and the Go reference.
