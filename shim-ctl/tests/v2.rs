@@ -403,8 +403,20 @@ fn ls_finds_the_shim_and_lists_each_container_of_a_group(kind: V2Kind) {
     ]);
     let mut out = Collector::spawn(bg.stdout.take().unwrap());
     out.until("ready\n");
-    let bg_pid =
-        json(cd.shim_ctl("c1", &["--json", "state", "--exec-id", "bg"]))["pid"].to_string();
+    // "ready" can come before the shim has read the exec's pid file (State never waits for a
+    // Start in flight): the pid is recorded when shim-ctl's Start returns, which the test does
+    // not see, so it asks until State shows it.
+    let bg_state =
+        || json(cd.shim_ctl("c1", &["--json", "state", "--exec-id", "bg"]))["pid"].to_string();
+    let mut bg_pid = bg_state();
+    for _ in 0..200 {
+        if bg_pid != "0" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+        bg_pid = bg_state();
+    }
+    assert_ne!(bg_pid, "0", "the exec never got its pid");
     let table = ok(shim_ctl(&["ls", "-p", "--state-root", &state]));
     let cells: Vec<Vec<&str>> = table
         .lines()
