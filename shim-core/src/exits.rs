@@ -177,6 +177,13 @@ impl Publisher {
                     })
                     .unwrap_or_else(|p| p.into_inner());
                 let _order = init.order();
+                // An OOM that caused this exit goes first, even if the watcher is behind.
+                if init.oom_unsent() {
+                    self.events.event(Event::Oom {
+                        container_id: container.clone(),
+                    });
+                    init.set_oom_sent();
+                }
                 self.events.event(Event::Exit(event));
                 init.set_exit_published();
             }

@@ -86,7 +86,8 @@ impl Shim {
                 }
                 sink.event(Event::Oom {
                     container_id: id.to_string(),
-                })
+                });
+                init.set_oom_sent();
             })
             .map_err(|e| Error::Internal(format!("start the OOM watcher: {e}")))?;
             Some(watcher)
@@ -508,8 +509,13 @@ impl Shim {
         let Some((watcher, _)) = &self.oom else {
             return;
         };
-        let added = Cgroup::for_pid(&Host::default(), pid as i32)
-            .and_then(|cgroup| watcher.add(id, &cgroup));
+        let added = Cgroup::for_pid(&Host::default(), pid as i32).and_then(|cgroup| {
+            watcher.add(id, &cgroup)?;
+            if let Ok(init) = self.init(id) {
+                init.set_cgroup(cgroup);
+            }
+            Ok(())
+        });
         if let Err(e) = added {
             log::warn!(id:% = id, pid:% = pid, error:% = e; "cannot watch the container's cgroup for OOMs");
         }

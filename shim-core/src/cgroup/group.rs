@@ -38,6 +38,22 @@ impl Cgroup {
         }
     }
 
+    /// How many processes the kernel OOM-killed in this cgroup so far: the `oom_kill` line of
+    /// `memory.oom_control` (v1) or `memory.events` (v2); 0 when the file or line is missing.
+    pub fn oom_kills(&self) -> u64 {
+        let file = match self {
+            Cgroup::V1(cg) => cg.dir("memory").map(|d| d.join("memory.oom_control")),
+            Cgroup::V2(cg) => Some(cg.dir().join("memory.events")),
+        };
+        let text = file
+            .and_then(|f| std::fs::read_to_string(f).ok())
+            .unwrap_or_default();
+        text.lines()
+            .find_map(|l| l.strip_prefix("oom_kill "))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
     /// Every statistic containerd's cgroups library would send for this cgroup.
     pub fn stats(&self) -> Result<Metrics, CgroupError> {
         match self {
@@ -51,6 +67,29 @@ impl Cgroup {
 mod tests {
     use super::*;
     use crate::cgroup::fake::FakeDir;
+
+    #[test]
+    fn oom_kills_are_read_from_oom_control_on_v1_and_memory_events_on_v2() {
+        let dir = FakeDir::new();
+        let h = host(&dir, Mode::Legacy);
+        let cg = Cgroup::for_pid(&h, 9).unwrap();
+        assert_eq!(cg.oom_kills(), 0, "no memory.oom_control yet");
+        dir.write(
+            "sys/fs/cgroup/memory/ctr/memory.oom_control",
+            "oom_kill_disable 0\nunder_oom 0\noom_kill 3\n",
+        );
+        assert_eq!(cg.oom_kills(), 3);
+
+        let dir = FakeDir::new();
+        let h = host(&dir, Mode::Unified);
+        dir.mkdir("sys/fs/cgroup/ctr2");
+        dir.write(
+            "sys/fs/cgroup/ctr2/memory.events",
+            "low 0\nhigh 0\nmax 4\noom 2\noom_kill 2\n",
+        );
+        let cg = Cgroup::for_pid(&h, 9).unwrap();
+        assert_eq!(cg.oom_kills(), 2);
+    }
 
     const MIXED: &str = "4:memory:/ctr\n0::/ctr2\n";
 

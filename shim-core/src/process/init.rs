@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
+use crate::cgroup::Cgroup;
 use crate::error::{kill_error, Error};
 use crate::io::{IoOwner, IoSpec, LoggerContext};
 use crate::mount;
@@ -43,6 +44,10 @@ pub struct Init {
     order: Mutex<()>,
     /// The exit event went out (set under `order`): no OOM may follow it.
     exit_published: AtomicBool,
+    /// An OOM event went out for this container (set under `order`).
+    oom_sent: AtomicBool,
+    /// Its cgroup, when the shim watches it for OOMs: read once more before the exit goes out.
+    cgroup: Mutex<Option<Cgroup>>,
     pub exit: ExitCell,
     pub stdio: ProcIo,
 }
@@ -81,6 +86,8 @@ impl Init {
             op: Mutex::new(()),
             order: Mutex::new(()),
             exit_published: AtomicBool::new(false),
+            oom_sent: AtomicBool::new(false),
+            cgroup: Mutex::new(None),
             exit: ExitCell::default(),
             stdio: ProcIo::default(),
         }
@@ -106,6 +113,26 @@ impl Init {
 
     pub(crate) fn exit_published(&self) -> bool {
         self.exit_published.load(Ordering::SeqCst)
+    }
+
+    /// An OOM event went out; call with `order` held.
+    pub(crate) fn set_oom_sent(&self) {
+        self.oom_sent.store(true, Ordering::SeqCst);
+    }
+
+    /// Remember the cgroup watched for this container's OOMs.
+    pub(crate) fn set_cgroup(&self, cgroup: Cgroup) {
+        *self.cgroup.lock().unwrap_or_else(|p| p.into_inner()) = Some(cgroup);
+    }
+
+    /// Whether the kernel OOM-killed in this container's cgroup while no OOM event went out
+    /// yet (the watcher's thread had not got to it): then one must go before the exit.
+    pub(crate) fn oom_unsent(&self) -> bool {
+        if self.oom_sent.load(Ordering::SeqCst) {
+            return false;
+        }
+        let cgroup = self.cgroup.lock().unwrap_or_else(|p| p.into_inner());
+        cgroup.as_ref().is_some_and(|c| c.oom_kills() > 0)
     }
 
     /// The pid read from runc's pid file after create.
