@@ -6,7 +6,7 @@ use prost::Message;
 use shim_core::service::ExitWatch;
 use shim_core::validate;
 use shim_host::server::{self, Respond};
-use shim_host::status::{self, Reply};
+use shim_host::status::{self, to_status, Reply};
 use shim_proto::protobuf::Empty;
 use shim_proto::shim::{
     CheckpointTaskRequest, CloseIoRequest, CreateTaskRequest, DeleteProcessRequest,
@@ -14,7 +14,6 @@ use shim_proto::shim::{
     UpdateTaskRequest, WaitRequest,
 };
 
-use crate::errors::to_status;
 use crate::service::{wait_response, Service};
 
 /// The one service this shim serves.

@@ -1,7 +1,6 @@
 //! shim-runc-v1: containerd's runtime v1 shim binary; wires flags, log, reaper, shim-core and ttrpc.
 
 mod dispatch;
-mod errors;
 mod flags;
 mod service;
 

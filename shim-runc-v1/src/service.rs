@@ -4,9 +4,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use crate::errors::{invalid, to_status, Reply};
 use shim_core::service as core;
 use shim_core::SingleShim;
+use shim_host::status::{invalid, to_status, Reply};
 use shim_proto::any::type_url_matches;
 use shim_proto::protobuf::{Any, Empty, Timestamp};
 use shim_proto::runc::{CheckpointOptions, CreateOptions, ProcessDetails};

@@ -7,7 +7,7 @@ use prost::Message;
 use shim_core::service::ExitWatch;
 use shim_core::validate;
 use shim_host::server::{self, Respond};
-use shim_host::status::{self, Reply};
+use shim_host::status::{self, to_status, Reply};
 use shim_proto::protobuf::Empty;
 use shim_proto::task_v2::{
     CheckpointTaskRequest, CloseIoRequest, ConnectRequest, CreateTaskRequest, DeleteRequest,
@@ -15,7 +15,6 @@ use shim_proto::task_v2::{
     ShutdownRequest, StartRequest, StateRequest, StatsRequest, UpdateTaskRequest, WaitRequest,
 };
 
-use crate::errors::to_status;
 use crate::service::{wait_response, Service, Shutdown};
 
 /// containerd 1.6, 1.7 and 2.x (bootstrap version 2) call this one.

@@ -5,7 +5,6 @@
 mod bundle;
 mod delete;
 mod dispatch;
-mod errors;
 mod flags;
 mod info;
 mod options;

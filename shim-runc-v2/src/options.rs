@@ -1,13 +1,11 @@
 //! The `Any` payloads of task requests: runc options, checkpoint options, and the OCI JSON of
 //! exec specs and resources, checked by type URL and decoded.
 
-use shim_host::status::Reply;
+use shim_host::status::{invalid, Reply};
 use shim_proto::any::type_url_matches;
 use shim_proto::protobuf::Any;
 use shim_proto::runc_v1_options::{CheckpointOptions, Options};
 use shim_proto::type_url::{RUNC_V1_CHECKPOINT_OPTIONS, RUNC_V1_OPTIONS};
-
-use crate::errors::invalid;
 
 /// An absent Any, or one with neither URL nor value, means "nothing sent".
 fn is_empty(any: Option<&Any>) -> bool {

@@ -18,8 +18,8 @@ use shim_proto::time::{to_timestamp, GO_ZERO_TIME};
 use shim_proto::type_url::{OCI_LINUX_RESOURCES, OCI_PROCESS, RUNC_V1_PROCESS_DETAILS};
 use shim_proto::types::{ProcessInfo, Status};
 
-use crate::errors::{shutting_down, to_status, Reply};
 use crate::{bundle, options, stats, version};
+use shim_host::status::{status, to_status, Reply};
 
 /// The server side of `containerd.task.v2.Task` (and v3) over a shim-core `Shim`.
 pub struct Service {
@@ -249,6 +249,11 @@ impl Service {
     }
 }
 
+/// Shutdown was accepted: what a Create arriving after it gets.
+fn shutting_down() -> ttrpc::Status {
+    status(ttrpc::Code::FAILED_PRECONDITION, "shim is shutting down")
+}
+
 /// What Wait answers once the exit is known (status 0 and Go's zero time for none).
 pub fn wait_response(status: u32, at: Option<SystemTime>) -> WaitResponse {
     WaitResponse {
@@ -296,6 +301,12 @@ mod tests {
                 nanos: 0
             }
         );
+    }
+
+    #[test]
+    fn a_create_after_shutdown_is_a_failed_precondition() {
+        let s = shutting_down();
+        assert_eq!((s.code, s.message.as_str()), (9, "shim is shutting down"));
     }
 
     #[test]
