@@ -185,7 +185,7 @@ impl Service {
     }
 
     pub fn exec(&self, req: ExecProcessRequest) -> Reply<Empty> {
-        let spec_json = options::json(req.spec, OCI_PROCESS, "spec")?;
+        let spec_json = shim_host::options::json(req.spec, OCI_PROCESS, "spec")?;
         let request = core::ExecRequest {
             id: req.exec_id,
             io: io_spec(req.stdin, req.stdout, req.stderr, req.terminal),
@@ -212,7 +212,7 @@ impl Service {
 
     /// Resources only; the annotations are ignored, as Go's runc shim ignores them.
     pub fn update(&self, req: UpdateTaskRequest) -> Reply<Empty> {
-        let resources = options::json(req.resources, OCI_LINUX_RESOURCES, "resources")?;
+        let resources = shim_host::options::json(req.resources, OCI_LINUX_RESOURCES, "resources")?;
         self.core.update(&req.id, &resources).map_err(to_status)?;
         Ok(Empty {})
     }
