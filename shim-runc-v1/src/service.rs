@@ -8,7 +8,8 @@ use shim_core::service as core;
 use shim_core::SingleShim;
 use shim_host::options;
 use shim_host::status::{to_status, Reply};
-use shim_proto::protobuf::{Any, Empty, Timestamp};
+use shim_host::types;
+use shim_proto::protobuf::{Any, Empty};
 use shim_proto::runc::{CheckpointOptions, CreateOptions, ProcessDetails};
 use shim_proto::shim::{
     CheckpointTaskRequest, CloseIoRequest, CreateTaskRequest, CreateTaskResponse,
@@ -16,11 +17,10 @@ use shim_proto::shim::{
     ListPidsResponse, ResizePtyRequest, ShimInfoResponse, StartRequest, StartResponse,
     StateRequest, StateResponse, UpdateTaskRequest, WaitRequest, WaitResponse,
 };
-use shim_proto::time::{to_timestamp, GO_ZERO_TIME};
 use shim_proto::type_url::{
     CHECKPOINT_OPTIONS, CREATE_OPTIONS, OCI_LINUX_RESOURCES, OCI_PROCESS, PROCESS_DETAILS,
 };
-use shim_proto::types::{ProcessInfo, Status};
+use shim_proto::types::ProcessInfo;
 
 /// The server side of `containerd.runtime.linux.shim.v1.Shim` over a shim-core `Shim`.
 pub struct Service {
@@ -41,13 +41,13 @@ impl Service {
             id: s.id,
             bundle: s.bundle.to_string_lossy().into_owned(),
             pid: s.pid,
-            status: status_to_proto(s.status) as i32,
+            status: types::status(s.status) as i32,
             stdin: s.io.stdin,
             stdout: s.io.stdout,
             stderr: s.io.stderr,
             terminal: s.io.terminal,
             exit_status: s.exit_status,
-            exited_at: Some(exit_time(s.exited_at)),
+            exited_at: Some(types::exit_time(s.exited_at)),
         })
     }
 
@@ -57,17 +57,8 @@ impl Service {
             id: req.id,
             bundle: PathBuf::from(req.bundle),
             runtime: req.runtime,
-            rootfs: req
-                .rootfs
-                .into_iter()
-                .map(|m| core::Mount {
-                    kind: m.r#type,
-                    source: m.source,
-                    target: m.target,
-                    options: m.options,
-                })
-                .collect(),
-            io: io_spec(req.stdin, req.stdout, req.stderr, req.terminal),
+            rootfs: types::rootfs(req.rootfs),
+            io: types::io(req.stdin, req.stdout, req.stderr, req.terminal),
             checkpoint: req.checkpoint,
             parent_checkpoint: req.parent_checkpoint,
             options,
@@ -142,7 +133,7 @@ impl Service {
         let spec_json = options::json(req.spec, OCI_PROCESS, "spec")?;
         let request = core::ExecRequest {
             id: req.id,
-            io: io_spec(req.stdin, req.stdout, req.stderr, req.terminal),
+            io: types::io(req.stdin, req.stdout, req.stderr, req.terminal),
             spec_json,
         };
         self.core.exec(request).map_err(to_status)?;
@@ -184,16 +175,7 @@ impl Service {
 pub fn wait_response(status: u32, at: Option<SystemTime>) -> WaitResponse {
     WaitResponse {
         exit_status: status,
-        exited_at: Some(exit_time(at)),
-    }
-}
-
-fn io_spec(stdin: String, stdout: String, stderr: String, terminal: bool) -> shim_core::io::IoSpec {
-    shim_core::io::IoSpec {
-        stdin,
-        stdout,
-        stderr,
-        terminal,
+        exited_at: Some(types::exit_time(at)),
     }
 }
 
@@ -201,22 +183,7 @@ fn delete_response(e: core::ExitInfo) -> DeleteResponse {
     DeleteResponse {
         pid: e.pid,
         exit_status: e.status,
-        exited_at: Some(exit_time(e.exited_at)),
-    }
-}
-
-/// Go always encodes the time: a process that never exited reports Go's zero time.
-fn exit_time(at: Option<SystemTime>) -> Timestamp {
-    at.map_or(GO_ZERO_TIME, to_timestamp)
-}
-
-fn status_to_proto(s: core::Status) -> Status {
-    match s {
-        core::Status::Created => Status::Created,
-        core::Status::Running => Status::Running,
-        core::Status::Stopped => Status::Stopped,
-        core::Status::Paused => Status::Paused,
-        core::Status::Pausing => Status::Pausing,
+        exited_at: Some(types::exit_time(e.exited_at)),
     }
 }
 
@@ -269,17 +236,5 @@ mod tests {
         };
         assert_eq!(s.code, 3);
         assert!(s.message.contains(&any.type_url), "{}", s.message);
-    }
-
-    #[test]
-    fn a_process_that_never_exited_reports_go_zero_time() {
-        assert_eq!(exit_time(None), GO_ZERO_TIME);
-        assert_eq!(
-            exit_time(Some(SystemTime::UNIX_EPOCH)),
-            Timestamp {
-                seconds: 0,
-                nanos: 0
-            }
-        );
     }
 }
