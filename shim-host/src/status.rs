@@ -35,6 +35,11 @@ pub fn invalid(message: impl Into<String>) -> Status {
     status(Code::INVALID_ARGUMENT, message)
 }
 
+/// A request payload that does not decode as its method's message.
+pub fn undecodable(e: prost::DecodeError) -> Status {
+    invalid(format!("decoding the request: {e}"))
+}
+
 /// A frame that is not a ttrpc request.
 pub fn not_a_request(why: impl std::fmt::Display) -> Status {
     invalid(format!("not a ttrpc request: {why}"))
@@ -124,6 +129,11 @@ mod tests {
                 "not a ttrpc request: bad wire type",
             ),
             (invalid("bad payload"), 3, "bad payload"),
+            (
+                undecodable(prost::DecodeError::new("buffer underflow")),
+                3,
+                "decoding the request: failed to decode Protobuf message: buffer underflow",
+            ),
             (unimplemented("method", "Nope"), 12, "method Nope"),
             (
                 oversized(5 << 20, 4 << 20),
