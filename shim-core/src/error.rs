@@ -36,7 +36,10 @@ impl Error {
     }
 
     pub(crate) fn no_such_process(id: &str) -> Error {
-        Error::NotFound(format!("process {id} does not exist"))
+        Error::NotFound(format!(
+            "process {} does not exist",
+            crate::validate::shown(id)
+        ))
     }
 
     pub(crate) fn container_not_found(id: &str) -> Error {
