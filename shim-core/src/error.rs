@@ -36,10 +36,7 @@ impl Error {
     }
 
     pub(crate) fn no_such_process(id: &str) -> Error {
-        Error::NotFound(format!(
-            "process {} does not exist",
-            crate::validate::shown(id)
-        ))
+        Error::NotFound(format!("process {id} does not exist"))
     }
 
     pub(crate) fn container_not_found(id: &str) -> Error {
