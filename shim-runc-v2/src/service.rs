@@ -5,6 +5,8 @@ use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
 use shim_core::service::{self as core, ExitOf, Shim};
+use shim_host::status::{status, to_status, Reply};
+use shim_host::types;
 use shim_proto::protobuf::Empty;
 use shim_proto::runc_v1_options::ProcessDetails;
 use shim_proto::task_v2::{
@@ -18,8 +20,6 @@ use shim_proto::type_url::{OCI_LINUX_RESOURCES, OCI_PROCESS, RUNC_V1_PROCESS_DET
 use shim_proto::types::ProcessInfo;
 
 use crate::{bundle, options, stats, version};
-use shim_host::status::{status, to_status, Reply};
-use shim_host::types;
 
 /// The server side of `containerd.task.v2.Task` (and v3) over a shim-core `Shim`.
 pub struct Service {
