@@ -1,12 +1,11 @@
 //! shim-core's events as containerd reads them: topic and Any-packed protobuf event.
 
-use std::time::SystemTime;
-
 use shim_core::events::{Event as CoreEvent, TaskExit};
 use shim_proto::events as pb;
-use shim_proto::time::{to_timestamp, GO_ZERO_TIME};
+use shim_proto::time::to_timestamp;
 
 use crate::publisher::Event;
+use crate::types::exit_time;
 
 /// Any core event as task v2 publishes it.
 pub fn to_event(e: &CoreEvent) -> Event {
@@ -59,7 +58,7 @@ pub fn to_event(e: &CoreEvent) -> Event {
                 container_id: container_id.clone(),
                 pid: *pid,
                 exit_status: *exit_status,
-                exited_at: Some(time(*exited_at)),
+                exited_at: Some(exit_time(*exited_at)),
                 id: String::new(),
             },
             format!("container={container_id} pid={pid} exit_status={exit_status}"),
@@ -141,11 +140,6 @@ fn event<E: shim_proto::events::Event>(e: &E, about: String) -> Event {
         event: e.to_any(),
         about,
     }
-}
-
-/// Go encodes a time that never was as its zero time.
-fn time(at: Option<SystemTime>) -> shim_proto::protobuf::Timestamp {
-    at.map_or(GO_ZERO_TIME, to_timestamp)
 }
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
-//! ttrpc statuses the server itself answers with (Go ttrpc's codes and words), and `Reply`.
+//! Every ttrpc status a client sees: shim-core's errors as containerd's errdefs classes (the same
+//! for every shim API), what the server itself refuses (Go ttrpc's codes and words), and `Reply`.
 
+use shim_core::error::Error;
 use ttrpc::{Code, Status};
 
 /// What every handler returns: a response, or the status the client sees.
@@ -9,9 +11,33 @@ pub fn status(code: Code, message: impl Into<String>) -> Status {
     ttrpc::get_status(code, message.into())
 }
 
+/// The ttrpc code containerd's `errdefs.FromGRPC` needs to pick the error class.
+pub fn code_of(e: &Error) -> Code {
+    match e {
+        Error::NotFound(_) => Code::NOT_FOUND,
+        Error::AlreadyExists(_) => Code::ALREADY_EXISTS,
+        Error::FailedPrecondition(_) => Code::FAILED_PRECONDITION,
+        Error::InvalidArgument(_) => Code::INVALID_ARGUMENT,
+        // As Go's shims (v1 and runc v2): state machine refusals and runc failures go through
+        // errdefs.ToGRPC as plain errors, which containerd reads as unknown and does not branch
+        // on; ctr then prints exactly what it prints with the Go shim.
+        Error::InvalidState(_) | Error::Runtime(_) | Error::Internal(_) => Code::UNKNOWN,
+    }
+}
+
+/// A status reply with the error's message unchanged (containerd appends the class itself).
+pub fn to_status(e: Error) -> Status {
+    status(code_of(&e), e.to_string())
+}
+
 /// A request refused before any service sees it (bad Any, undecodable payload).
 pub fn invalid(message: impl Into<String>) -> Status {
     status(Code::INVALID_ARGUMENT, message)
+}
+
+/// A request payload that does not decode as its method's message.
+pub fn undecodable(e: prost::DecodeError) -> Status {
+    invalid(format!("decoding the request: {e}"))
 }
 
 /// A frame that is not a ttrpc request.
@@ -52,6 +78,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_error_kind_maps_to_its_code_and_keeps_its_message() {
+        let table = [
+            (Error::NotFound("process nope does not exist".into()), 5),
+            (Error::AlreadyExists("id d1: already exists".into()), 6),
+            (
+                Error::FailedPrecondition("container must be created".into()),
+                9,
+            ),
+            (
+                Error::InvalidState("cannot pause a paused container".into()),
+                2,
+            ),
+            (Error::InvalidArgument("invalid container id".into()), 3),
+            (Error::Runtime("OCI runtime create failed: x".into()), 2),
+            (Error::Internal("panic: boom".into()), 2),
+        ];
+        for (err, number) in table {
+            let message = err.to_string();
+            assert_eq!(code_of(&err) as i32, number, "{message}");
+            let s = to_status(err);
+            assert_eq!((s.code, s.message.as_str()), (number, message.as_str()));
+        }
+    }
+
+    #[test]
     fn what_the_server_refuses_has_go_ttrpc_codes_and_words() {
         let table: Vec<(Status, i32, &str)> = vec![
             (
@@ -60,6 +111,11 @@ mod tests {
                 "not a ttrpc request: bad wire type",
             ),
             (invalid("bad payload"), 3, "bad payload"),
+            (
+                undecodable(prost::DecodeError::new("buffer underflow")),
+                3,
+                "decoding the request: failed to decode Protobuf message: buffer underflow",
+            ),
             (unimplemented("method", "Nope"), 12, "method Nope"),
             (
                 oversized(5 << 20, 4 << 20),

@@ -1,12 +1,9 @@
 //! Routing one ttrpc request to the Shim service: method name, payload decode, call, reply encode.
 
-use std::time::SystemTime;
-
 use prost::Message;
-use shim_core::service::ExitWatch;
 use shim_core::validate;
 use shim_host::server::{self, Respond};
-use shim_host::status::{self, Reply};
+use shim_host::status::{self, to_status, Reply};
 use shim_proto::protobuf::Empty;
 use shim_proto::shim::{
     CheckpointTaskRequest, CloseIoRequest, CreateTaskRequest, DeleteProcessRequest,
@@ -14,7 +11,6 @@ use shim_proto::shim::{
     UpdateTaskRequest, WaitRequest,
 };
 
-use crate::errors::to_status;
 use crate::service::{wait_response, Service};
 
 /// The one service this shim serves.
@@ -33,14 +29,13 @@ impl server::Service for Service {
 /// Run `method` and answer through `respond`: at once for every method but Wait, whose answer
 /// comes when the process exits (no thread waits for it).
 pub fn call(svc: &Service, method: &str, payload: &[u8], respond: Box<dyn Respond>) {
-    if method == "Wait" {
-        match decode::<WaitRequest>(payload).and_then(|r| svc.wait(r)) {
-            Ok(exit) => exit.watch(Box::new(WaitAnswer(respond))),
-            Err(status) => respond.respond(Err(status)),
+    match method {
+        "Wait" => {
+            let exit = decode::<WaitRequest>(payload).and_then(|r| svc.wait(r));
+            server::answer_at_exit(exit, respond, wait_response);
         }
-        return;
+        _ => respond.respond(route(svc, method, payload)),
     }
-    respond.respond(route(svc, method, payload));
 }
 
 fn route(svc: &Service, method: &str, payload: &[u8]) -> Reply<Vec<u8>> {
@@ -75,7 +70,7 @@ where
 /// A request, decoded and with its id (if it has one) within `validate::MAX_ID_BYTES`: no
 /// handler sees, and no message echoes, a huge id.
 fn decode<Req: Message + Default + Named>(payload: &[u8]) -> Reply<Req> {
-    let req = Req::decode(payload).map_err(undecodable)?;
+    let req = Req::decode(payload).map_err(status::undecodable)?;
     if let Some(id) = req.id() {
         validate::id_size("process", id).map_err(to_status)?;
     }
@@ -107,21 +102,3 @@ named!(
         KillRequest, ExecProcessRequest, ResizePtyRequest, CloseIoRequest, WaitRequest;
     without: Empty, CheckpointTaskRequest, UpdateTaskRequest
 );
-
-fn undecodable(e: prost::DecodeError) -> ttrpc::Status {
-    status::invalid(format!("decoding the request: {e}"))
-}
-
-/// A Wait's answer: told of the exit by the thread that records it, encoded for the connection.
-struct WaitAnswer(Box<dyn Respond>);
-
-impl ExitWatch for WaitAnswer {
-    fn wanted(&self) -> bool {
-        self.0.wanted()
-    }
-
-    fn exited(self: Box<Self>, status: u32, at: Option<SystemTime>) {
-        self.0
-            .respond(Ok(wait_response(status, at).encode_to_vec()));
-    }
-}

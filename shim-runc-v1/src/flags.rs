@@ -65,16 +65,8 @@ impl Flags {
     where
         I: IntoIterator<Item = OsString>,
     {
-        Flags::try_parse_from(normalise(args))
+        Flags::try_parse_from(shim_host::goflags::normalise(args, VALUE_FLAGS))
     }
-}
-
-/// Go `flag` syntax rewritten for clap, with this shim's value flags.
-pub fn normalise<I>(args: I) -> Vec<OsString>
-where
-    I: IntoIterator<Item = OsString>,
-{
-    shim_host::goflags::normalise(args, VALUE_FLAGS)
 }
 
 #[cfg(test)]

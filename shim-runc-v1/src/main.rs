@@ -1,7 +1,6 @@
 //! shim-runc-v1: containerd's runtime v1 shim binary; wires flags, log, reaper, shim-core and ttrpc.
 
 mod dispatch;
-mod errors;
 mod flags;
 mod service;
 
@@ -13,7 +12,7 @@ use nix::sys::signal::Signal;
 
 use shim_core::events::{Event, EventSink};
 use shim_host::publisher::{Publisher, Target};
-use shim_host::{logrus, server};
+use shim_host::{logrus, server, startup};
 
 use crate::flags::Flags;
 
@@ -25,29 +24,13 @@ const SHUTDOWN_PUBLISH_LIMIT: Duration = Duration::from_secs(2);
 fn main() {
     // Before anything else: the soft open-file limit up to the hard one, as Go raises it; children
     // get back the limit we started with. Nowhere to log a failure yet: `run` says it.
-    let fd_limit = shim_host::limits::raise_fd_limit();
-    // One malloc arena: the shim's threads allocate little, and glibc would otherwise give each
-    // thread an arena of its own (most of an idle shim's private memory).
-    // A fixed mmap threshold: big buffers (a large request or reply) get their own mapping and
-    // go back to the system when freed, instead of raising glibc's threshold and staying in the
-    // heap after the client that caused them has gone.
-    #[cfg(target_env = "gnu")]
-    // SAFETY: plain mallopt calls before any other thread exists.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 1);
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
-    }
+    let fd_limit = startup::begin();
     // First, before any child exists: become a child subreaper and install the reaper's signal
     // handlers (SIGCHLD, and the signals delivered on `signals`), so no exit can be missed.
-    let mut reaper =
-        reaper::Reaper::builder().forward(&[Signal::SIGTERM, Signal::SIGINT, Signal::SIGUSR1]);
-    if let Ok(started) = &fd_limit {
-        reaper = reaper.child_fd_limit(started.soft, started.hard);
-    }
-    let (reaper, signals) = match reaper.start() {
-        Ok(r) => r,
-        Err(_) => std::process::exit(1),
-    };
+    let (reaper, signals) = startup::reaper(fd_limit.as_ref().ok().copied())
+        .forward(&[Signal::SIGTERM, Signal::SIGINT, Signal::SIGUSR1])
+        .start()
+        .unwrap_or_else(|_| std::process::exit(1));
     let flags = match Flags::parse_from_go(std::env::args_os()) {
         Ok(f) => f,
         Err(e) => {
@@ -74,18 +57,9 @@ fn run(
 ) -> anyhow::Result<()> {
     // Without its log fifo the shim still works; there is nowhere else to say so.
     let _ = logrus::init_workdir(flags.workdir.as_deref(), flags.debug);
-    std::panic::set_hook(Box::new(|info| {
-        let text = shim_host::status::panic_text(info.payload());
-        let at = info.location().map(|l| l.to_string()).unwrap_or_default();
-        log::error!(panic:% = text, at:% = at; "panic");
-    }));
+    startup::log_panics();
     log::info!(namespace:% = flags.namespace, pid:% = std::process::id(), debug:% = flags.debug; "starting shim");
-    match (fd_limit, shim_host::limits::fd_limit()) {
-        (Ok(started), Ok(now)) => {
-            log::debug!(started_with:% = started, now:% = now; "open file limit")
-        }
-        (Err(e), _) | (_, Err(e)) => log::warn!(error:% = e; "cannot raise the open file limit"),
-    }
+    startup::log_fd_limit(fd_limit);
 
     let publisher = Publisher::start(
         Target {

@@ -4,11 +4,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use crate::errors::{invalid, to_status, Reply};
 use shim_core::service as core;
 use shim_core::SingleShim;
-use shim_proto::any::type_url_matches;
-use shim_proto::protobuf::{Any, Empty, Timestamp};
+use shim_host::options;
+use shim_host::status::{to_status, Reply};
+use shim_host::types;
+use shim_proto::protobuf::{Any, Empty};
 use shim_proto::runc::{CheckpointOptions, CreateOptions, ProcessDetails};
 use shim_proto::shim::{
     CheckpointTaskRequest, CloseIoRequest, CreateTaskRequest, CreateTaskResponse,
@@ -16,11 +17,10 @@ use shim_proto::shim::{
     ListPidsResponse, ResizePtyRequest, ShimInfoResponse, StartRequest, StartResponse,
     StateRequest, StateResponse, UpdateTaskRequest, WaitRequest, WaitResponse,
 };
-use shim_proto::time::{to_timestamp, GO_ZERO_TIME};
 use shim_proto::type_url::{
     CHECKPOINT_OPTIONS, CREATE_OPTIONS, OCI_LINUX_RESOURCES, OCI_PROCESS, PROCESS_DETAILS,
 };
-use shim_proto::types::{ProcessInfo, Status};
+use shim_proto::types::ProcessInfo;
 
 /// The server side of `containerd.runtime.linux.shim.v1.Shim` over a shim-core `Shim`.
 pub struct Service {
@@ -41,13 +41,13 @@ impl Service {
             id: s.id,
             bundle: s.bundle.to_string_lossy().into_owned(),
             pid: s.pid,
-            status: status_to_proto(s.status) as i32,
+            status: types::status(s.status) as i32,
             stdin: s.io.stdin,
             stdout: s.io.stdout,
             stderr: s.io.stderr,
             terminal: s.io.terminal,
             exit_status: s.exit_status,
-            exited_at: Some(exit_time(s.exited_at)),
+            exited_at: Some(types::exit_time(s.exited_at)),
         })
     }
 
@@ -57,17 +57,8 @@ impl Service {
             id: req.id,
             bundle: PathBuf::from(req.bundle),
             runtime: req.runtime,
-            rootfs: req
-                .rootfs
-                .into_iter()
-                .map(|m| core::Mount {
-                    kind: m.r#type,
-                    source: m.source,
-                    target: m.target,
-                    options: m.options,
-                })
-                .collect(),
-            io: io_spec(req.stdin, req.stdout, req.stderr, req.terminal),
+            rootfs: types::rootfs(req.rootfs),
+            io: types::io(req.stdin, req.stdout, req.stderr, req.terminal),
             checkpoint: req.checkpoint,
             parent_checkpoint: req.parent_checkpoint,
             options,
@@ -117,7 +108,7 @@ impl Service {
     }
 
     pub fn checkpoint(&self, req: CheckpointTaskRequest) -> Reply<Empty> {
-        let o = checkpoint_options(req.options.as_ref())?;
+        let o: CheckpointOptions = options::decode(req.options.as_ref(), CHECKPOINT_OPTIONS)?;
         let opts = core::CheckpointRequest {
             exit: o.exit,
             open_tcp: o.open_tcp,
@@ -139,10 +130,10 @@ impl Service {
     }
 
     pub fn exec(&self, req: ExecProcessRequest) -> Reply<Empty> {
-        let spec_json = json_any(req.spec, OCI_PROCESS, "spec")?;
+        let spec_json = options::json(req.spec, OCI_PROCESS, "spec")?;
         let request = core::ExecRequest {
             id: req.id,
-            io: io_spec(req.stdin, req.stdout, req.stderr, req.terminal),
+            io: types::io(req.stdin, req.stdout, req.stderr, req.terminal),
             spec_json,
         };
         self.core.exec(request).map_err(to_status)?;
@@ -169,7 +160,7 @@ impl Service {
     }
 
     pub fn update(&self, req: UpdateTaskRequest) -> Reply<Empty> {
-        let resources = json_any(req.resources, OCI_LINUX_RESOURCES, "resources")?;
+        let resources = options::json(req.resources, OCI_LINUX_RESOURCES, "resources")?;
         self.core.update(&resources).map_err(to_status)?;
         Ok(Empty {})
     }
@@ -184,16 +175,7 @@ impl Service {
 pub fn wait_response(status: u32, at: Option<SystemTime>) -> WaitResponse {
     WaitResponse {
         exit_status: status,
-        exited_at: Some(exit_time(at)),
-    }
-}
-
-fn io_spec(stdin: String, stdout: String, stderr: String, terminal: bool) -> shim_core::io::IoSpec {
-    shim_core::io::IoSpec {
-        stdin,
-        stdout,
-        stderr,
-        terminal,
+        exited_at: Some(types::exit_time(at)),
     }
 }
 
@@ -201,36 +183,13 @@ fn delete_response(e: core::ExitInfo) -> DeleteResponse {
     DeleteResponse {
         pid: e.pid,
         exit_status: e.status,
-        exited_at: Some(exit_time(e.exited_at)),
+        exited_at: Some(types::exit_time(e.exited_at)),
     }
 }
 
-/// Go always encodes the time: a process that never exited reports Go's zero time.
-fn exit_time(at: Option<SystemTime>) -> Timestamp {
-    at.map_or(GO_ZERO_TIME, to_timestamp)
-}
-
-fn status_to_proto(s: core::Status) -> Status {
-    match s {
-        core::Status::Created => Status::Created,
-        core::Status::Running => Status::Running,
-        core::Status::Stopped => Status::Stopped,
-        core::Status::Paused => Status::Paused,
-        core::Status::Pausing => Status::Pausing,
-    }
-}
-
-/// An absent Any, or one with neither URL nor value, means "nothing sent".
-fn is_empty(any: Option<&Any>) -> bool {
-    any.map_or(true, |a| a.type_url.is_empty() && a.value.is_empty())
-}
-
-/// CreateTaskRequest.options: `containerd.linux.runc.CreateOptions`, or defaults when empty.
+/// CreateTaskRequest.options: `containerd.linux.runc.CreateOptions`, or defaults when none sent.
 fn create_options(any: Option<&Any>) -> Reply<core::CreateOptions> {
-    let Some(any) = any.filter(|_| !is_empty(any)) else {
-        return Ok(core::CreateOptions::default());
-    };
-    let o: CreateOptions = decode_options(any, CREATE_OPTIONS)?;
+    let o: CreateOptions = options::decode(any, CREATE_OPTIONS)?;
     Ok(core::CreateOptions {
         no_pivot_root: o.no_pivot_root,
         no_new_keyring: o.no_new_keyring,
@@ -241,46 +200,9 @@ fn create_options(any: Option<&Any>) -> Reply<core::CreateOptions> {
     })
 }
 
-/// CheckpointTaskRequest.options: `containerd.linux.runc.CheckpointOptions`, or defaults when empty.
-fn checkpoint_options(any: Option<&Any>) -> Reply<CheckpointOptions> {
-    match any.filter(|_| !is_empty(any)) {
-        None => Ok(CheckpointOptions::default()),
-        Some(any) => decode_options(any, CHECKPOINT_OPTIONS),
-    }
-}
-
-fn decode_options<M: prost::Message + Default>(any: &Any, expected: &str) -> Reply<M> {
-    if !type_url_matches(&any.type_url, expected) {
-        return Err(invalid(format!(
-            "unsupported options type {:?}, expected {expected:?}",
-            any.type_url
-        )));
-    }
-    shim_proto::any::unpack(any, expected).map_err(|e| invalid(e.to_string()))
-}
-
-/// An OCI JSON Any (process spec, resources): its URL must be the OCI one (or empty).
-fn json_any(any: Option<Any>, expected: &str, what: &str) -> Reply<Vec<u8>> {
-    let any = any.unwrap_or_default();
-    if !any.type_url.is_empty() && !type_url_matches(&any.type_url, expected) {
-        return Err(invalid(format!(
-            "unsupported {what} type {:?}, expected {expected:?}",
-            any.type_url
-        )));
-    }
-    Ok(any.value)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn code<T>(r: Reply<T>) -> i32 {
-        match r {
-            Err(s) => s.code,
-            Ok(_) => panic!("expected an error"),
-        }
-    }
 
     #[test]
     fn empty_create_options_are_defaults() {
@@ -304,58 +226,15 @@ mod tests {
     }
 
     #[test]
-    fn unknown_options_url_is_invalid_argument_naming_it() {
+    fn the_task_api_s_options_are_not_this_runtime_s() {
         let any = Any {
-            type_url: "example.com/Bogus".into(),
+            type_url: shim_proto::type_url::RUNC_V1_OPTIONS.into(),
             value: vec![],
         };
-        match create_options(Some(&any)) {
-            Err(s) => {
-                assert_eq!(s.code, 3);
-                assert!(s.message.contains("example.com/Bogus"), "{}", s.message);
-            }
-            _ => panic!("expected InvalidArgument"),
-        }
-        assert_eq!(code(checkpoint_options(Some(&any))), 3);
-    }
-
-    #[test]
-    fn undecodable_options_are_invalid_argument() {
-        let any = Any {
-            type_url: CREATE_OPTIONS.into(),
-            value: vec![0xff, 0xff, 0xff],
+        let Err(s) = create_options(Some(&any)) else {
+            panic!("task API options must be refused");
         };
-        assert_eq!(code(create_options(Some(&any))), 3);
-    }
-
-    #[test]
-    fn json_anys_accept_the_oci_url_or_none_and_refuse_others() {
-        let ok = Any {
-            type_url: OCI_PROCESS.into(),
-            value: b"{}".to_vec(),
-        };
-        assert_eq!(json_any(Some(ok), OCI_PROCESS, "spec").unwrap(), b"{}");
-        let bare = Any {
-            type_url: String::new(),
-            value: b"{}".to_vec(),
-        };
-        assert_eq!(json_any(Some(bare), OCI_PROCESS, "spec").unwrap(), b"{}");
-        let wrong = Any {
-            type_url: OCI_LINUX_RESOURCES.into(),
-            value: b"{}".to_vec(),
-        };
-        assert_eq!(code(json_any(Some(wrong), OCI_PROCESS, "spec")), 3);
-    }
-
-    #[test]
-    fn a_process_that_never_exited_reports_go_zero_time() {
-        assert_eq!(exit_time(None), GO_ZERO_TIME);
-        assert_eq!(
-            exit_time(Some(SystemTime::UNIX_EPOCH)),
-            Timestamp {
-                seconds: 0,
-                nanos: 0
-            }
-        );
+        assert_eq!(s.code, 3);
+        assert!(s.message.contains(&any.type_url), "{}", s.message);
     }
 }

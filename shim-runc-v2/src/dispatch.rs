@@ -1,13 +1,10 @@
 //! Routing one ttrpc request to the Task service: service and method names, payload decode, call,
 //! reply encode.
 
-use std::time::SystemTime;
-
 use prost::Message;
-use shim_core::service::ExitWatch;
 use shim_core::validate;
 use shim_host::server::{self, Respond};
-use shim_host::status::{self, Reply};
+use shim_host::status::{self, to_status, Reply};
 use shim_proto::protobuf::Empty;
 use shim_proto::task_v2::{
     CheckpointTaskRequest, CloseIoRequest, ConnectRequest, CreateTaskRequest, DeleteRequest,
@@ -15,7 +12,6 @@ use shim_proto::task_v2::{
     ShutdownRequest, StartRequest, StateRequest, StatsRequest, UpdateTaskRequest, WaitRequest,
 };
 
-use crate::errors::to_status;
 use crate::service::{wait_response, Service, Shutdown};
 
 /// containerd 1.6, 1.7 and 2.x (bootstrap version 2) call this one.
@@ -37,10 +33,10 @@ impl server::Service for Service {
 /// exits (no thread waits for it); Shutdown before the daemon stops.
 pub fn call(svc: &Service, method: &str, payload: &[u8], respond: Box<dyn Respond>) {
     match method {
-        "Wait" => match decode::<WaitRequest>(payload).and_then(|r| svc.wait(r)) {
-            Ok(exit) => exit.watch(Box::new(WaitAnswer(respond))),
-            Err(status) => respond.respond(Err(status)),
-        },
+        "Wait" => {
+            let exit = decode::<WaitRequest>(payload).and_then(|r| svc.wait(r));
+            server::answer_at_exit(exit, respond, wait_response);
+        }
         "Shutdown" => {
             let outcome = decode::<ShutdownRequest>(payload).and_then(|r| svc.shutdown(r));
             let stop = matches!(outcome, Ok(Shutdown::Stopping));
@@ -70,7 +66,7 @@ fn route(svc: &Service, method: &str, payload: &[u8]) -> Reply<Vec<u8>> {
         "Update" => handle(payload, |r| svc.update(r)),
         "Stats" => handle(payload, |r| svc.stats(r)),
         "Connect" => handle(payload, |r| svc.connect(r)),
-        _ => Err(status::unimplemented("method", &validate::shown(method))),
+        _ => Err(status::unimplemented("method", method)),
     }
 }
 
@@ -85,7 +81,7 @@ where
 /// A request, decoded, with its ids within `validate::MAX_ID_BYTES`: no handler sees, and no
 /// message echoes, a huge id.
 fn decode<Req: Message + Default + Ids>(payload: &[u8]) -> Reply<Req> {
-    let req = Req::decode(payload).map_err(undecodable)?;
+    let req = Req::decode(payload).map_err(status::undecodable)?;
     let (id, exec_id) = req.ids();
     validate::id_size("container", id).map_err(to_status)?;
     if let Some(exec_id) = exec_id {
@@ -120,24 +116,6 @@ ids!(
     without: CreateTaskRequest, PidsRequest, PauseRequest, ResumeRequest, CheckpointTaskRequest,
         UpdateTaskRequest, StatsRequest, ConnectRequest, ShutdownRequest
 );
-
-fn undecodable(e: prost::DecodeError) -> ttrpc::Status {
-    status::invalid(format!("decoding the request: {e}"))
-}
-
-/// A Wait's answer: told of the exit by the thread that records it, encoded for the connection.
-struct WaitAnswer(Box<dyn Respond>);
-
-impl ExitWatch for WaitAnswer {
-    fn wanted(&self) -> bool {
-        self.0.wanted()
-    }
-
-    fn exited(self: Box<Self>, status: u32, at: Option<SystemTime>) {
-        self.0
-            .respond(Ok(wait_response(status, at).encode_to_vec()));
-    }
-}
 
 #[cfg(test)]
 mod tests {

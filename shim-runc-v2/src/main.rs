@@ -5,7 +5,6 @@
 mod bundle;
 mod delete;
 mod dispatch;
-mod errors;
 mod flags;
 mod info;
 mod options;
@@ -28,7 +27,7 @@ use nix::sys::signal::Signal;
 use shim_core::events::{Event, EventSink};
 use shim_host::limits::FdLimit;
 use shim_host::publisher::{Publisher, Target};
-use shim_host::{logrus, server};
+use shim_host::{logrus, server, startup};
 
 use crate::flags::{Action, Env, Flags, Settings};
 
@@ -42,18 +41,7 @@ const SHUTDOWN_PUBLISH_LIMIT: Duration = Duration::from_secs(2);
 fn main() {
     // Before anything else, in every action as in any Go program: the soft open-file limit up to
     // the hard one; every child (the daemon, runc) gets back the limit we started with.
-    let fd_limit = shim_host::limits::raise_fd_limit();
-    // One malloc arena: the shim's threads allocate little, and glibc would otherwise give each
-    // thread an arena of its own (most of an idle shim's private memory).
-    // A fixed mmap threshold: big buffers (a large request or reply) get their own mapping and
-    // go back to the system when freed, instead of raising glibc's threshold and staying in the
-    // heap after the client that caused them has gone.
-    #[cfg(target_env = "gnu")]
-    // SAFETY: plain mallopt calls before any other thread exists.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 1);
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
-    }
+    let fd_limit = startup::begin();
     let started_limit = fd_limit.as_ref().ok().copied();
     let flags = match Flags::parse_from_go(std::env::args_os()) {
         Ok(f) => f,
@@ -98,7 +86,7 @@ fn main() {
         }
         Action::Delete => {
             // As Go: SIGTERM and SIGINT do not interrupt the cleanup.
-            let (reaper, _signals) = reaper_builder(started_limit)
+            let (reaper, _signals) = startup::reaper(started_limit)
                 .forward(&[Signal::SIGTERM, Signal::SIGINT])
                 .start()
                 .unwrap_or_else(|e| fail(anyhow::anyhow!("starting the reaper: {e}")));
@@ -132,24 +120,15 @@ fn serve(
 ) -> anyhow::Result<()> {
     // First, before any child exists: become a child subreaper (the containers are our
     // grandchildren once runc exits) and install the reaper's signal handlers.
-    let (reaper, signals) = reaper_builder(fd_limit.as_ref().ok().copied())
+    let (reaper, signals) = startup::reaper(fd_limit.as_ref().ok().copied())
         .forward(&[Signal::SIGTERM, Signal::SIGINT, Signal::SIGUSR1])
         .start()
         .map_err(|e| anyhow::anyhow!("starting the reaper: {e}"))?;
     // Without its log fifo the shim still works; there is nowhere else to say so.
     let _ = logrus::init(Some(&bundle.join("log")), &[], s.debug);
-    std::panic::set_hook(Box::new(|info| {
-        let text = shim_host::status::panic_text(info.payload());
-        let at = info.location().map(|l| l.to_string()).unwrap_or_default();
-        log::error!(panic:% = text, at:% = at; "panic");
-    }));
+    startup::log_panics();
     log::info!(namespace:% = s.namespace, id:% = s.id, pid:% = std::process::id(), debug:% = s.debug; "starting shim");
-    match (fd_limit, shim_host::limits::fd_limit()) {
-        (Ok(started), Ok(now)) => {
-            log::debug!(started_with:% = started, now:% = now; "open file limit")
-        }
-        (Err(e), _) | (_, Err(e)) => log::warn!(error:% = e; "cannot raise the open file limit"),
-    }
+    startup::log_fd_limit(fd_limit);
     // The socket to remove when we stop: `start` wrote it in the bundle before launching us (the
     // bundle may be gone by then, so it is read now).
     let listen_on = flags.socket.as_deref().map(listen_address);
@@ -222,15 +201,6 @@ fn serve(
     }
     log::info!(events_flushed:% = flushed; "stopped");
     Ok(())
-}
-
-/// The reaper, handing the open-file limit we started with to every child it spawns.
-fn reaper_builder(started: Option<FdLimit>) -> reaper::Builder {
-    let builder = reaper::Reaper::builder();
-    match started {
-        Some(l) => builder.child_fd_limit(l.soft, l.hard),
-        None => builder,
-    }
 }
 
 /// What wakes the daemon's main thread.

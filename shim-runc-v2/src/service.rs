@@ -5,7 +5,9 @@ use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
 use shim_core::service::{self as core, ExitOf, Shim};
-use shim_proto::protobuf::{Empty, Timestamp};
+use shim_host::status::{status, to_status, Reply};
+use shim_host::types;
+use shim_proto::protobuf::Empty;
 use shim_proto::runc_v1_options::ProcessDetails;
 use shim_proto::task_v2::{
     CheckpointTaskRequest, CloseIoRequest, ConnectRequest, ConnectResponse, CreateTaskRequest,
@@ -14,11 +16,9 @@ use shim_proto::task_v2::{
     StartRequest, StartResponse, StateRequest, StateResponse, StatsRequest, StatsResponse,
     UpdateTaskRequest, WaitRequest, WaitResponse,
 };
-use shim_proto::time::{to_timestamp, GO_ZERO_TIME};
 use shim_proto::type_url::{OCI_LINUX_RESOURCES, OCI_PROCESS, RUNC_V1_PROCESS_DETAILS};
-use shim_proto::types::{ProcessInfo, Status};
+use shim_proto::types::ProcessInfo;
 
-use crate::errors::{shutting_down, to_status, Reply};
 use crate::{bundle, options, stats, version};
 
 /// The server side of `containerd.task.v2.Task` (and v3) over a shim-core `Shim`.
@@ -64,13 +64,13 @@ impl Service {
             id: s.id,
             bundle: s.bundle.to_string_lossy().into_owned(),
             pid: s.pid,
-            status: status_to_proto(s.status) as i32,
+            status: types::status(s.status) as i32,
             stdin: s.io.stdin,
             stdout: s.io.stdout,
             stderr: s.io.stderr,
             terminal: s.io.terminal,
             exit_status: s.exit_status,
-            exited_at: Some(exit_time(s.exited_at)),
+            exited_at: Some(types::exit_time(s.exited_at)),
             exec_id: req.exec_id,
         })
     }
@@ -94,17 +94,8 @@ impl Service {
             id: req.id,
             bundle: bundle_dir,
             runtime: o.binary_name,
-            rootfs: req
-                .rootfs
-                .into_iter()
-                .map(|m| core::Mount {
-                    kind: m.r#type,
-                    source: m.source,
-                    target: m.target,
-                    options: m.options,
-                })
-                .collect(),
-            io: io_spec(req.stdin, req.stdout, req.stderr, req.terminal),
+            rootfs: types::rootfs(req.rootfs),
+            io: types::io(req.stdin, req.stdout, req.stderr, req.terminal),
             checkpoint: req.checkpoint,
             parent_checkpoint: req.parent_checkpoint,
             options: core::CreateOptions {
@@ -131,7 +122,7 @@ impl Service {
         Ok(DeleteResponse {
             pid: e.pid,
             exit_status: e.status,
-            exited_at: Some(exit_time(e.exited_at)),
+            exited_at: Some(types::exit_time(e.exited_at)),
         })
     }
 
@@ -185,10 +176,10 @@ impl Service {
     }
 
     pub fn exec(&self, req: ExecProcessRequest) -> Reply<Empty> {
-        let spec_json = options::json(req.spec, OCI_PROCESS, "spec")?;
+        let spec_json = shim_host::options::json(req.spec, OCI_PROCESS, "spec")?;
         let request = core::ExecRequest {
             id: req.exec_id,
-            io: io_spec(req.stdin, req.stdout, req.stderr, req.terminal),
+            io: types::io(req.stdin, req.stdout, req.stderr, req.terminal),
             spec_json,
         };
         self.core.exec(&req.id, request).map_err(to_status)?;
@@ -212,7 +203,7 @@ impl Service {
 
     /// Resources only; the annotations are ignored, as Go's runc shim ignores them.
     pub fn update(&self, req: UpdateTaskRequest) -> Reply<Empty> {
-        let resources = options::json(req.resources, OCI_LINUX_RESOURCES, "resources")?;
+        let resources = shim_host::options::json(req.resources, OCI_LINUX_RESOURCES, "resources")?;
         self.core.update(&req.id, &resources).map_err(to_status)?;
         Ok(Empty {})
     }
@@ -249,35 +240,16 @@ impl Service {
     }
 }
 
+/// Shutdown was accepted: what a Create arriving after it gets.
+fn shutting_down() -> ttrpc::Status {
+    status(ttrpc::Code::FAILED_PRECONDITION, "shim is shutting down")
+}
+
 /// What Wait answers once the exit is known (status 0 and Go's zero time for none).
 pub fn wait_response(status: u32, at: Option<SystemTime>) -> WaitResponse {
     WaitResponse {
         exit_status: status,
-        exited_at: Some(exit_time(at)),
-    }
-}
-
-fn io_spec(stdin: String, stdout: String, stderr: String, terminal: bool) -> shim_core::io::IoSpec {
-    shim_core::io::IoSpec {
-        stdin,
-        stdout,
-        stderr,
-        terminal,
-    }
-}
-
-/// Go always encodes the time: a process that never exited reports Go's zero time.
-fn exit_time(at: Option<SystemTime>) -> Timestamp {
-    at.map_or(GO_ZERO_TIME, to_timestamp)
-}
-
-fn status_to_proto(s: core::Status) -> Status {
-    match s {
-        core::Status::Created => Status::Created,
-        core::Status::Running => Status::Running,
-        core::Status::Stopped => Status::Stopped,
-        core::Status::Paused => Status::Paused,
-        core::Status::Pausing => Status::Pausing,
+        exited_at: Some(types::exit_time(at)),
     }
 }
 
@@ -286,29 +258,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_process_that_never_exited_reports_go_zero_time() {
-        assert_eq!(exit_time(None), GO_ZERO_TIME);
-        assert_eq!(wait_response(0, None).exited_at, Some(GO_ZERO_TIME));
+    fn a_wait_on_a_process_that_never_exited_reports_go_zero_time() {
+        let none = wait_response(0, None);
         assert_eq!(
-            exit_time(Some(SystemTime::UNIX_EPOCH)),
-            Timestamp {
-                seconds: 0,
-                nanos: 0
-            }
+            (none.exit_status, none.exited_at),
+            (0, Some(shim_proto::time::GO_ZERO_TIME))
         );
     }
 
     #[test]
-    fn every_core_status_has_its_proto_status() {
-        let table = [
-            (core::Status::Created, Status::Created),
-            (core::Status::Running, Status::Running),
-            (core::Status::Stopped, Status::Stopped),
-            (core::Status::Paused, Status::Paused),
-            (core::Status::Pausing, Status::Pausing),
-        ];
-        for (c, p) in table {
-            assert_eq!(status_to_proto(c), p);
-        }
+    fn a_create_after_shutdown_is_a_failed_precondition() {
+        let s = shutting_down();
+        assert_eq!((s.code, s.message.as_str()), (9, "shim is shutting down"));
     }
 }

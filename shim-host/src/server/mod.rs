@@ -12,6 +12,7 @@ pub mod frames;
 mod listen;
 mod pool;
 mod reserve;
+mod wait;
 
 use std::io;
 use std::os::fd::AsFd;
@@ -31,6 +32,7 @@ use frames::Incoming;
 pub use listen::Listen;
 use pool::Pool;
 use reserve::Reserve;
+pub use wait::answer_at_exit;
 
 /// While accepting is paused for lack of fds, try to take the reserve back this often (nothing
 /// signals that fds came free).

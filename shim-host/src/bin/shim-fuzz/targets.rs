@@ -82,15 +82,20 @@ fn decode<M: Message + Default + PartialEq>(bytes: &[u8]) -> Option<M> {
     Some(m)
 }
 
-/// An options Any as the v1 front unpacks it (when its URL names `expected`).
+/// An options Any as every front reads it: decoded, or refused without quoting much of it.
 fn options<M: Message + Default>(any: &Option<Any>, expected: &str) {
-    if let Some(any) = any {
-        let _ = shim_proto::any::unpack::<M>(any, expected);
+    if let Err(s) = shim_host::options::decode::<M>(any.as_ref(), expected) {
+        assert!(s.message.len() < 300, "a {}-byte message", s.message.len());
     }
 }
 
-/// Update's resources JSON, as shim-core checks it.
+/// Update's resources: the OCI JSON Any as every front reads it, and its JSON as shim-core
+/// checks it (whatever the URL, so any bytes reach the check).
 fn resources(any: &Option<Any>) {
+    let url = shim_proto::type_url::OCI_LINUX_RESOURCES;
+    if let Err(s) = shim_host::options::json(any.clone(), url, "resources") {
+        assert!(s.message.len() < 300, "a {}-byte message", s.message.len());
+    }
     if let Some(any) = any {
         let _ = validate::resources(&any.value);
     }
