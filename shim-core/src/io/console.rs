@@ -232,14 +232,17 @@ impl Console {
         let reactor = Reactor::get()?;
         let dup = |f: &File| f.try_clone().map_err(IoError::os("dup"));
         if let Some(out) = stdout {
-            // Ends at EIO: the process and everyone else holding the slave are gone.
+            // Ends at EIO (the process and everyone else holding the slave are gone), then
+            // lingers until the client has read what the fifo holds.
             let id = reactor.add(Copy {
                 src: dup(&console.master)?,
                 dst: out.writer,
                 keep: out.keep_alive.into_iter().collect(),
                 on_error: OnWriteError::Drain,
+                linger: true,
                 done: Some(LatchGuard(console.drained.clone())),
                 dropped: Some(console.dropped.clone()),
+                label: format!("terminal output to {}", spec.stdout),
             })?;
             console.copies.push(id);
         }
@@ -253,8 +256,10 @@ impl Console {
                 dst: dup(&console.master)?,
                 keep: Vec::new(),
                 on_error: OnWriteError::Stop,
+                linger: false,
                 done: None,
                 dropped: None,
+                label: format!("terminal input from {}", spec.stdin),
             })?;
             console.copies.push(id);
         }
@@ -284,7 +289,7 @@ impl Console {
         *self.stdin_writer.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
 
-    /// Wait (bounded) until the master reached EOF and the output was copied.
+    /// Wait (bounded) until the master reached EOF and the client read all of the output.
     pub fn wait_drained(&self, limit: Duration) -> bool {
         self.drained.wait(limit)
     }
