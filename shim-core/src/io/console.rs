@@ -189,11 +189,16 @@ fn wait_readable(
 }
 
 /// A running terminal: stdin fifo into the master, master into the stdout fifo (stderr unused).
-/// Both copies run on the IO thread and are cancelled when the console is dropped.
+/// Both copies run on the IO thread. When the console is dropped (Delete, after its bounded
+/// wait), the input copy is cancelled and the output copy released: the end of the output may
+/// still sit in the pty (the process is gone, its last lines are not), and it goes on to a
+/// client that has the fifo open, up to the master's EIO (see `Reactor::release`).
 pub struct Console {
     master: File,
     stdin_writer: Mutex<Option<File>>,
-    copies: Vec<CopyId>,
+    /// Output, then input: released and cancelled at drop.
+    output_copy: Option<CopyId>,
+    input_copy: Option<CopyId>,
     drained: Arc<Latch>,
     dropped: Arc<AtomicU64>,
 }
@@ -222,7 +227,8 @@ impl Console {
         let mut console = Console {
             master,
             stdin_writer: Mutex::new(None),
-            copies: Vec::new(),
+            output_copy: None,
+            input_copy: None,
             drained: Latch::new(usize::from(stdout.is_some())),
             dropped: Arc::new(AtomicU64::new(0)),
         };
@@ -244,7 +250,7 @@ impl Console {
                 dropped: Some(console.dropped.clone()),
                 label: format!("terminal output to {}", spec.stdout),
             })?;
-            console.copies.push(id);
+            console.output_copy = Some(id);
         }
         if let Some(input) = stdin {
             *console
@@ -261,7 +267,7 @@ impl Console {
                 dropped: None,
                 label: format!("terminal input from {}", spec.stdin),
             })?;
-            console.copies.push(id);
+            console.input_copy = Some(id);
         }
         Ok(console)
     }
@@ -299,7 +305,7 @@ impl Console {
         self.dropped.load(Ordering::Relaxed)
     }
 
-    /// Cancel both copies, close the master and the fifos.
+    /// Cancel the input copy, release the output copy (see the type's docs), close the master.
     pub fn close(self) {
         drop(self);
     }
@@ -307,9 +313,15 @@ impl Console {
 
 impl Drop for Console {
     fn drop(&mut self) {
-        if let Ok(reactor) = Reactor::get() {
-            for id in self.copies.drain(..) {
-                reactor.cancel(id);
+        if self.output_copy.is_some() || self.input_copy.is_some() {
+            // Copies exist only once the IO thread did.
+            if let Ok(reactor) = Reactor::get() {
+                if let Some(id) = self.input_copy.take() {
+                    reactor.cancel(id);
+                }
+                if let Some(id) = self.output_copy.take() {
+                    reactor.release(id);
+                }
             }
         }
         self.close_stdin();
