@@ -234,3 +234,46 @@ fn the_last_line_reaches_a_slow_client_in_200_rounds_however_soon_the_console_cl
         short.len()
     );
 }
+
+/// Every log record of this test binary, as `LEVEL message`.
+fn logs() -> &'static std::sync::Mutex<Vec<String>> {
+    struct Capture(std::sync::Mutex<Vec<String>>);
+    impl log::Log for Capture {
+        fn enabled(&self, _: &log::Metadata) -> bool {
+            true
+        }
+        fn log(&self, r: &log::Record) {
+            let line = format!("{} {}", r.level(), r.args());
+            self.0.lock().unwrap_or_else(|p| p.into_inner()).push(line);
+        }
+        fn flush(&self) {}
+    }
+    static CAPTURE: std::sync::OnceLock<&'static Capture> = std::sync::OnceLock::new();
+    let capture = CAPTURE.get_or_init(|| {
+        let c: &'static Capture = Box::leak(Box::new(Capture(Default::default())));
+        log::set_logger(c).expect("one logger per test binary");
+        log::set_max_level(log::LevelFilter::Trace);
+        c
+    });
+    &capture.0
+}
+
+#[test]
+fn a_console_socket_dir_that_cannot_be_removed_is_logged() {
+    logs();
+    let socket = ConsoleSocket::new().unwrap();
+    let dir = socket.path().parent().unwrap().to_path_buf();
+    std::fs::write(dir.join("left-by-someone"), b"x").unwrap();
+    drop(socket);
+    let needle = format!("cannot remove {} (console socket)", dir.display());
+    let line = logs()
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|l| l.contains(&needle))
+        .cloned();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let line =
+        line.unwrap_or_else(|| panic!("no log line {needle:?}: {:?}", logs().lock().unwrap()));
+    assert!(line.starts_with("WARN "), "{line}");
+}

@@ -140,9 +140,20 @@ impl ConsoleSocket {
         }
     }
 
+    /// Remove the socket and its directory (again: a second call finds nothing, and is quiet).
     fn remove(&self) {
-        let _ = std::fs::remove_file(&self.path);
-        let _ = std::fs::remove_dir(&self.dir);
+        let removed = [
+            (&self.path, std::fs::remove_file(&self.path)),
+            (&self.dir, std::fs::remove_dir(&self.dir)),
+        ];
+        for (path, result) in removed {
+            match result {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                    log::warn!("cannot remove {} (console socket): {e}", path.display());
+                }
+                _ => {}
+            }
+        }
     }
 }
 
