@@ -157,3 +157,123 @@ fn console_copies_both_ways_and_ends_when_the_slave_closes() {
     console.close_stdin();
     console.close();
 }
+
+/// `seq 1 <lines>` as a terminal shows it (ONLCR: each line ends in `\r\n`).
+fn seq_on_a_tty(lines: u32) -> Vec<u8> {
+    (1..=lines)
+        .flat_map(|i| format!("{i}\r\n").into_bytes())
+        .collect()
+}
+
+#[test]
+fn the_last_line_reaches_a_slow_client_in_200_rounds_however_soon_the_console_closes() {
+    // A terminal exec's output races its exit: when the process has exited, the end of its
+    // output can still sit in the pty and in our buffer, behind a client that reads slowly (a
+    // loaded machine: ctr, then the terminal ctr writes to). The exit and Delete wait for it
+    // only so long; then the console closes. Nothing the process wrote may be lost for a
+    // client that still has its fifo open: every round must end with the last line.
+    const ROUNDS: u32 = 200;
+    const LINES: u32 = 20_000; // 129 KB: more than the pty, our buffer and the fifo hold
+    let expected = seq_on_a_tty(LINES);
+    let mut short = Vec::new();
+    for round in 0..ROUNDS {
+        let dir = TempDir::new("io-tty-tail");
+        let out = dir.join("stdout");
+        mkfifo(&out);
+        let pty = nix::pty::openpty(None, None).unwrap();
+        let spec = IoSpec {
+            stdin: String::new(),
+            stdout: out.display().to_string(),
+            stderr: String::new(),
+            terminal: true,
+        };
+        // The client: opens as ctr does (before the process runs), reads 4 KiB at a time with
+        // a pause that varies per round.
+        let pause = Duration::from_micros(u64::from(round % 5) * 200);
+        let (tx, rx) = std::sync::mpsc::channel();
+        {
+            let out = out.clone();
+            std::thread::spawn(move || {
+                let mut fifo = File::open(&out).unwrap();
+                let (mut got, mut buf) = (Vec::new(), [0u8; 4096]);
+                loop {
+                    match fifo.read(&mut buf).unwrap() {
+                        0 => break,
+                        n => got.extend_from_slice(&buf[..n]),
+                    }
+                    std::thread::sleep(pause);
+                }
+                let _ = tx.send(got);
+            });
+        }
+        let console = Console::start(pty.master, &spec).unwrap();
+        let slave = File::from(pty.slave);
+        let mut child = std::process::Command::new("seq")
+            .args(["1", &LINES.to_string()])
+            .stdout(slave.try_clone().unwrap())
+            .spawn()
+            .unwrap();
+        drop(slave);
+        assert!(child.wait().unwrap().success());
+        // The exit's and Delete's bounded waits, shorter than the client needs; then Delete.
+        console.wait_drained(Duration::from_millis(u64::from(round % 3)));
+        console.close();
+        let got = rx.recv_timeout(LIMIT).expect("the client never saw EOF");
+        if got != expected {
+            let tail = String::from_utf8_lossy(&got[got.len().saturating_sub(16)..]).into_owned();
+            short.push(format!(
+                "round {round}: {} of {} bytes, ending {tail:?}",
+                got.len(),
+                expected.len()
+            ));
+        }
+    }
+    assert!(
+        short.is_empty(),
+        "{} of {ROUNDS} rounds cut short: {short:#?}",
+        short.len()
+    );
+}
+
+/// Every log record of this test binary, as `LEVEL message`.
+fn logs() -> &'static std::sync::Mutex<Vec<String>> {
+    struct Capture(std::sync::Mutex<Vec<String>>);
+    impl log::Log for Capture {
+        fn enabled(&self, _: &log::Metadata) -> bool {
+            true
+        }
+        fn log(&self, r: &log::Record) {
+            let line = format!("{} {}", r.level(), r.args());
+            self.0.lock().unwrap_or_else(|p| p.into_inner()).push(line);
+        }
+        fn flush(&self) {}
+    }
+    static CAPTURE: std::sync::OnceLock<&'static Capture> = std::sync::OnceLock::new();
+    let capture = CAPTURE.get_or_init(|| {
+        let c: &'static Capture = Box::leak(Box::new(Capture(Default::default())));
+        log::set_logger(c).expect("one logger per test binary");
+        log::set_max_level(log::LevelFilter::Trace);
+        c
+    });
+    &capture.0
+}
+
+#[test]
+fn a_console_socket_dir_that_cannot_be_removed_is_logged() {
+    logs();
+    let socket = ConsoleSocket::new().unwrap();
+    let dir = socket.path().parent().unwrap().to_path_buf();
+    std::fs::write(dir.join("left-by-someone"), b"x").unwrap();
+    drop(socket);
+    let needle = format!("cannot remove {} (console socket)", dir.display());
+    let line = logs()
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|l| l.contains(&needle))
+        .cloned();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let line =
+        line.unwrap_or_else(|| panic!("no log line {needle:?}: {:?}", logs().lock().unwrap()));
+    assert!(line.starts_with("WARN "), "{line}");
+}

@@ -123,11 +123,19 @@ impl BinaryLogger {
         if self.exit().try_exit().is_some() {
             return;
         }
-        let _ = kill(Pid::from_raw(self.pid), Signal::SIGTERM);
+        signal(self.pid, Signal::SIGTERM);
         std::thread::spawn(move || {
             if self.exit().wait_timeout(STOP_GRACE).is_none() {
-                let _ = kill(Pid::from_raw(self.pid), Signal::SIGKILL);
+                signal(self.pid, Signal::SIGKILL);
             }
         });
+    }
+}
+
+/// Signal the logger; one already gone (ESRCH) is no news.
+fn signal(pid: i32, sig: Signal) {
+    match kill(Pid::from_raw(pid), sig) {
+        Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
+        Err(e) => log::warn!("cannot send {sig} to logging binary {pid}: {e}"),
     }
 }

@@ -140,9 +140,20 @@ impl ConsoleSocket {
         }
     }
 
+    /// Remove the socket and its directory (again: a second call finds nothing, and is quiet).
     fn remove(&self) {
-        let _ = std::fs::remove_file(&self.path);
-        let _ = std::fs::remove_dir(&self.dir);
+        let removed = [
+            (&self.path, std::fs::remove_file(&self.path)),
+            (&self.dir, std::fs::remove_dir(&self.dir)),
+        ];
+        for (path, result) in removed {
+            match result {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                    log::warn!("cannot remove {} (console socket): {e}", path.display());
+                }
+                _ => {}
+            }
+        }
     }
 }
 
@@ -189,11 +200,16 @@ fn wait_readable(
 }
 
 /// A running terminal: stdin fifo into the master, master into the stdout fifo (stderr unused).
-/// Both copies run on the IO thread and are cancelled when the console is dropped.
+/// Both copies run on the IO thread. When the console is dropped (Delete, after its bounded
+/// wait), the input copy is cancelled and the output copy released: the end of the output may
+/// still sit in the pty (the process is gone, its last lines are not), and it goes on to a
+/// client that has the fifo open, up to the master's EIO (see `Reactor::release`).
 pub struct Console {
     master: File,
     stdin_writer: Mutex<Option<File>>,
-    copies: Vec<CopyId>,
+    /// Output, then input: released and cancelled at drop.
+    output_copy: Option<CopyId>,
+    input_copy: Option<CopyId>,
     drained: Arc<Latch>,
     dropped: Arc<AtomicU64>,
 }
@@ -222,7 +238,8 @@ impl Console {
         let mut console = Console {
             master,
             stdin_writer: Mutex::new(None),
-            copies: Vec::new(),
+            output_copy: None,
+            input_copy: None,
             drained: Latch::new(usize::from(stdout.is_some())),
             dropped: Arc::new(AtomicU64::new(0)),
         };
@@ -232,16 +249,19 @@ impl Console {
         let reactor = Reactor::get()?;
         let dup = |f: &File| f.try_clone().map_err(IoError::os("dup"));
         if let Some(out) = stdout {
-            // Ends at EIO: the process and everyone else holding the slave are gone.
+            // Ends at EIO (the process and everyone else holding the slave are gone), then
+            // lingers until the client has read what the fifo holds.
             let id = reactor.add(Copy {
                 src: dup(&console.master)?,
                 dst: out.writer,
                 keep: out.keep_alive.into_iter().collect(),
                 on_error: OnWriteError::Drain,
+                linger: true,
                 done: Some(LatchGuard(console.drained.clone())),
                 dropped: Some(console.dropped.clone()),
+                label: format!("terminal output to {}", spec.stdout),
             })?;
-            console.copies.push(id);
+            console.output_copy = Some(id);
         }
         if let Some(input) = stdin {
             *console
@@ -253,10 +273,12 @@ impl Console {
                 dst: dup(&console.master)?,
                 keep: Vec::new(),
                 on_error: OnWriteError::Stop,
+                linger: false,
                 done: None,
                 dropped: None,
+                label: format!("terminal input from {}", spec.stdin),
             })?;
-            console.copies.push(id);
+            console.input_copy = Some(id);
         }
         Ok(console)
     }
@@ -284,7 +306,7 @@ impl Console {
         *self.stdin_writer.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
 
-    /// Wait (bounded) until the master reached EOF and the output was copied.
+    /// Wait (bounded) until the master reached EOF and the client read all of the output.
     pub fn wait_drained(&self, limit: Duration) -> bool {
         self.drained.wait(limit)
     }
@@ -294,7 +316,7 @@ impl Console {
         self.dropped.load(Ordering::Relaxed)
     }
 
-    /// Cancel both copies, close the master and the fifos.
+    /// Cancel the input copy, release the output copy (see the type's docs), close the master.
     pub fn close(self) {
         drop(self);
     }
@@ -302,9 +324,15 @@ impl Console {
 
 impl Drop for Console {
     fn drop(&mut self) {
-        if let Ok(reactor) = Reactor::get() {
-            for id in self.copies.drain(..) {
-                reactor.cancel(id);
+        if self.output_copy.is_some() || self.input_copy.is_some() {
+            // Copies exist only once the IO thread did.
+            if let Ok(reactor) = Reactor::get() {
+                if let Some(id) = self.input_copy.take() {
+                    reactor.cancel(id);
+                }
+                if let Some(id) = self.output_copy.take() {
+                    reactor.release(id);
+                }
             }
         }
         self.close_stdin();

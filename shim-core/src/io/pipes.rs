@@ -20,10 +20,13 @@ use crate::runc::RuncStdio;
 /// Non-terminal IO of one process: pipes for runc, copies to/from the client's fifos/files.
 ///
 /// The copies run on the IO thread (`reactor`): stdout and stderr each from their pipe to the
-/// client (spliced when the client has a fifo), stdin from the client's fifo to its pipe. The
-/// stdin copy is cancelled at `close`. An output copy still running then goes on on purpose: its
-/// pipe's writer lives outside our control (a daemon left in the container) or its fifo has no
-/// reader; it owns only its own fds and ends when its source does.
+/// client (spliced when the client has a fifo), stdin from the client's fifo to its pipe. An
+/// output copy into a fifo lingers after its source's EOF until the client has read every byte
+/// (see `reactor`), so "drained" means the client has the output, not only the fifo. The stdin
+/// copy is cancelled at `close`, and the output copies are released: one lingering ends (what
+/// the fifo holds stays readable to a client that has it open); one still running goes on on
+/// purpose: its pipe's writer lives outside our control (a daemon left in the container); it
+/// owns only its own fds and ends when its source does.
 pub struct ProcessIo {
     stdin_path: Option<PathBuf>,
     stdout_path: Option<PathBuf>,
@@ -35,6 +38,8 @@ pub struct ProcessIo {
     stdin_writer: Mutex<HeldWriter>,
     /// The stdin copy, cancelled at close.
     stdin_copy: Option<CopyId>,
+    /// The output copies, released at close.
+    output_copies: Vec<CopyId>,
     drained: Arc<Latch>,
     dropped: Arc<AtomicU64>,
     started: bool,
@@ -112,6 +117,7 @@ impl ProcessIo {
             stderr_pipe: None,
             stdin_writer: Mutex::new(HeldWriter::default()),
             stdin_copy: None,
+            output_copies: Vec::new(),
             drained: Latch::new(0),
             dropped: Arc::new(AtomicU64::new(0)),
             started: false,
@@ -185,30 +191,36 @@ impl ProcessIo {
         let stderr = self.stderr_path.as_deref().map(open_output).transpose()?;
         self.started = true;
 
-        let outputs: Vec<(File, OutputFifo)> = [
-            (self.stdout_pipe.take(), stdout),
-            (self.stderr_pipe.take(), stderr),
+        let outputs: Vec<(File, OutputFifo, String)> = [
+            ("stdout", self.stdout_pipe.take(), stdout, &self.stdout_path),
+            ("stderr", self.stderr_pipe.take(), stderr, &self.stderr_path),
         ]
         .into_iter()
-        .filter_map(|(pipe, target)| Some((pipe?, target?)))
+        .filter_map(|(name, pipe, target, path)| {
+            let label = format!("{name} to {}", path.as_deref()?.display());
+            Some((pipe?, target?, label))
+        })
         .collect();
         if outputs.is_empty() && stdin.is_none() {
             return Ok(());
         }
         let reactor = Reactor::get()?;
         self.drained = Latch::new(outputs.len());
-        for (from, to) in outputs {
+        for (from, to, label) in outputs {
             // On a write error the copy keeps draining the pipe (counting what it drops), so the
-            // container never blocks on us; at EOF closing the writer and keep-alive tells the
-            // client EOF.
-            reactor.add(Copy {
+            // container never blocks on us. At EOF it lingers until the client has read what the
+            // fifo holds; then closing the writer tells the client EOF.
+            let id = reactor.add(Copy {
                 src: from,
                 dst: to.writer,
                 keep: to.keep_alive.into_iter().collect(),
                 on_error: OnWriteError::Drain,
+                linger: true,
                 done: Some(LatchGuard(self.drained.clone())),
                 dropped: Some(self.dropped.clone()),
+                label,
             })?;
+            self.output_copies.push(id);
         }
 
         if let (Some(input), Some(pipe)) = (stdin, self.stdin_pipe.take()) {
@@ -218,14 +230,20 @@ impl ProcessIo {
                     held.writer = input.writer;
                 }
             }
+            let label = match &self.stdin_path {
+                Some(path) => format!("stdin from {}", path.display()),
+                None => "stdin".to_string(),
+            };
             // At EOF the copy ends and closes the pipe's write end: the container sees EOF.
             self.stdin_copy = Some(reactor.add(Copy {
                 src: input.reader,
                 dst: pipe,
                 keep: Vec::new(),
                 on_error: OnWriteError::Stop,
+                linger: false,
                 done: None,
                 dropped: None,
+                label,
             })?);
         }
         Ok(())
@@ -244,7 +262,9 @@ impl ProcessIo {
         self
     }
 
-    /// Delete: wait (bounded) for the output copiers (or the logger) to reach EOF. True when they did.
+    /// Wait (bounded) until the output copies ended: their sources reached EOF and the client
+    /// read every byte the fifos held (or a copy gave up); for `binary://`, until the logger
+    /// exited. True when they did.
     pub fn wait_drained(&self, limit: Duration) -> bool {
         self.drained.wait(limit) && self.logger.as_ref().map_or(true, |l| l.wait(limit))
     }
@@ -254,7 +274,7 @@ impl ProcessIo {
         self.dropped.load(Ordering::Relaxed)
     }
 
-    /// Cancel the stdin copy and close our fds (output copies: see the type's docs).
+    /// Cancel the stdin copy, release the output copies and close our fds (see the type's docs).
     pub fn close(self) {
         drop(self);
     }
@@ -265,9 +285,15 @@ impl Drop for ProcessIo {
         if let Some(logger) = self.logger.take() {
             logger.stop();
         }
-        if let Some(id) = self.stdin_copy.take() {
+        if self.stdin_copy.is_some() || !self.output_copies.is_empty() {
+            // Copies exist only once the IO thread did.
             if let Ok(reactor) = Reactor::get() {
-                reactor.cancel(id);
+                if let Some(id) = self.stdin_copy.take() {
+                    reactor.cancel(id);
+                }
+                for id in self.output_copies.drain(..) {
+                    reactor.release(id);
+                }
             }
         }
         self.close_stdin();

@@ -6,6 +6,14 @@
 //! every stream of every process and none can block another. The thread starts with the first
 //! copy and lives as long as the process (like the reaper's); nobody joins it. A copy owns its
 //! fds: they are closed when it ends (EOF, or an error it cannot drain past) or is cancelled.
+//!
+//! An output copy into a client's fifo does not end at its source's EOF while the fifo still holds
+//! bytes nobody has read: it *lingers*, holding its writer, until the fifo is empty or its owner
+//! releases it. A fifo's buffer lives only as long as someone has it open, and a client may not
+//! have opened its end yet (ctr opens its fifos on goroutines that can lag behind a short exec
+//! by hundreds of milliseconds), or may have opened it without having read yet: closing our last
+//! end then throws the output away. The kernel says nothing when a reader empties a pipe that was
+//! not full, so a lingering copy looks at FIONREAD on a short timer that backs off.
 
 use std::collections::{HashMap, VecDeque};
 use std::fs::File;
@@ -15,6 +23,7 @@ use std::os::unix::fs::FileTypeExt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
+use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
@@ -32,6 +41,13 @@ const BUF: usize = 32 * 1024;
 const BUDGET: usize = 16;
 /// epoll data of the wake-up eventfd (copy ids start at 1).
 const WAKE: u64 = 0;
+/// A lingering copy first looks at its fifo this soon after its source ended, then twice as late
+/// each time, up to `LINGER_MAX_STEP`; after `LINGER_PATIENT` (longer than an exit's and a
+/// Delete's waits) only every `LINGER_SLOW_STEP`, until its owner releases it.
+const LINGER_FIRST_STEP: Duration = Duration::from_millis(1);
+const LINGER_MAX_STEP: Duration = Duration::from_millis(50);
+const LINGER_PATIENT: Duration = Duration::from_secs(5);
+const LINGER_SLOW_STEP: Duration = Duration::from_secs(1);
 
 /// What a copy does when writing to its destination fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,10 +66,17 @@ pub(crate) struct Copy {
     pub keep: Vec<File>,
     /// What a failed write to `dst` does: end the copy, or keep reading and count what is dropped.
     pub on_error: OnWriteError,
-    /// Counted down when the copy ends (however it ends).
+    /// At the source's EOF, keep `dst` open while it is a fifo still holding unread bytes (see the
+    /// module docs), until it is empty or the copy is released or cancelled. For output to a
+    /// client; never for stdin (the container may never read it all).
+    pub linger: bool,
+    /// Counted down when the copy ends (however it ends): after lingering, once the client has
+    /// read every byte.
     pub done: Option<LatchGuard>,
     /// Bytes thrown away after `dst` failed.
     pub dropped: Option<Arc<AtomicU64>>,
+    /// Names the stream in log lines (`stdout fifo /run/…/e1-stdout`).
+    pub label: String,
 }
 
 /// Names a running copy, to cancel it.
@@ -63,6 +86,7 @@ pub(crate) struct CopyId(u64);
 enum Command {
     Add(CopyId, Box<Copy>),
     Cancel(CopyId),
+    Release(CopyId),
 }
 
 /// The handle to the IO thread.
@@ -118,6 +142,14 @@ impl Reactor {
         self.send(Command::Cancel(id));
     }
 
+    /// The owner stops waiting for `id`: a lingering copy ends now (the bytes left in its fifo
+    /// stay readable to a client that has it open). A running one goes on while a client has
+    /// its fifo open (our keep-alive reader is closed, so once none has, writing fails and the
+    /// rest is drained and dropped), and ends at its source's EOF without lingering.
+    pub fn release(&self, id: CopyId) {
+        self.send(Command::Release(id));
+    }
+
     fn send(&self, c: Command) {
         self.commands
             .lock()
@@ -146,8 +178,23 @@ struct Job {
     /// Registered with epoll (pipes, fifos, ttys; regular files cannot be and are always ready).
     src_polled: bool,
     dst_polled: bool,
+    /// `dst` is a fifo (or pipe): only then can the copy linger.
+    dst_fifo: bool,
     /// False once a write failed and the copy only drains its source.
     dst_ok: bool,
+    /// Bytes this copy threw away (also added to `copy.dropped`), for its closing log line.
+    dropped: u64,
+    /// The owner released it: no lingering from now on.
+    released: bool,
+    /// Source at EOF, waiting for the client to empty the fifo.
+    linger: Option<Linger>,
+}
+
+/// When a lingering copy next looks at its fifo.
+struct Linger {
+    since: Instant,
+    next: Instant,
+    step: Duration,
 }
 
 enum Progress {
@@ -167,6 +214,28 @@ struct Loop {
     ready: VecDeque<u64>,
     /// Where a draining copy reads what it drops.
     scratch: Box<[u8]>,
+}
+
+/// Bytes in a pipe's buffer that no reader has taken yet.
+fn unread(f: &File) -> usize {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int through the pointer, which outlives the call.
+    if unsafe { libc::ioctl(f.as_raw_fd(), libc::FIONREAD, &mut n) } != 0 {
+        return 0;
+    }
+    usize::try_from(n).unwrap_or(0)
+}
+
+/// Whether a fifo we hold for writing has a reader (POLLERR on a writer means none).
+fn has_reader(f: &File) -> bool {
+    let mut pfd = libc::pollfd {
+        fd: f.as_raw_fd(),
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    // SAFETY: poll on one pollfd we own, zero timeout.
+    let n = unsafe { libc::poll(&mut pfd, 1, 0) };
+    n < 0 || pfd.revents & libc::POLLERR == 0
 }
 
 /// (is a pipe or fifo, is a regular file), from one fstat.
@@ -190,15 +259,27 @@ impl Loop {
     fn run(mut self) {
         let mut events = vec![EpollEvent::empty(); 64];
         loop {
-            let timeout = if self.ready.is_empty() {
-                EpollTimeout::NONE
-            } else {
+            let timeout = if !self.ready.is_empty() {
                 EpollTimeout::ZERO
+            } else {
+                match self.next_linger_check() {
+                    None => EpollTimeout::NONE,
+                    Some(at) => {
+                        let left = at.saturating_duration_since(Instant::now());
+                        // Round up: never spin on a sub-millisecond remainder.
+                        let ms = left.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
+                        EpollTimeout::try_from(ms).unwrap_or(EpollTimeout::MAX)
+                    }
+                }
             };
             let n = match self.epoll.wait(&mut events, timeout) {
                 Ok(n) => n,
                 Err(Errno::EINTR) => 0,
-                Err(_) => return, // the epoll fd itself failed: nothing can be served any more
+                Err(e) => {
+                    // The epoll fd itself failed: nothing can be served any more.
+                    log::error!("IO thread stops: epoll_wait failed: {e}; process output is no longer copied");
+                    return;
+                }
             };
             for ev in &events[..n] {
                 if ev.data() == WAKE {
@@ -213,6 +294,39 @@ impl Loop {
                     self.pump(id);
                 }
             }
+            self.check_lingering();
+        }
+    }
+
+    fn next_linger_check(&self) -> Option<Instant> {
+        self.jobs
+            .values()
+            .filter_map(|j| j.linger.as_ref().map(|l| l.next))
+            .min()
+    }
+
+    /// End the lingering copies whose fifo is empty now; look again later at the others.
+    fn check_lingering(&mut self) {
+        let now = Instant::now();
+        let mut emptied = Vec::new();
+        for (id, job) in &mut self.jobs {
+            let Some(l) = &mut job.linger else { continue };
+            if l.next > now {
+                continue;
+            }
+            if unread(&job.copy.dst) == 0 {
+                emptied.push(*id);
+            } else {
+                l.step = if now.duration_since(l.since) < LINGER_PATIENT {
+                    (l.step * 2).min(LINGER_MAX_STEP)
+                } else {
+                    LINGER_SLOW_STEP
+                };
+                l.next = now + l.step;
+            }
+        }
+        for id in emptied {
+            self.finish(id);
         }
     }
 
@@ -228,6 +342,7 @@ impl Loop {
             match c {
                 Command::Add(CopyId(id), copy) => self.add(id, *copy),
                 Command::Cancel(CopyId(id)) => self.finish(id),
+                Command::Release(CopyId(id)) => self.release(id),
             }
         }
     }
@@ -245,22 +360,32 @@ impl Loop {
             }
         };
         let edge = EpollFlags::EPOLLET;
+        let register = |f: &File, flags: EpollFlags, data: u64, end: &str| -> bool {
+            match self.epoll.add(f, EpollEvent::new(flags | edge, data)) {
+                Ok(()) => true,
+                // A file that cannot be polled (a device such as /dev/null) is always ready.
+                Err(Errno::EPERM) => false,
+                Err(e) => {
+                    // Served only when the other end or a retry wakes the copy: it may stall.
+                    log::warn!("{}: cannot watch its {end} for readiness: {e}", copy.label);
+                    false
+                }
+            }
+        };
         let src_polled = !src_file
-            && self
-                .epoll
-                .add(
-                    &copy.src,
-                    EpollEvent::new(EpollFlags::EPOLLIN | EpollFlags::EPOLLRDHUP | edge, id << 1),
-                )
-                .is_ok();
+            && register(
+                &copy.src,
+                EpollFlags::EPOLLIN | EpollFlags::EPOLLRDHUP,
+                id << 1,
+                "source",
+            );
         let dst_polled = !dst_file
-            && self
-                .epoll
-                .add(
-                    &copy.dst,
-                    EpollEvent::new(EpollFlags::EPOLLOUT | edge, (id << 1) | 1),
-                )
-                .is_ok();
+            && register(
+                &copy.dst,
+                EpollFlags::EPOLLOUT,
+                (id << 1) | 1,
+                "destination",
+            );
         self.jobs.insert(
             id,
             Job {
@@ -268,14 +393,61 @@ impl Loop {
                 mode,
                 src_polled,
                 dst_polled,
+                dst_fifo: dst_pipe,
                 dst_ok: true,
+                dropped: 0,
+                released: false,
+                linger: None,
             },
         );
         // Readiness from before the registration (data already in the pipe, a regular file).
         self.pump(id);
     }
 
-    /// End copy `id`: out of epoll, fds closed, its latch counted down.
+    /// The source ended: linger while the fifo holds unread bytes (see the module docs), else end.
+    fn source_ended(&mut self, id: u64) {
+        let Some(job) = self.jobs.get_mut(&id) else {
+            return;
+        };
+        let linger = job.copy.linger && job.dst_fifo && job.dst_ok && !job.released;
+        if !linger || unread(&job.copy.dst) == 0 {
+            return self.finish(id);
+        }
+        // Only the writer is needed now: it keeps the bytes alive and lets a late client's
+        // open(2) return. Without our reader, a reader-less fifo shows as POLLERR at the end.
+        if job.src_polled {
+            let _ = self.epoll.delete(&job.copy.src);
+            job.src_polled = false;
+        }
+        if job.dst_polled {
+            let _ = self.epoll.delete(&job.copy.dst);
+            job.dst_polled = false;
+        }
+        job.copy.keep.clear();
+        let now = Instant::now();
+        job.linger = Some(Linger {
+            since: now,
+            next: now + LINGER_FIRST_STEP,
+            step: LINGER_FIRST_STEP,
+        });
+    }
+
+    /// The owner stops waiting: a lingering copy ends; a running one copies on only for a client
+    /// that has the fifo open, and will not linger.
+    fn release(&mut self, id: u64) {
+        let Some(job) = self.jobs.get_mut(&id) else {
+            return;
+        };
+        job.released = true;
+        if job.linger.is_some() {
+            return self.finish(id);
+        }
+        job.copy.keep.clear();
+        // A write blocked on a fifo nobody reads fails now (EPIPE): step again to see it.
+        self.ready.push_back(id);
+    }
+
+    /// End copy `id`: out of epoll, fds closed, its latch counted down. Says what was lost.
     fn finish(&mut self, id: u64) {
         if let Some(job) = self.jobs.remove(&id) {
             if job.src_polled {
@@ -288,11 +460,30 @@ impl Loop {
                 src,
                 dst,
                 keep,
+                linger,
                 done,
+                label,
                 ..
             } = job.copy;
+            drop(keep);
+            if job.dropped > 0 {
+                log::warn!(
+                    "{label}: {} bytes of output dropped: the client could not take them",
+                    job.dropped
+                );
+            }
+            if job.dst_fifo && job.dst_ok && linger {
+                let left = unread(&dst);
+                if left > 0 && !has_reader(&dst) {
+                    log::warn!("{label}: {left} bytes of output dropped: no client read them and none has the fifo open");
+                } else if left > 0 {
+                    log::debug!(
+                        "{label}: {left} unread bytes left to the client that has the fifo open"
+                    );
+                }
+            }
             // The client sees EOF before anyone waiting on the latch learns the copy ended.
-            drop((src, dst, keep));
+            drop((src, dst));
             drop(done);
         }
     }
@@ -301,10 +492,13 @@ impl Loop {
         let Some(job) = self.jobs.get_mut(&id) else {
             return; // an event for a copy that already ended
         };
+        if job.linger.is_some() {
+            return; // an event from before its source ended: nothing is left to move
+        }
         match step(job, &self.epoll, &mut self.scratch) {
             Progress::Blocked => {}
             Progress::More => self.ready.push_back(id),
-            Progress::Finished => self.finish(id),
+            Progress::Finished => self.source_ended(id),
         }
     }
 }
@@ -326,9 +520,23 @@ fn step(job: &mut Job, epoll: &Epoll, scratch: &mut [u8]) -> Progress {
             Moved::Some => {}
             Moved::Blocked => return Progress::Blocked,
             Moved::Eof => return Progress::Finished,
-            Moved::WriteFailed => match job.copy.on_error {
-                OnWriteError::Stop => return Progress::Finished,
+            Moved::ReadFailed(e) => {
+                log::warn!(
+                    "{}: reading the source failed, taken as its end: {e}",
+                    job.copy.label
+                );
+                return Progress::Finished;
+            }
+            Moved::WriteFailed(e) => match job.copy.on_error {
+                OnWriteError::Stop => {
+                    log::debug!("{}: stopped: writing failed: {e}", job.copy.label);
+                    return Progress::Finished;
+                }
                 OnWriteError::Drain => {
+                    log::warn!(
+                        "{}: writing to the client failed ({e}): its output is read and dropped from now on, so the process never blocks",
+                        job.copy.label
+                    );
                     // Keep the container from blocking on us: drop what the client cannot take.
                     if let Mode::Buffered { start, end, .. } = &mut job.mode {
                         let pending = (*end - *start) as u64;
@@ -352,7 +560,9 @@ enum Moved {
     Some,
     Blocked,
     Eof,
-    WriteFailed,
+    /// Reading failed other than with a pty's EIO: the copy ends there.
+    ReadFailed(io::Error),
+    WriteFailed(io::Error),
 }
 
 fn retry(e: &io::Error) -> bool {
@@ -361,6 +571,15 @@ fn retry(e: &io::Error) -> bool {
 
 fn blocked(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::WouldBlock
+}
+
+/// The end of a source: EOF, or EIO from a pty master whose slave side closed.
+fn source_end(e: io::Error) -> Moved {
+    if e.raw_os_error() == Some(libc::EIO) {
+        Moved::Eof
+    } else {
+        Moved::ReadFailed(e)
+    }
 }
 
 fn splice(src: &File, dst: &File) -> Moved {
@@ -388,7 +607,7 @@ fn splice(src: &File, dst: &File) -> Moved {
                     return Moved::Blocked;
                 }
                 // Our read end of a pipe does not fail: the write side did (no reader, closed).
-                return Moved::WriteFailed;
+                return Moved::WriteFailed(e);
             }
         }
     }
@@ -404,7 +623,7 @@ fn buffered(
 ) -> Moved {
     if *start < *end {
         return match dst.write(&buf[*start..*end]) {
-            Ok(0) => Moved::WriteFailed,
+            Ok(0) => Moved::WriteFailed(io::ErrorKind::WriteZero.into()),
             Ok(n) => {
                 *start += n;
                 if *start == *end {
@@ -414,7 +633,7 @@ fn buffered(
             }
             Err(e) if retry(&e) => Moved::Some,
             Err(e) if blocked(&e) => Moved::Blocked,
-            Err(_) => Moved::WriteFailed,
+            Err(e) => Moved::WriteFailed(e),
         };
     }
     match src.read(buf) {
@@ -425,7 +644,7 @@ fn buffered(
         }
         Err(e) if retry(&e) => Moved::Some,
         Err(e) if blocked(&e) => Moved::Blocked,
-        Err(_) => Moved::Eof,
+        Err(e) => source_end(e),
     }
 }
 
@@ -439,11 +658,12 @@ fn discard(job: &mut Job, scratch: &mut [u8]) -> Moved {
         }
         Err(e) if retry(&e) => Moved::Some,
         Err(e) if blocked(&e) => Moved::Blocked,
-        Err(_) => Moved::Eof,
+        Err(e) => source_end(e),
     }
 }
 
-fn add_dropped(job: &Job, n: u64) {
+fn add_dropped(job: &mut Job, n: u64) {
+    job.dropped += n;
     if let Some(d) = &job.copy.dropped {
         d.fetch_add(n, Ordering::Relaxed);
     }

@@ -23,6 +23,25 @@ pub struct Expectations {
     /// Row 36: part of a line the shim (never containerd) logs when an exec has run: Go's
     /// reaper reports runc's pid as no process of its own; ours logs the published exit.
     pub log_line_after_exec: &'static str,
+    /// Row 37: the output of short execs started 50 at a time reaches ctr. Go publishes the exit
+    /// without waiting for ctr to have read, and ctr's Delete can then close a fifo it opened
+    /// but has not marked open yet (seen: 2 of 16 runs of 50 lose a line); ours records the exit
+    /// once the client has read the output and holds the fifo until then.
+    pub short_exec_output_kept: bool,
+    /// Row 37: every one of those execs' exits reaches ctr (within CTR_BOUND). Go publishes each
+    /// event by running `containerd publish`; 50 at once on a loaded machine time out (30 s, its
+    /// log: `msg="post event" ... timeout 30s ... publish --topic /tasks/exit`) and Go drops the
+    /// exit, so that ctr waits until our bound. Ours forwards events over one ttrpc connection
+    /// and retries.
+    pub short_exec_exit_reported: bool,
+    /// Row 37: every one of those execs starts. Go's `runc exec` failed once (`runc did not
+    /// terminate successfully: exit status 12`, nothing in log.json) in a run of 20 rounds on a
+    /// loaded machine; not investigated further. Ours starts every one.
+    pub short_exec_always_starts: bool,
+    /// Row 37: rounds of 50 execs. Go takes 2 to 60 s a round (it runs one exec at a time and
+    /// a process per event; containerd's State calls time out meanwhile), ours about 2 s: Go
+    /// runs 5 rounds, to keep the suite's time reasonable.
+    pub stress_rounds: u32,
 }
 
 pub const GO: Expectations = Expectations {
@@ -32,6 +51,10 @@ pub const GO: Expectations = Expectations {
     exit_published_after_restart: false,
     attach_gets_every_byte: false,
     log_line_after_exec: "wasn't found\"",
+    short_exec_output_kept: false,
+    short_exec_exit_reported: false,
+    short_exec_always_starts: false,
+    stress_rounds: 5,
 };
 
 pub const OURS: Expectations = Expectations {
@@ -41,4 +64,8 @@ pub const OURS: Expectations = Expectations {
     exit_published_after_restart: true,
     attach_gets_every_byte: true,
     log_line_after_exec: "msg=\"published event\"",
+    short_exec_output_kept: true,
+    short_exec_exit_reported: true,
+    short_exec_always_starts: true,
+    stress_rounds: 20,
 };

@@ -7,7 +7,7 @@ use std::path::Path;
 
 const APPLETS: &[&str] = &[
     "sh", "cat", "echo", "sleep", "tty", "stty", "true", "false", "head", "tail", "ls", "wait",
-    "tr",
+    "tr", "seq",
 ];
 
 /// Creates `<dir>/bin/busybox` (copied from /usr/bin/busybox) with applet symlinks.
