@@ -1,5 +1,7 @@
 //! A private containerd for one test and one shim: its own temp dir, namespace and mount namespace,
 //! driven with `ctr`, restartable in the same mount namespace, and torn down completely on drop.
+//!
+//! [`Setup`] says which containerd binaries run it and which runtime (and shim) its tasks use.
 
 use std::env;
 use std::fs;
@@ -12,11 +14,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::events::Events;
-use super::proc::{self, Exit, Output, Proc};
-use super::rootfs;
-use super::shims::Shim;
-use super::sys;
+use crate::events::Events;
+use crate::proc::{self, Exit, Output, Proc};
+use crate::rootfs;
+use crate::sys;
 
 pub const RUNTIME: &str = "io.containerd.runtime.v1.linux";
 /// Bound for one ctr call (a hung ctr fails the row instead of the suite).
@@ -24,9 +25,47 @@ pub const CTR_BOUND: Duration = Duration::from_secs(60);
 /// Bound for containerd to answer `ctr version` after start.
 const READY_BOUND: Duration = Duration::from_secs(30);
 
+/// Which containerd binaries: a bin dir holding `containerd` and `ctr`, or those on PATH.
+#[derive(Clone, Debug)]
+pub struct Build {
+    /// `None`: `containerd` and `ctr` as found on PATH (the system's).
+    pub bin: Option<PathBuf>,
+}
+
+impl Build {
+    /// The system's containerd and ctr, found on PATH.
+    pub fn system() -> Build {
+        Build { bin: None }
+    }
+
+    /// `containerd`, `ctr` (…): the path in the bin dir, or the bare name for a PATH lookup.
+    pub fn tool(&self, name: &str) -> PathBuf {
+        match &self.bin {
+            Some(dir) => dir.join(name),
+            None => PathBuf::from(name),
+        }
+    }
+}
+
+/// Which runtime the tasks of this containerd use, with which shim binary.
+#[derive(Clone, Debug)]
+pub enum Runtime {
+    /// `io.containerd.runtime.v1.linux`, the shim set as the plugin's `shim` (containerd 1.x).
+    V1 { shim: PathBuf },
+}
+
+/// Everything that tells one private containerd from another.
+#[derive(Clone, Debug)]
+pub struct Setup {
+    /// Short label of the shim for namespaces and reports: `go`, `ours`.
+    pub label: String,
+    pub build: Build,
+    pub runtime: Runtime,
+}
+
 /// One private containerd. Every method panics on harness failure (this is test code).
 pub struct Containerd {
-    pub shim: Shim,
+    pub setup: Setup,
     /// The containerd namespace: unique per test run, row and shim.
     pub ns: String,
     pub dir: PathBuf,
@@ -59,18 +98,18 @@ fn with_pdeathsig(cmd: &mut Command) {
 }
 
 impl Containerd {
-    /// Starts a private containerd configured with `shim` for the row `tag`.
-    pub fn start(shim: &Shim, tag: &str) -> Containerd {
+    /// Starts a private containerd as `setup` says, for the row `tag`.
+    pub fn start(setup: &Setup, tag: &str) -> Containerd {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let ns = format!("e2e-{}-{n}-{tag}-{}", std::process::id(), shim.name);
+        let ns = format!("e2e-{}-{n}-{tag}-{}", std::process::id(), setup.label);
         let dir = PathBuf::from(format!("/tmp/{ns}"));
         let _ = fs::remove_dir_all(&dir);
         for d in ["root", "state", "opt"] {
             fs::create_dir_all(dir.join(d)).expect("create temp dirs");
         }
         let mut cd = Containerd {
-            shim: shim.clone(),
+            setup: setup.clone(),
             ns,
             dir,
             holder: None,
@@ -182,7 +221,9 @@ disabled_plugins = [
   runtime = "{d}/runc"
   shim_debug = true
 "#,
-            shim = self.shim.path.display()
+            shim = match &self.setup.runtime {
+                Runtime::V1 { shim } => shim.display(),
+            }
         );
         fs::write(self.dir.join("config.toml"), cfg).expect("write config.toml");
     }
@@ -219,7 +260,8 @@ disabled_plugins = [
 
     /// `nsenter … ctr --address <sock> --namespace <ns> <args>`
     pub fn ctr_cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = self.in_ns("ctr");
+        let ctr = self.setup.build.tool("ctr");
+        let mut cmd = self.in_ns(&ctr.to_string_lossy());
         cmd.arg("--address")
             .arg(self.socket())
             .args(["--namespace", &self.ns])
@@ -274,7 +316,8 @@ disabled_plugins = [
         self.generation += 1;
         let log = fs::File::create(self.dir.join(format!("containerd-{}.log", self.generation)))
             .expect("create containerd log");
-        let mut cmd = self.in_ns("containerd");
+        let containerd = self.setup.build.tool("containerd");
+        let mut cmd = self.in_ns(&containerd.to_string_lossy());
         cmd.arg("--config")
             .arg(self.dir.join("config.toml"))
             .stdin(Stdio::null())
@@ -322,7 +365,7 @@ disabled_plugins = [
         any.extend_from_slice(&oom);
         let deadline = Instant::now() + READY_BOUND;
         loop {
-            let mut cmd = Command::new("containerd");
+            let mut cmd = Command::new(self.setup.build.tool("containerd"));
             cmd.arg("--address").arg(self.socket()).args([
                 "publish",
                 "--topic",
@@ -472,7 +515,7 @@ disabled_plugins = [
             let tail: Vec<&str> = log.lines().rev().take(40).collect();
             eprintln!(
                 "--- [{}] containerd log (last 40 lines) ---\n{}\n--- runc calls ---\n{}\n--- events ---\n{}",
-                self.shim.name,
+                self.setup.label,
                 tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
                 self.runc_calls(),
                 self.events.transcript()
