@@ -6,6 +6,7 @@
 //! runtime, rootfs, reports, prerequisites); what a checklist expects of a shim stays with it.
 
 pub mod containerd;
+pub mod ctr;
 pub mod events;
 pub mod prereq;
 pub mod proc;

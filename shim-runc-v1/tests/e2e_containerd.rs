@@ -24,19 +24,10 @@ use e2e::probe::ManualShim;
 use e2e::proc::{self, Exit};
 use e2e::report::Ran;
 use e2e::sys;
+use e2e_kit::ctr::{sh, task_status, wait_text, with_pty, PRINT_PTY_SIZE};
 
 const SLEEP: &[&str] = &["sleep", "1000"];
 const PROCESS_BOUND: Duration = Duration::from_secs(20);
-
-/// Waits inside the container until the pty has a size (ctr sends it only after start), then
-/// prints it as `size=<rows> <cols>`. Bounded to 10 s.
-const PRINT_PTY_SIZE: &str = "i=0; while :; do s=$(stty size 2>/dev/null); \
-     [ -n \"$s\" ] && [ \"$s\" != \"0 0\" ] && break; i=$((i+1)); [ $i -ge 100 ] && break; \
-     sleep 0.1; done; echo \"size=$s\"";
-
-fn sh(script: &str) -> Vec<&str> {
-    vec!["/bin/sh", "-c", script]
-}
 
 /// Kills and deletes `id`, waiting for its delete event: a barrier after which every event
 /// about earlier actions has been seen.
@@ -51,23 +42,6 @@ fn kill_and_delete(cd: &Containerd, id: &str) {
 /// (the issue asks for containerd's error codes where it shows them).
 fn refused(msg: &str) -> String {
     format!("{msg}: unknown")
-}
-
-fn task_status(cd: &Containerd, id: &str) -> Option<String> {
-    let ls = cd.ctr(&["t", "ls"]);
-    ls.expect_code(0);
-    ls.stdout.lines().find_map(|l| {
-        let f: Vec<&str> = l.split_whitespace().collect();
-        (f.first() == Some(&id)).then(|| f.last().unwrap_or(&"").to_string())
-    })
-}
-
-/// Runs a ctr command line under `script` so it has a pty; `stty` sets the outer size first.
-fn with_pty(cd: &Containerd, stty: &str, args: &[String]) -> proc::Output {
-    let line = format!("stty {stty}; {}", cd.ctr_shell(args));
-    let mut cmd = Command::new("script");
-    cmd.args(["-eqc", &line, "/dev/null"]);
-    proc::run(cmd, CTR_BOUND, None)
 }
 
 fn proc_stat_fields(pid: i32) -> Vec<String> {
@@ -1152,19 +1126,4 @@ fn first_log_line(
         let _ = tx.send(found);
     });
     rx.recv_timeout(PROCESS_BOUND).ok().flatten()
-}
-
-/// Re-check `probe` until it yields, within `bound`. Only for containerd's log file, which
-/// offers no event to wait on.
-fn wait_text(bound: Duration, probe: impl Fn() -> Option<String>) -> Option<String> {
-    let deadline = std::time::Instant::now() + bound;
-    loop {
-        if let Some(found) = probe() {
-            return Some(found);
-        }
-        if std::time::Instant::now() >= deadline {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
