@@ -26,19 +26,10 @@ use e2e::probe::ManualShim;
 use e2e::proc::{self, Exit};
 use e2e::report::Ran;
 use e2e::sys;
+use e2e_kit::ctr::{sh, task_status, wait_text, with_pty, PRINT_PTY_SIZE};
 
 const SLEEP: &[&str] = &["sleep", "1000"];
 const PROCESS_BOUND: Duration = Duration::from_secs(20);
-
-/// Waits inside the container until the pty has a size (ctr sends it only after start), then
-/// prints it as `size=<rows> <cols>`. Bounded to 10 s.
-const PRINT_PTY_SIZE: &str = "i=0; while :; do s=$(stty size 2>/dev/null); \
-     [ -n \"$s\" ] && [ \"$s\" != \"0 0\" ] && break; i=$((i+1)); [ $i -ge 100 ] && break; \
-     sleep 0.1; done; echo \"size=$s\"";
-
-fn sh(script: &str) -> Vec<&str> {
-    vec!["/bin/sh", "-c", script]
-}
 
 /// Kills and deletes `id`, waiting for its delete event: a barrier after which every event
 /// about earlier actions has been seen.
@@ -55,23 +46,6 @@ fn refused(msg: &str) -> String {
     format!("{msg}: unknown")
 }
 
-fn task_status(cd: &Containerd, id: &str) -> Option<String> {
-    let ls = cd.ctr(&["t", "ls"]);
-    ls.expect_code(0);
-    ls.stdout.lines().find_map(|l| {
-        let f: Vec<&str> = l.split_whitespace().collect();
-        (f.first() == Some(&id)).then(|| f.last().unwrap_or(&"").to_string())
-    })
-}
-
-/// Runs a ctr command line under `script` so it has a pty; `stty` sets the outer size first.
-fn with_pty(cd: &Containerd, stty: &str, args: &[String]) -> proc::Output {
-    let line = format!("stty {stty}; {}", cd.ctr_shell(args));
-    let mut cmd = Command::new("script");
-    cmd.args(["-eqc", &line, "/dev/null"]);
-    proc::run(cmd, CTR_BOUND, None)
-}
-
 fn proc_stat_fields(pid: i32) -> Vec<String> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
     let after = &stat[stat.rfind(')').unwrap() + 2..];
@@ -81,7 +55,7 @@ fn proc_stat_fields(pid: i32) -> Vec<String> {
 #[test]
 fn row01_run_prints_output_returns_exit_code_and_publishes_lifecycle_events() {
     each_shim("row01", |shim| {
-        let cd = Containerd::start(shim, "r01");
+        let cd = Containerd::start(&shim.setup(), "r01");
         let out = cd.run(&[], "t1", &sh("echo out; echo err >&2; exit 3"));
         out.expect_code(3);
         assert!(
@@ -101,7 +75,7 @@ fn row01_run_prints_output_returns_exit_code_and_publishes_lifecycle_events() {
 #[test]
 fn row02_shim_keeps_the_process_attributes_containerd_gave_it() {
     each_shim("row02", |shim| {
-        let cd = Containerd::start(shim, "r02");
+        let cd = Containerd::start(&shim.setup(), "r02");
         cd.run_detached("t2", SLEEP);
         let pid = cd.shim_pid("t2");
         let fd = |n: u32| {
@@ -138,7 +112,7 @@ fn row02_shim_keeps_the_process_attributes_containerd_gave_it() {
 #[test]
 fn row03_bundle_and_workdir_hold_the_expected_files() {
     each_shim("row03", |shim| {
-        let cd = Containerd::start(shim, "r03");
+        let cd = Containerd::start(&shim.setup(), "r03");
         cd.run_detached("t2", SLEEP);
         let b = cd.bundle("t2");
         let address = fs::read_to_string(b.join("address")).unwrap();
@@ -168,7 +142,7 @@ fn row03_bundle_and_workdir_hold_the_expected_files() {
 #[test]
 fn row04_exec_returns_its_exit_code_with_started_and_exit_events_only() {
     each_shim("row04", |shim| {
-        let cd = Containerd::start(shim, "r04");
+        let cd = Containerd::start(&shim.setup(), "r04");
         cd.run_detached("t2", SLEEP);
         cd.ctr(&[
             "t",
@@ -204,7 +178,7 @@ fn row04_exec_returns_its_exit_code_with_started_and_exit_events_only() {
 #[test]
 fn row05_exec_of_a_missing_binary_reports_the_runc_error() {
     each_shim("row05", |shim| {
-        let cd = Containerd::start(shim, "r05");
+        let cd = Containerd::start(&shim.setup(), "r05");
         cd.run_detached("t2", SLEEP);
         let out = cd.ctr(&["t", "exec", "--exec-id", "e2", "t2", "/bin/nonexistent"]);
         out.expect_error(
@@ -218,7 +192,7 @@ fn row05_exec_of_a_missing_binary_reports_the_runc_error() {
 #[test]
 fn row06_create_failure_reports_the_runc_error_and_removes_the_bundle() {
     each_shim("row06", |shim| {
-        let cd = Containerd::start(shim, "r06");
+        let cd = Containerd::start(&shim.setup(), "r06");
         let out = cd.run(&[], "f1", &["/bin/nonexistent"]);
         out.expect_error(
             "OCI runtime create failed: runc create failed: unable to start container process: \
@@ -232,7 +206,7 @@ fn row06_create_failure_reports_the_runc_error_and_removes_the_bundle() {
 #[test]
 fn row07_tty_run_gets_a_pty_of_the_client_size() {
     each_shim("row07", |shim| {
-        let cd = Containerd::start(shim, "r07");
+        let cd = Containerd::start(&shim.setup(), "r07");
         let script = format!("tty; {PRINT_PTY_SIZE}; exit 7");
         let args = cd.run_args(&["-t"], "t3", &sh(&script));
         let out = with_pty(&cd, "cols 100 rows 30", &args);
@@ -274,7 +248,7 @@ fn flag_value<'a>(line: &'a str, flag: &str) -> Option<&'a str> {
 #[test]
 fn row08_tty_exec_is_resized_to_the_client_size() {
     each_shim("row08", |shim| {
-        let cd = Containerd::start(shim, "r08");
+        let cd = Containerd::start(&shim.setup(), "r08");
         cd.run_detached("t2", SLEEP);
         let args: Vec<String> = ["t", "exec", "-t", "--exec-id", "tt1", "t2", "/bin/sh", "-c"]
             .iter()
@@ -290,7 +264,7 @@ fn row08_tty_exec_is_resized_to_the_client_size() {
 #[test]
 fn row09_pause_and_resume_change_status_and_publish_events() {
     each_shim("row09", |shim| {
-        let cd = Containerd::start(shim, "r09");
+        let cd = Containerd::start(&shim.setup(), "r09");
         cd.run_detached("t2", SLEEP);
         cd.ctr(&["t", "pause", "t2"]).expect_code(0);
         assert_eq!(task_status(&cd, "t2").as_deref(), Some("PAUSED"));
@@ -304,7 +278,7 @@ fn row09_pause_and_resume_change_status_and_publish_events() {
 #[test]
 fn row10_pausing_a_paused_task_is_refused() {
     each_shim("row10", |shim| {
-        let cd = Containerd::start(shim, "r10");
+        let cd = Containerd::start(&shim.setup(), "r10");
         cd.run_detached("t2", SLEEP);
         cd.ctr(&["t", "pause", "t2"]).expect_code(0);
         cd.ctr(&["t", "pause", "t2"])
@@ -315,7 +289,7 @@ fn row10_pausing_a_paused_task_is_refused() {
 #[test]
 fn row11_resuming_a_running_task_is_refused() {
     each_shim("row11", |shim| {
-        let cd = Containerd::start(shim, "r11");
+        let cd = Containerd::start(&shim.setup(), "r11");
         cd.run_detached("t2", SLEEP);
         cd.ctr(&["t", "resume", "t2"])
             .expect_error(&refused("cannot resume a running process"));
@@ -325,7 +299,7 @@ fn row11_resuming_a_running_task_is_refused() {
 #[test]
 fn row12_exec_in_a_paused_task_is_refused() {
     each_shim("row12", |shim| {
-        let cd = Containerd::start(shim, "r12");
+        let cd = Containerd::start(&shim.setup(), "r12");
         cd.run_detached("t2", SLEEP);
         cd.ctr(&["t", "pause", "t2"]).expect_code(0);
         cd.ctr(&["t", "exec", "--exec-id", "e3", "t2", "true"])
@@ -336,7 +310,7 @@ fn row12_exec_in_a_paused_task_is_refused() {
 #[test]
 fn row13_duplicate_exec_id_is_refused() {
     each_shim("row13", |shim| {
-        let cd = Containerd::start(shim, "r13");
+        let cd = Containerd::start(&shim.setup(), "r13");
         cd.run_detached("t2", SLEEP);
         let exec = ["t", "exec", "-d", "--exec-id", "e4", "t2", "sleep", "1000"];
         cd.ctr(&exec).expect_code(0);
@@ -347,7 +321,7 @@ fn row13_duplicate_exec_id_is_refused() {
 #[test]
 fn row14_kill_of_an_unknown_exec_is_not_found() {
     each_shim("row14", |shim| {
-        let cd = Containerd::start(shim, "r14");
+        let cd = Containerd::start(&shim.setup(), "r14");
         cd.run_detached("t2", SLEEP);
         cd.ctr(&["t", "kill", "--exec-id", "nope", "t2"])
             .expect_error("process nope does not exist: not found");
@@ -357,7 +331,7 @@ fn row14_kill_of_an_unknown_exec_is_not_found() {
 #[test]
 fn row15_kill_of_an_exited_exec_is_not_found() {
     each_shim("row15", |shim| {
-        let cd = Containerd::start(shim, "r15");
+        let cd = Containerd::start(&shim.setup(), "r15");
         cd.run_detached("t2", SLEEP);
         cd.ctr(&["t", "exec", "-d", "--exec-id", "e5", "t2", "true"])
             .expect_code(0);
@@ -371,7 +345,7 @@ fn row15_kill_of_an_exited_exec_is_not_found() {
 #[test]
 fn row16_ps_names_init_and_execs_and_marks_other_pids() {
     each_shim("row16", |shim| {
-        let cd = Containerd::start(shim, "r16");
+        let cd = Containerd::start(&shim.setup(), "r16");
         cd.run_detached("t2", &sh("sleep 1000 & wait"));
         cd.ctr(&["t", "exec", "-d", "--exec-id", "e9", "t2", "sleep", "1000"])
             .expect_code(0);
@@ -393,7 +367,7 @@ fn row16_ps_names_init_and_execs_and_marks_other_pids() {
 #[test]
 fn row17_kill_all_with_sigkill_ends_the_task_with_137() {
     each_shim("row17", |shim| {
-        let cd = Containerd::start(shim, "r17");
+        let cd = Containerd::start(&shim.setup(), "r17");
         cd.run_detached("t9", &sh("sleep 1000 & sleep 1000 & wait"));
         cd.ctr(&["t", "kill", "-a", "-s", "SIGKILL", "t9"])
             .expect_code(0);
@@ -426,7 +400,7 @@ fn stopped_task(cd: &Containerd) {
 #[test]
 fn row18_kill_of_a_stopped_init_is_not_found_but_kill_all_succeeds() {
     each_shim("row18", |shim| {
-        let cd = Containerd::start(shim, "r18");
+        let cd = Containerd::start(&shim.setup(), "r18");
         stopped_task(&cd);
         cd.ctr(&["t", "kill", "t9"])
             .expect_error("process already finished: not found");
@@ -437,7 +411,7 @@ fn row18_kill_of_a_stopped_init_is_not_found_but_kill_all_succeeds() {
 #[test]
 fn row19_exec_and_pause_on_a_stopped_task_are_refused() {
     each_shim("row19", |shim| {
-        let cd = Containerd::start(shim, "r19");
+        let cd = Containerd::start(&shim.setup(), "r19");
         stopped_task(&cd);
         cd.ctr(&["t", "exec", "--exec-id", "x", "t9", "true"])
             .expect_error(&refused("cannot exec in a stopped state"));
@@ -449,7 +423,7 @@ fn row19_exec_and_pause_on_a_stopped_task_are_refused() {
 #[test]
 fn row20_deleting_a_deleted_task_is_not_found() {
     each_shim("row20", |shim| {
-        let cd = Containerd::start(shim, "r20");
+        let cd = Containerd::start(&shim.setup(), "r20");
         stopped_task(&cd);
         cd.ctr(&["t", "rm", "t9"]).expect_code(0);
         cd.ctr(&["t", "rm", "t9"])
@@ -460,7 +434,7 @@ fn row20_deleting_a_deleted_task_is_not_found() {
 #[test]
 fn row21_stdin_is_copied_and_its_eof_reaches_the_container() {
     each_shim("row21", |shim| {
-        let cd = Containerd::start(shim, "r21");
+        let cd = Containerd::start(&shim.setup(), "r21");
         let watch = cd.events.watch();
         // Hold stdin until the task runs (the ctr EOF race, contract §6.3).
         let feed = proc::feed_after(
@@ -480,7 +454,7 @@ fn row21_stdin_is_copied_and_its_eof_reaches_the_container() {
 #[test]
 fn row22_null_io_prints_nothing_and_keeps_the_exit_code() {
     each_shim("row22", |shim| {
-        let cd = Containerd::start(shim, "r22");
+        let cd = Containerd::start(&shim.setup(), "r22");
         let out = cd.run(&["--rm", "--null-io"], "t5", &sh("echo x; exit 4"));
         out.expect_code(4);
         assert!(!out.stdout.contains('x'), "{out}");
@@ -492,7 +466,7 @@ fn row22_null_io_prints_nothing_and_keeps_the_exit_code() {
 #[test]
 fn row23_file_log_uri_appends_both_streams_to_one_file() {
     each_shim("row23", |shim| {
-        let cd = Containerd::start(shim, "r23");
+        let cd = Containerd::start(&shim.setup(), "r23");
         let log = cd.dir.join("logs/t6.log");
         let uri = format!("file://{}", log.display());
         // The shim's copiers may still be writing when ctr returns: wait, bounded, for the lines.
@@ -542,7 +516,7 @@ fn row23_file_log_uri_appends_both_streams_to_one_file() {
 #[test]
 fn row24_binary_log_uri_fails_in_go_and_works_when_the_namespace_comes_from_argv() {
     each_shim("row24", |shim| {
-        let cd = Containerd::start(shim, "r24");
+        let cd = Containerd::start(&shim.setup(), "r24");
         let out_file = cd.dir.join("logger.out");
         let meta = cd.dir.join("logger.meta");
         let logger = cd.dir.join("logger.sh");
@@ -600,7 +574,7 @@ fn row25_no_pivot_reaches_runc_create() {
     // the Any it received, so it is observed through its one effect: `--no-pivot` on runc
     // create, which nothing but that field adds (a run without it gets no `--no-pivot`).
     each_shim("row25", |shim| {
-        let cd = Containerd::start(shim, "r25");
+        let cd = Containerd::start(&shim.setup(), "r25");
         cd.run(&["--rm", "--no-pivot"], "t10", &sh("exit 0"))
             .expect_code(0);
         cd.run(&["--rm"], "t11", &sh("exit 0")).expect_code(0);
@@ -625,7 +599,7 @@ fn row25_no_pivot_reaches_runc_create() {
 #[test]
 fn row26_memory_limit_oom_gives_oom_events_and_137() {
     each_shim("row26", |shim| {
-        let cd = Containerd::start(shim, "r26");
+        let cd = Containerd::start(&shim.setup(), "r26");
         let hog = "head -c 200000000 /dev/zero | tail -c 150000000 > /dev/null";
         cd.run(&["--rm", "--memory-limit", "20971520"], "t26", &sh(hog))
             .expect_code(137);
@@ -636,7 +610,7 @@ fn row26_memory_limit_oom_gives_oom_events_and_137() {
 #[test]
 fn row27_checkpoint_runs_runc_checkpoint_and_reports_the_criu_failure() {
     each_shim("row27", |shim| {
-        let cd = Containerd::start(shim, "r27");
+        let cd = Containerd::start(&shim.setup(), "r27");
         cd.run_detached("t2", SLEEP);
         let image = cd.dir.join("ckpt");
         let out = cd.ctr(&[
@@ -702,7 +676,7 @@ fn row28_restore_needs_a_checkpoint_image_which_criu_cannot_make_on_this_kernel(
     // Restore starts from a checkpoint image. Try to make one for real: where criu cannot dump
     // (this kernel's vDSO layout), the row cannot run, and says so with criu's own words.
     each_shim("row28", |shim| {
-        let cd = Containerd::start(shim, "r28");
+        let cd = Containerd::start(&shim.setup(), "r28");
         cd.run_detached("t28", SLEEP);
         let image = cd.dir.join("ckpt28");
         let out = cd.ctr(&[
@@ -728,7 +702,7 @@ fn row29_update_through_the_shim_api_changes_the_cgroup() {
     // ctr 1.6 has no `task update`: call the shim's Update directly, reaching its socket inside
     // the private mount namespace through /proc/<holder>/root.
     each_shim("row29", |shim| {
-        let cd = Containerd::start(shim, "r29");
+        let cd = Containerd::start(&shim.setup(), "r29");
         cd.run_detached("r29", SLEEP);
         let address = fs::read_to_string(cd.bundle("r29").join("address")).expect("address file");
         let socket = address.trim().trim_start_matches("unix://");
@@ -777,7 +751,7 @@ fn row29_update_through_the_shim_api_changes_the_cgroup() {
 #[test]
 fn row30_killed_shim_is_cleaned_up_by_containerd() {
     each_shim("row30", |shim| {
-        let cd = Containerd::start(shim, "r30");
+        let cd = Containerd::start(&shim.setup(), "r30");
         cd.run_detached("t30", SLEEP);
         cd.ctr(&[
             "t",
@@ -856,7 +830,7 @@ fn row30_killed_shim_is_cleaned_up_by_containerd() {
 #[test]
 fn row31_init_killed_while_containerd_is_down_shows_stopped_and_137() {
     each_shim("row31", |shim| {
-        let mut cd = Containerd::start(shim, "r31");
+        let mut cd = Containerd::start(&shim.setup(), "r31");
         cd.run_detached("r31", SLEEP);
         let init = cd.init_pid("r31");
         cd.stop_daemon();
@@ -911,7 +885,7 @@ fn row31_init_killed_while_containerd_is_down_shows_stopped_and_137() {
 #[test]
 fn row32_shim_killed_while_containerd_is_down_is_cleaned_up_at_load() {
     each_shim("row32", |shim| {
-        let mut cd = Containerd::start(shim, "r32");
+        let mut cd = Containerd::start(&shim.setup(), "r32");
         cd.run_detached("r32", SLEEP);
         let shim_pid = cd.shim_pid("r32");
         cd.stop_daemon();
@@ -936,7 +910,7 @@ fn row32_shim_killed_while_containerd_is_down_is_cleaned_up_at_load() {
 #[test]
 fn row33_sigterm_of_a_reconnected_shim_is_cleaned_up_through_connection_eof() {
     each_shim("row33", |shim| {
-        let mut cd = Containerd::start(shim, "r33");
+        let mut cd = Containerd::start(&shim.setup(), "r33");
         cd.run_detached("r33", SLEEP);
         cd.restart_daemon();
         assert_eq!(task_status(&cd, "r33").as_deref(), Some("RUNNING"));
@@ -958,7 +932,7 @@ fn row34_output_nobody_reads_waits_for_attach_and_none_is_lost() {
     // container has to wait for a reader. `ctr t attach` must then get every byte, and the task
     // must finish. (That the writer is blocked meanwhile has no event to wait on: not asserted.)
     each_shim("row34", |shim| {
-        let cd = Containerd::start(shim, "r34");
+        let cd = Containerd::start(&shim.setup(), "r34");
         let script = "head -c 1048576 /dev/zero | tr '\\0' x; echo; echo end";
         // `run -d` itself may read some output before it exits: it prints what it read.
         let detached = cd.run(&["-d"], "r34", &sh(script));
@@ -1015,7 +989,7 @@ fn row36_io_and_the_shim_log_resume_after_a_containerd_restart() {
     // Contract §7.1: a reconnected task keeps working, IO included, and the shim's log lines
     // resume in the new containerd's log (shim_debug forwards the shim's log fifo).
     each_shim("row36", |shim| {
-        let mut cd = Containerd::start(shim, "r36");
+        let mut cd = Containerd::start(&shim.setup(), "r36");
         cd.run_detached("r36", SLEEP);
         cd.restart_daemon();
         let restarted_log = cd.log_of_this_generation();
@@ -1082,7 +1056,7 @@ fn row37_fifty_concurrent_short_execs_keep_every_output_and_exit_code() {
     // ours every exec must start, its line reach ctr and its exit be reported; Go's losses of
     // any of these are recorded instead (expect.rs).
     each_shim("row37", |shim| {
-        let cd = Containerd::start(shim, "r37");
+        let cd = Containerd::start(&shim.setup(), "r37");
         cd.run_detached("r37", SLEEP);
         let started = Instant::now();
         let (mut lost, mut hung, mut failed) = (Vec::new(), Vec::new(), Vec::new());
@@ -1291,7 +1265,7 @@ fn row38_one_gib_of_stdout_reaches_ctr_whole() {
     // `ctr run` of a container writing 1 GiB (not one repeating byte: 1 MiB of seq output over
     // and over) to stdout; ctr's stdout is counted and hashed as it arrives.
     each_shim("row38", |shim| {
-        let cd = Containerd::start(shim, "r38");
+        let cd = Containerd::start(&shim.setup(), "r38");
         let expected = one_gib_of_seq_digest();
         let args = cd.run_args(&["--rm"], "r38", &sh(ONE_GIB_OF_SEQ));
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -1395,19 +1369,4 @@ fn first_log_line(
         let _ = tx.send(found);
     });
     rx.recv_timeout(PROCESS_BOUND).ok().flatten()
-}
-
-/// Re-check `probe` until it yields, within `bound`. Only for containerd's log file, which
-/// offers no event to wait on.
-fn wait_text(bound: Duration, probe: impl Fn() -> Option<String>) -> Option<String> {
-    let deadline = std::time::Instant::now() + bound;
-    loop {
-        if let Some(found) = probe() {
-            return Some(found);
-        }
-        if std::time::Instant::now() >= deadline {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }

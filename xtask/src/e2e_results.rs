@@ -1,5 +1,7 @@
-//! The containerd e2e suite's per-row results (`<target>/e2e-results.tsv`, one
-//! `<row>\t<shim>\t<outcome>` line per run, written by shim-runc-v1/tests/e2e/report.rs) as a table.
+//! The containerd e2e suites' per-row results (`<target>/e2e-results.tsv`, one
+//! `<row>\t<shim>\t<outcome>` line per run, written by e2e-kit/src/report.rs) as tables: the v1
+//! checklist's rows by shim, and the task v2 checklist's (rows named `v2-<containerd>/<row>`)
+//! by containerd version and shim.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -17,26 +19,64 @@ fn kind(outcome: &str) -> &str {
     outcome.split_once(": ").map_or(outcome, |(k, _)| k)
 }
 
-/// The table for the lines of a results file: one line per row, one column per shim, a `*`
-/// on outcomes with a note or reason (listed below the table), and a count per shim.
-pub fn table(tsv: &str) -> String {
-    let mut rows: BTreeMap<&str, BTreeMap<&str, &str>> = BTreeMap::new();
-    let mut shims: Vec<&str> = Vec::new();
-    for line in tsv.lines() {
+/// The lines of a results file as `(row, shim, outcome)`.
+fn lines(tsv: &str) -> impl Iterator<Item = (&str, &str, &str)> {
+    tsv.lines().filter_map(|line| {
         let mut f = line.splitn(3, '\t');
-        let (Some(row), Some(shim), Some(outcome)) = (f.next(), f.next(), f.next()) else {
+        Some((f.next()?, f.next()?, f.next()?))
+    })
+}
+
+/// `v2-1.7/row05` → `("1.7", "row05")`: a row of the task v2 checklist.
+fn v2_row(row: &str) -> Option<(&str, &str)> {
+    row.strip_prefix("v2-")?.split_once('/')
+}
+
+/// The v1 checklist's table: one line per row, one column per shim, a `*` on outcomes with a
+/// note or reason (listed below the table), and a count per shim.
+pub fn table(tsv: &str) -> String {
+    let mut rows: BTreeMap<&str, BTreeMap<String, &str>> = BTreeMap::new();
+    let mut shims: Vec<String> = Vec::new();
+    for (row, shim, outcome) in lines(tsv).filter(|(row, _, _)| v2_row(row).is_none()) {
+        if !shims.iter().any(|s| s == shim) {
+            shims.push(shim.to_string());
+        }
+        rows.entry(row)
+            .or_default()
+            .insert(shim.to_string(), outcome);
+    }
+    // The reference first.
+    shims.sort_by_key(|s| (s != "go", s != "ours", s.clone()));
+    render(&rows, &shims)
+}
+
+/// The task v2 checklist's table: one line per row, one column per containerd version and
+/// shim (`1.6/go`, `1.6/ours`, `1.7/go`, …: each version's shims side by side).
+pub fn table_v2(tsv: &str) -> String {
+    let mut rows: BTreeMap<&str, BTreeMap<String, &str>> = BTreeMap::new();
+    let mut columns: Vec<(String, String)> = Vec::new();
+    for (row, shim, outcome) in lines(tsv) {
+        let Some((version, row)) = v2_row(row) else {
             continue;
         };
-        if !shims.contains(&shim) {
-            shims.push(shim);
+        let column = (version.to_string(), shim.to_string());
+        rows.entry(row)
+            .or_default()
+            .insert(format!("{version}/{shim}"), outcome);
+        if !columns.contains(&column) {
+            columns.push(column);
         }
-        rows.entry(row).or_default().insert(shim, outcome);
     }
+    columns.sort_by_key(|(v, s)| (v.clone(), s != "go", s != "ours", s.clone()));
+    let columns: Vec<String> = columns.iter().map(|(v, s)| format!("{v}/{s}")).collect();
+    render(&rows, &columns)
+}
+
+/// Lines of `rows`, a column per entry of `shims` (in that order), notes and counts below.
+fn render(rows: &BTreeMap<&str, BTreeMap<String, &str>>, shims: &[String]) -> String {
     if rows.is_empty() {
         return String::new();
     }
-    // The reference first.
-    shims.sort_by_key(|s| (*s != "go", *s != "ours", *s));
     let cell = |o: Option<&&str>| match o {
         None => "-".to_string(),
         Some(o) if kind(o) == *o => o.to_string(),
@@ -50,15 +90,15 @@ pub fn table(tsv: &str) -> String {
         .unwrap_or(4)
         + 2;
     let mut out = format!("{:<8}", "row");
-    for s in &shims {
+    for s in shims {
         out.push_str(&format!("{s:<width$}"));
     }
     out = out.trim_end().to_string() + "\n";
     let mut notes = String::new();
     let mut totals: BTreeMap<(&str, &str), u32> = BTreeMap::new();
-    for (row, by) in &rows {
+    for (row, by) in rows {
         let mut line = format!("{row:<8}");
-        for s in &shims {
+        for s in shims {
             let o = by.get(s);
             line.push_str(&format!("{:<width$}", cell(o)));
             if let Some(o) = o {
@@ -72,7 +112,7 @@ pub fn table(tsv: &str) -> String {
         out.push('\n');
     }
     out.push_str(&notes);
-    for s in &shims {
+    for s in shims {
         let counts: Vec<String> = totals
             .iter()
             .filter(|((shim, _), _)| shim == s)
@@ -83,13 +123,20 @@ pub fn table(tsv: &str) -> String {
     out
 }
 
-/// Prints the table of `path`, if the run wrote any results.
+/// Prints the tables of `path`, if the run wrote any results.
 pub fn print(path: &Path) {
     let tsv = fs::read_to_string(path).unwrap_or_default();
     let t = table(&tsv);
     if !t.is_empty() {
         println!(
             "e2e through containerd (contract §8), per row and shim ({}):\n{t}",
+            path.display()
+        );
+    }
+    let t = table_v2(&tsv);
+    if !t.is_empty() {
+        println!(
+            "task v2 checklist through ctr, per row and containerd/shim ({}):\n{t}",
             path.display()
         );
     }
@@ -129,5 +176,39 @@ mod tests {
         assert_eq!(lines[7], "go: 1 NOT-RUNNABLE, 1 PASS");
         assert_eq!(lines[8], "ours: 1 FAIL, 1 NOT-RUNNABLE, 1 PASS");
         assert_eq!(table(""), "");
+    }
+
+    #[test]
+    fn v2_rows_get_a_table_of_their_own_by_version_and_shim() {
+        let tsv = "row02\tgo\tPASS\n\
+                   v2-1.7/row01\tgo\tPASS\n\
+                   v2-1.6/row01\tours\tFAIL: no exit\n\
+                   v2-1.6/row01\tgo\tPASS: known Go race taken\n\
+                   v2-2.1/row02\tgo\tSKIP: CONTAINERD_2_1 is not set\n";
+        let v1 = table(tsv);
+        assert_eq!(v1.lines().count(), 3, "{v1}");
+        assert!(!v1.contains("v2-"), "{v1}");
+        let t = table_v2(tsv);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(
+            lines[0].split_whitespace().collect::<Vec<_>>(),
+            ["row", "1.6/go", "1.6/ours", "1.7/go", "2.1/go"]
+        );
+        assert_eq!(
+            lines[1].split_whitespace().collect::<Vec<_>>(),
+            ["row01", "PASS*", "FAIL*", "PASS", "-"]
+        );
+        assert_eq!(
+            lines[2].split_whitespace().collect::<Vec<_>>(),
+            ["row02", "-", "-", "-", "SKIP*"]
+        );
+        assert_eq!(lines[3], "  * row01 [1.6/go] PASS: known Go race taken");
+        assert_eq!(lines[4], "  * row01 [1.6/ours] FAIL: no exit");
+        assert_eq!(
+            lines[5],
+            "  * row02 [2.1/go] SKIP: CONTAINERD_2_1 is not set"
+        );
+        assert_eq!(lines[6], "1.6/go: 1 PASS");
+        assert_eq!(table_v2("row02\tgo\tPASS\n"), "");
     }
 }

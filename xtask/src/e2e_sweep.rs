@@ -61,7 +61,8 @@ fn owner(name: &str) -> Option<i32> {
     pid.parse().ok().filter(|p| *p > 1)
 }
 
-/// True while `pid` is a running e2e test binary (`e2e_containerd-<hash>`).
+/// True while `pid` is a running e2e test binary (`e2e_containerd-<hash>`, the v1 checklist, or
+/// `e2e_containerd_v2-<hash>`, the task v2 checklist).
 fn is_live_suite(pid: i32) -> bool {
     fs::read_link(format!("/proc/{pid}/exe"))
         .ok()

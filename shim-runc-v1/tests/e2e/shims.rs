@@ -3,6 +3,7 @@
 use std::env;
 use std::path::{Path, PathBuf};
 
+use super::containerd::{Build, Runtime, Setup};
 use super::expect::{Expectations, GO, OURS};
 
 pub const GO_SHIM: &str = "/usr/bin/containerd-shim";
@@ -27,6 +28,17 @@ impl Shim {
         match self.kind {
             ShimKind::Go => &GO,
             ShimKind::Ours => &OURS,
+        }
+    }
+
+    /// A private containerd for this shim: the system's containerd (1.6), runtime v1.
+    pub fn setup(&self) -> Setup {
+        Setup {
+            label: self.name.to_string(),
+            build: Build::system(),
+            runtime: Runtime::V1 {
+                shim: self.path.clone(),
+            },
         }
     }
 }

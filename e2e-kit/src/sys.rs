@@ -123,3 +123,31 @@ pub fn install_as_fd3(fd: c_int) -> io::Result<()> {
         check(unsafe { dup2(fd, 3) })
     }
 }
+
+/// Inodes of the unix sockets bound to `path` in this network namespace (`/proc/net/unix`:
+/// the listener and the connections it accepted).
+pub fn unix_socket_inodes(path: &str) -> Vec<u64> {
+    let table = std::fs::read_to_string("/proc/net/unix").unwrap_or_default();
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            // Num RefCount Protocol Flags Type St Inode [Path]
+            (f.len() >= 8 && f[7] == path).then(|| f[6].parse().ok())?
+        })
+        .collect()
+}
+
+/// True when `pid` has an fd open on one of the sockets `inodes`.
+pub fn holds_socket(pid: i32, inodes: &[u64]) -> bool {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    fds.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter_map(|l| {
+            let l = l.to_string_lossy().into_owned();
+            l.strip_prefix("socket:[")?.strip_suffix(']')?.parse().ok()
+        })
+        .any(|inode: u64| inodes.contains(&inode))
+}

@@ -3,13 +3,11 @@
 use std::env;
 use std::path::Path;
 
-use super::report::Outcome;
-use super::sys;
+use crate::report::Outcome;
+use crate::sys;
 
-/// Tools the harness runs; each must be on PATH (or absolute).
+/// Tools the harness runs whatever the containerd; each must be on PATH (or absolute).
 const TOOLS: &[&str] = &[
-    "containerd",
-    "ctr",
     "runc",
     "unshare",
     "nsenter",
@@ -18,7 +16,8 @@ const TOOLS: &[&str] = &[
     "/usr/bin/busybox",
 ];
 
-fn on_path(tool: &str) -> bool {
+/// True when `tool` is on PATH, or is an absolute path to a file.
+pub fn on_path(tool: &str) -> bool {
     if tool.starts_with('/') {
         return Path::new(tool).is_file();
     }
@@ -27,12 +26,18 @@ fn on_path(tool: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// `Err(reason)` when the suite cannot run here.
-pub fn missing() -> Result<(), String> {
+/// `Err(reason)` when the suite cannot run here: not root, or one of `extra` (the checklist's
+/// own tools, named first, e.g. `containerd` and `ctr`) or of the harness's tools is missing.
+pub fn missing(extra: &[&str]) -> Result<(), String> {
     if !sys::is_root() {
         return Err("not root".into());
     }
-    let absent: Vec<&str> = TOOLS.iter().copied().filter(|t| !on_path(t)).collect();
+    let absent: Vec<&str> = extra
+        .iter()
+        .chain(TOOLS)
+        .copied()
+        .filter(|t| !on_path(t))
+        .collect();
     if absent.is_empty() {
         Ok(())
     } else {

@@ -12,7 +12,7 @@ use std::sync::{Condvar, Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::sys;
+use crate::sys;
 
 #[derive(Default)]
 struct Table {

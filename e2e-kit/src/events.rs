@@ -7,7 +7,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use super::proc::Proc;
+use crate::proc::Proc;
 
 /// One line of `ctr events`: `<date> <time> <zone> <zone> <namespace> <topic> <json>`.
 #[derive(Clone, Debug)]

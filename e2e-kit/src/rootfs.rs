@@ -20,3 +20,15 @@ pub fn busybox(dir: &Path) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// Adds applet symlinks to a rootfs made by [`busybox`] (for checklists needing more tools).
+pub fn applets(dir: &Path, names: &[&str]) -> io::Result<()> {
+    let bin = dir.join("bin");
+    for a in names {
+        let link = bin.join(a);
+        if link.symlink_metadata().is_err() {
+            symlink("busybox", link)?;
+        }
+    }
+    Ok(())
+}

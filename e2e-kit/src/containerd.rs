@@ -1,5 +1,7 @@
 //! A private containerd for one test and one shim: its own temp dir, namespace and mount namespace,
 //! driven with `ctr`, restartable in the same mount namespace, and torn down completely on drop.
+//!
+//! [`Setup`] says which containerd binaries run it and which runtime (and shim) its tasks use.
 
 use std::env;
 use std::fs;
@@ -9,24 +11,150 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::events::Events;
-use super::proc::{self, Exit, Output, Proc};
-use super::rootfs;
-use super::shims::Shim;
-use super::sys;
+use crate::events::Events;
+use crate::proc::{self, Exit, Output, Proc};
+use crate::rootfs;
+use crate::sys;
 
+/// The v1 runtime (containerd 1.x): one shim per task, the shim named in the config.
 pub const RUNTIME: &str = "io.containerd.runtime.v1.linux";
+/// The runtime name of v2 tasks here: containerd looks up `containerd-shim-runc-v2` on its PATH
+/// (a symlink to the shim under test, first on that PATH). Not the shim's absolute path,
+/// though containerd takes one: ctr sends runc options (`--runc-binary`, our logging runc
+/// wrapper) only for this name (every ctr: "only supported for io.containerd.runc.v2").
+pub const RUNTIME_V2: &str = "io.containerd.runc.v2";
+/// The directory of v2 bundles (and, under root, of their work dirs).
+pub const RUNTIME_V2_DIR: &str = "io.containerd.runtime.v2.task";
 /// Bound for one ctr call (a hung ctr fails the row instead of the suite).
 pub const CTR_BOUND: Duration = Duration::from_secs(60);
 /// Bound for containerd to answer `ctr version` after start.
 const READY_BOUND: Duration = Duration::from_secs(30);
 
+/// Which containerd binaries: a bin dir holding `containerd`, `ctr` and Go's
+/// `containerd-shim-runc-v2`, or those on PATH (the system's).
+#[derive(Clone, Debug)]
+pub struct Build {
+    /// `None`: `containerd` and `ctr` as found on PATH.
+    pub bin: Option<PathBuf>,
+    /// `major.minor` of `containerd --version` (`1.6`, `1.7`, `2.1`), `?` if it would not say.
+    pub version: String,
+}
+
+impl Build {
+    /// The system's containerd and ctr, found on PATH (its version asked once per process).
+    pub fn system() -> Build {
+        static VERSION: OnceLock<String> = OnceLock::new();
+        let version = VERSION.get_or_init(|| version_of(Path::new("containerd")));
+        Build {
+            bin: None,
+            version: version.clone(),
+        }
+    }
+
+    /// The containerd, ctr and Go shim of `bin` (a `usr/bin` holding them).
+    pub fn in_dir(bin: &Path) -> Build {
+        Build {
+            version: version_of(&bin.join("containerd")),
+            bin: Some(bin.to_path_buf()),
+        }
+    }
+
+    /// `containerd`, `ctr` (…): the path in the bin dir, or the bare name for a PATH lookup.
+    pub fn tool(&self, name: &str) -> PathBuf {
+        match &self.bin {
+            Some(dir) => dir.join(name),
+            None => PathBuf::from(name),
+        }
+    }
+
+    /// Go's runc v2 shim of this containerd: beside it (from PATH for the system's).
+    pub fn go_shim_v2(&self) -> PathBuf {
+        match &self.bin {
+            Some(dir) => dir.join("containerd-shim-runc-v2"),
+            None => find_on_path("containerd-shim-runc-v2"),
+        }
+    }
+
+    /// 2 for containerd 1.x, 3 for 2.x (`containerd config default` says which).
+    pub fn config_version(&self) -> u32 {
+        if self.major() >= 2 {
+            3
+        } else {
+            2
+        }
+    }
+
+    fn major(&self) -> u32 {
+        self.version
+            .split('.')
+            .next()
+            .and_then(|m| m.parse().ok())
+            .unwrap_or(1)
+    }
+}
+
+/// `major.minor` from `containerd --version` (`containerd <module> 1.6.20~ds1 <rev>`; Debian's
+/// 2.x says `2.1.9+unknown`).
+fn version_of(containerd: &Path) -> String {
+    let mut cmd = Command::new(containerd);
+    cmd.arg("--version");
+    let out = proc::run(cmd, CTR_BOUND, None);
+    out.stdout
+        .split_whitespace()
+        .nth(2)
+        .map(|v| {
+            let v = v.trim_start_matches('v');
+            let mut parts = v.split(|c: char| !c.is_ascii_digit());
+            match (parts.next(), parts.next()) {
+                (Some(a), Some(b)) if !a.is_empty() && !b.is_empty() => format!("{a}.{b}"),
+                _ => "?".to_string(),
+            }
+        })
+        .unwrap_or_else(|| "?".to_string())
+}
+
+/// Which runtime the tasks of this containerd use, with which shim binary.
+#[derive(Clone, Debug)]
+pub enum Runtime {
+    /// `io.containerd.runtime.v1.linux`, the shim set as the plugin's `shim` (containerd 1.x).
+    V1 { shim: PathBuf },
+    /// Task v2 as [`RUNTIME_V2`], run by `shim` (through a `containerd-shim-runc-v2` symlink
+    /// first on containerd's PATH); runc is the logging wrapper, given as `--runc-binary`.
+    V2 { shim: PathBuf },
+}
+
+impl Runtime {
+    pub fn shim(&self) -> &Path {
+        match self {
+            Runtime::V1 { shim } | Runtime::V2 { shim } => shim,
+        }
+    }
+
+    /// The directory name of bundles and work dirs under containerd's state and root.
+    fn dir_name(&self) -> &'static str {
+        match self {
+            Runtime::V1 { .. } => RUNTIME,
+            Runtime::V2 { .. } => RUNTIME_V2_DIR,
+        }
+    }
+}
+
+/// Everything that tells one private containerd from another.
+#[derive(Clone, Debug)]
+pub struct Setup {
+    /// Short label of the shim for namespaces and reports: `go`, `ours`.
+    pub label: String,
+    pub build: Build,
+    pub runtime: Runtime,
+}
+
 /// One private containerd. Every method panics on harness failure (this is test code).
 pub struct Containerd {
-    pub shim: Shim,
+    pub setup: Setup,
     /// The containerd namespace: unique per test run, row and shim.
     pub ns: String,
     pub dir: PathBuf,
@@ -59,18 +187,18 @@ fn with_pdeathsig(cmd: &mut Command) {
 }
 
 impl Containerd {
-    /// Starts a private containerd configured with `shim` for the row `tag`.
-    pub fn start(shim: &Shim, tag: &str) -> Containerd {
+    /// Starts a private containerd as `setup` says, for the row `tag`.
+    pub fn start(setup: &Setup, tag: &str) -> Containerd {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let ns = format!("e2e-{}-{n}-{tag}-{}", std::process::id(), shim.name);
+        let ns = format!("e2e-{}-{n}-{tag}-{}", std::process::id(), setup.label);
         let dir = PathBuf::from(format!("/tmp/{ns}"));
         let _ = fs::remove_dir_all(&dir);
         for d in ["root", "state", "opt"] {
             fs::create_dir_all(dir.join(d)).expect("create temp dirs");
         }
         let mut cd = Containerd {
-            shim: shim.clone(),
+            setup: setup.clone(),
             ns,
             dir,
             holder: None,
@@ -80,6 +208,7 @@ impl Containerd {
         };
         rootfs::busybox(&cd.rootfs()).expect("busybox rootfs");
         cd.write_runc_wrapper();
+        cd.link_shim();
         cd.write_config();
         cd.start_holder();
         cd.start_daemon();
@@ -94,14 +223,24 @@ impl Containerd {
         self.dir.join("rootfs")
     }
 
-    /// `<state>/io.containerd.runtime.v1.linux/<ns>/<id>`
+    /// `<state>/io.containerd.runtime.v1.linux/<ns>/<id>`, for v2
+    /// `<state>/io.containerd.runtime.v2.task/<ns>/<id>`.
     pub fn bundle(&self, id: &str) -> PathBuf {
-        self.dir.join("state").join(RUNTIME).join(&self.ns).join(id)
+        let runtime = self.setup.runtime.dir_name();
+        self.dir.join("state").join(runtime).join(&self.ns).join(id)
     }
 
-    /// `<root>/io.containerd.runtime.v1.linux/<ns>/<id>`
+    /// `<root>/io.containerd.runtime.v1.linux/<ns>/<id>`, for v2
+    /// `<root>/io.containerd.runtime.v2.task/<ns>/<id>` (a v2 bundle's `work` links to it).
     pub fn workdir(&self, id: &str) -> PathBuf {
-        self.dir.join("root").join(RUNTIME).join(&self.ns).join(id)
+        let runtime = self.setup.runtime.dir_name();
+        self.dir.join("root").join(runtime).join(&self.ns).join(id)
+    }
+
+    /// The directory first on containerd's PATH for v2: `containerd-shim-runc-v2` links to the
+    /// shim under test there.
+    fn shim_link_dir(&self) -> PathBuf {
+        self.dir.join("shim-bin")
     }
 
     fn read_pid(&self, id: &str, file: &str) -> i32 {
@@ -112,8 +251,39 @@ impl Containerd {
             .unwrap_or_else(|e| panic!("{}: {s:?}: {e}", p.display()))
     }
 
+    /// The pid of the shim serving `id`. v1: the bundle's `shim.pid` (containerd writes it).
+    /// v2: no file names it (Go's v2 shims write none), so it is the process of this
+    /// namespace holding the shim's socket, the one the task's address names.
     pub fn shim_pid(&self, id: &str) -> i32 {
-        self.read_pid(id, "shim.pid")
+        match self.setup.runtime {
+            Runtime::V1 { .. } => self.read_pid(id, "shim.pid"),
+            Runtime::V2 { .. } => {
+                let address = self.shim_address(id);
+                let path = address.trim_start_matches("unix://");
+                let inodes = sys::unix_socket_inodes(path);
+                let pids = self.shim_pids();
+                pids.iter()
+                    .copied()
+                    .find(|pid| sys::holds_socket(*pid, &inodes))
+                    .unwrap_or_else(|| {
+                        panic!("no shim of {} holds {address} (shims: {pids:?})", self.ns)
+                    })
+            }
+        }
+    }
+
+    /// The ttrpc address of `id`'s shim: the bundle's `address` (v1, and v2 under containerd
+    /// 1.x), else the `address` of its `bootstrap.json` (containerd 2.x writes only that).
+    pub fn shim_address(&self, id: &str) -> String {
+        let b = self.bundle(id);
+        if let Ok(a) = fs::read_to_string(b.join("address")) {
+            return a.trim().to_string();
+        }
+        let p = b.join("bootstrap.json");
+        let json = fs::read_to_string(&p)
+            .unwrap_or_else(|e| panic!("{}: neither address nor bootstrap.json: {e}", b.display()));
+        json_string(&json, "address")
+            .unwrap_or_else(|| panic!("no address in {}: {json}", p.display()))
     }
 
     pub fn init_pid(&self, id: &str) -> i32 {
@@ -142,6 +312,11 @@ impl Containerd {
         self.dir.join(format!("containerd-{}.log", self.generation))
     }
 
+    /// `<dir>/runc`: logs its command line to `runc-calls.log`, then runs runc.
+    pub fn runc_wrapper(&self) -> PathBuf {
+        self.dir.join("runc")
+    }
+
     fn write_runc_wrapper(&self) {
         let runc = find_on_path("runc");
         let script = format!(
@@ -149,14 +324,24 @@ impl Containerd {
             sh_quote(&self.dir.join("runc-calls.log").to_string_lossy()),
             sh_quote(&runc.to_string_lossy())
         );
-        let p = self.dir.join("runc");
+        let p = self.runc_wrapper();
         fs::write(&p, script).expect("write runc wrapper");
         fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).expect("chmod runc wrapper");
     }
 
     fn write_config(&self) {
+        let cfg = match (&self.setup.runtime, self.setup.build.config_version()) {
+            (Runtime::V1 { shim }, _) => self.config_v1(shim),
+            (Runtime::V2 { .. }, 2) => self.config_2(),
+            (Runtime::V2 { .. }, _) => self.config_3(),
+        };
+        fs::write(self.dir.join("config.toml"), cfg).expect("write config.toml");
+    }
+
+    /// containerd 1.x with the v1 runtime running `shim`.
+    fn config_v1(&self, shim: &Path) -> String {
         let d = self.dir.display();
-        let cfg = format!(
+        format!(
             r#"version = 2
 root = "{d}/root"
 state = "{d}/state"
@@ -182,9 +367,88 @@ disabled_plugins = [
   runtime = "{d}/runc"
   shim_debug = true
 "#,
-            shim = self.shim.path.display()
-        );
-        fs::write(self.dir.join("config.toml"), cfg).expect("write config.toml");
+            shim = shim.display()
+        )
+    }
+
+    /// containerd 1.x (config version 2) for v2 tasks: no CRI, the native snapshotter only
+    /// (`--rootfs` needs none), no NRI (its socket would be the host's /var/run/nri), no
+    /// tracing, no transfer service (1.7: it errors without the snapshotters it unpacks to).
+    fn config_2(&self) -> String {
+        let d = self.dir.display();
+        format!(
+            r#"version = 2
+root = "{d}/root"
+state = "{d}/state"
+disabled_plugins = [
+  "io.containerd.grpc.v1.cri",
+  "io.containerd.snapshotter.v1.aufs",
+  "io.containerd.snapshotter.v1.btrfs",
+  "io.containerd.snapshotter.v1.devmapper",
+  "io.containerd.snapshotter.v1.zfs",
+  "io.containerd.snapshotter.v1.overlayfs",
+  "io.containerd.snapshotter.v1.blockfile",
+  "io.containerd.nri.v1.nri",
+  "io.containerd.tracing.processor.v1.otlp",
+  "io.containerd.internal.v1.tracing",
+  "io.containerd.transfer.v1.local",
+  "io.containerd.grpc.v1.transfer",
+]
+
+[grpc]
+  address = "{d}/containerd.sock"
+
+[plugins."io.containerd.internal.v1.opt"]
+  path = "{d}/opt"
+"#
+        )
+    }
+
+    /// containerd 2.x (config version 3; key names from its `containerd config default`):
+    /// as [`Self::config_2`], and without CRI's split plugins (images, runtime, the pod sandbox
+    /// controller), the restart monitor, and the erofs snapshotter and differ.
+    fn config_3(&self) -> String {
+        let d = self.dir.display();
+        format!(
+            r#"version = 3
+root = "{d}/root"
+state = "{d}/state"
+disabled_plugins = [
+  "io.containerd.grpc.v1.cri",
+  "io.containerd.cri.v1.images",
+  "io.containerd.cri.v1.runtime",
+  "io.containerd.podsandbox.controller.v1.podsandbox",
+  "io.containerd.snapshotter.v1.btrfs",
+  "io.containerd.snapshotter.v1.devmapper",
+  "io.containerd.snapshotter.v1.overlayfs",
+  "io.containerd.snapshotter.v1.blockfile",
+  "io.containerd.snapshotter.v1.erofs",
+  "io.containerd.differ.v1.erofs",
+  "io.containerd.nri.v1.nri",
+  "io.containerd.tracing.processor.v1.otlp",
+  "io.containerd.internal.v1.tracing",
+  "io.containerd.transfer.v1.local",
+  "io.containerd.grpc.v1.transfer",
+  "io.containerd.monitor.container.v1.restart",
+]
+
+[grpc]
+  address = "{d}/containerd.sock"
+
+[plugins.'io.containerd.internal.v1.opt']
+  path = "{d}/opt"
+"#
+        )
+    }
+
+    /// v2: `<dir>/shim-bin/containerd-shim-runc-v2` → the shim under test.
+    fn link_shim(&self) {
+        if let Runtime::V2 { shim } = &self.setup.runtime {
+            let dir = self.shim_link_dir();
+            fs::create_dir_all(&dir).expect("mkdir shim-bin");
+            std::os::unix::fs::symlink(shim, dir.join("containerd-shim-runc-v2"))
+                .expect("link the shim as containerd-shim-runc-v2");
+        }
     }
 
     /// The long-lived holder of the private mount namespace (a tmpfs on /run/containerd, so
@@ -219,7 +483,8 @@ disabled_plugins = [
 
     /// `nsenter … ctr --address <sock> --namespace <ns> <args>`
     pub fn ctr_cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = self.in_ns("ctr");
+        let ctr = self.setup.build.tool("ctr");
+        let mut cmd = self.in_ns(&ctr.to_string_lossy());
         cmd.arg("--address")
             .arg(self.socket())
             .args(["--namespace", &self.ns])
@@ -231,12 +496,19 @@ disabled_plugins = [
         proc::run(self.ctr_cmd(args), CTR_BOUND, None)
     }
 
-    /// `run --runtime <v1> --env PATH=/bin <flags> --rootfs <dir> <id> <argv>`
+    /// `run --runtime <v1> --env PATH=/bin <flags> --rootfs <dir> <id> <argv>`; for v2
+    /// `run --runtime io.containerd.runc.v2 --runc-binary <wrapper> --env PATH=/bin …`.
     pub fn run_args(&self, flags: &[&str], id: &str, argv: &[&str]) -> Vec<String> {
-        let mut a: Vec<String> = ["run", "--runtime", RUNTIME, "--env", "PATH=/bin"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let mut a: Vec<String> = vec!["run".into(), "--runtime".into()];
+        match self.setup.runtime {
+            Runtime::V1 { .. } => a.push(RUNTIME.into()),
+            Runtime::V2 { .. } => {
+                a.push(RUNTIME_V2.into());
+                a.push("--runc-binary".into());
+                a.push(self.runc_wrapper().to_string_lossy().into_owned());
+            }
+        }
+        a.extend(["--env", "PATH=/bin"].iter().map(|s| s.to_string()));
         a.extend(flags.iter().map(|s| s.to_string()));
         a.push("--rootfs".into());
         a.push(self.rootfs().to_string_lossy().into_owned());
@@ -274,7 +546,13 @@ disabled_plugins = [
         self.generation += 1;
         let log = fs::File::create(self.dir.join(format!("containerd-{}.log", self.generation)))
             .expect("create containerd log");
-        let mut cmd = self.in_ns("containerd");
+        let containerd = self.setup.build.tool("containerd");
+        let mut cmd = self.in_ns(&containerd.to_string_lossy());
+        if let Runtime::V2 { .. } = self.setup.runtime {
+            let path = env::var_os("PATH").unwrap_or_default();
+            let dirs = std::iter::once(self.shim_link_dir()).chain(env::split_paths(&path));
+            cmd.env("PATH", env::join_paths(dirs).expect("PATH"));
+        }
         cmd.arg("--config")
             .arg(self.dir.join("config.toml"))
             .stdin(Stdio::null())
@@ -322,7 +600,7 @@ disabled_plugins = [
         any.extend_from_slice(&oom);
         let deadline = Instant::now() + READY_BOUND;
         loop {
-            let mut cmd = Command::new("containerd");
+            let mut cmd = Command::new(self.setup.build.tool("containerd"));
             cmd.arg("--address").arg(self.socket()).args([
                 "publish",
                 "--topic",
@@ -410,6 +688,20 @@ disabled_plugins = [
             .collect()
     }
 
+    /// For a failure's report: the last 40 lines of containerd's log, the runc calls and the
+    /// events seen.
+    pub fn diagnostics(&self) -> String {
+        let log = self.log();
+        let tail: Vec<&str> = log.lines().rev().take(40).collect();
+        format!(
+            "--- [{}] containerd log (last 40 lines) ---\n{}\n--- runc calls ---\n{}\n--- events ---\n{}",
+            self.setup.label,
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
+            self.runc_calls(),
+            self.events.transcript()
+        )
+    }
+
     fn teardown(&mut self) {
         if self.daemon.is_some() {
             let bound = Duration::from_secs(20);
@@ -468,15 +760,7 @@ disabled_plugins = [
             }
         }
         if thread::panicking() {
-            let log = self.log();
-            let tail: Vec<&str> = log.lines().rev().take(40).collect();
-            eprintln!(
-                "--- [{}] containerd log (last 40 lines) ---\n{}\n--- runc calls ---\n{}\n--- events ---\n{}",
-                self.shim.name,
-                tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
-                self.runc_calls(),
-                self.events.transcript()
-            );
+            eprintln!("{}", self.diagnostics());
         }
         let _ = fs::remove_dir_all(&self.dir);
     }
@@ -503,4 +787,12 @@ impl Drop for Containerd {
     fn drop(&mut self) {
         self.teardown();
     }
+}
+
+/// The string value of `"key":"…"` in a flat JSON object (no escapes in the value).
+fn json_string(json: &str, key: &str) -> Option<String> {
+    let pat = format!("\"{key}\":");
+    let rest = json[json.find(&pat)? + pat.len()..].trim_start();
+    let rest = rest.strip_prefix('"')?;
+    Some(rest[..rest.find('"')?].to_string())
 }
