@@ -4,11 +4,13 @@
 //! containerd 1.6. With `--v2`: containerd-shim-rsrunc-v2 against Go's `containerd-shim-runc-v2`
 //! of containerd 2.1, each behind a private containerd 2.1. Both containerds run side by side,
 //! measured interleaved run by run; one table of ratios on stdout and the samples as JSON.
+//! `--scale` instead measures 10, 50 and 200 idle containers per shim kind.
 
 mod containerd;
 mod cpu;
 mod machine;
 mod measure;
+mod scale;
 mod stats;
 
 use std::fs;
@@ -42,6 +44,7 @@ const POD_CONTAINERS: usize = 3;
 struct Opts {
     quick: bool,
     api: Api,
+    scale: bool,
 }
 
 impl Opts {
@@ -49,12 +52,14 @@ impl Opts {
         let mut o = Opts {
             quick: false,
             api: Api::V1,
+            scale: false,
         };
         for a in args {
             match a.as_str() {
                 "--quick" => o.quick = true,
                 "--v2" => o.api = Api::V2,
-                _ => bail!("usage: cargo xtask bench [--quick] [--v2]"),
+                "--scale" => o.scale = true,
+                _ => bail!("usage: cargo xtask bench [--quick] [--v2] [--scale]"),
             }
         }
         Ok(o)
@@ -203,7 +208,13 @@ pub fn run(args: &[String]) -> Result<()> {
     let tmp = TempDir(std::env::temp_dir().join(format!("xtask-bench-{}", std::process::id())));
     let _ = fs::remove_dir_all(&tmp.0);
     let rootfs = tmp.0.join("rootfs");
-    let result = busybox_rootfs(&rootfs).and_then(|()| bench(&plan, &pair, &tmp.0, &rootfs));
+    let result = busybox_rootfs(&rootfs).and_then(|()| {
+        if opts.scale {
+            scale::bench(&plan, &pair, &tmp.0, &rootfs)
+        } else {
+            bench(&plan, &pair, &tmp.0, &rootfs)
+        }
+    });
     reap_orphans();
     let mut out = result?;
     let machine = machine.finish(started.elapsed());
@@ -212,9 +223,11 @@ pub fn run(args: &[String]) -> Result<()> {
         println!("{note}");
     }
     println!("{}", machine.describe());
-    let name = match opts.api {
-        Api::V1 => "latest.json",
-        Api::V2 => "latest-v2.json",
+    let name = match (opts.scale, opts.api) {
+        (false, Api::V1) => "latest.json",
+        (false, Api::V2) => "latest-v2.json",
+        (true, Api::V1) => "latest-scale.json",
+        (true, Api::V2) => "latest-scale-v2.json",
     };
     let path = target_dir().join("bench").join(name);
     fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))?;
