@@ -1,29 +1,70 @@
-//! `cargo xtask bench [--quick]`: time our shim against the Go containerd-shim.
+//! `cargo xtask bench [--quick] [--v2] [--scale]`: time our shims against Go's.
 //!
-//! Each runs behind a private containerd, interleaved run by run; one table on stdout and the
-//! same as JSON.
+//! Without `--v2`: shim-runc-v1 against the Go `containerd-shim`, each behind a private
+//! containerd 1.6. With `--v2`: containerd-shim-rsrunc-v2 against Go's `containerd-shim-runc-v2`
+//! of containerd 2.1, each behind a private containerd 2.1. Both containerds run side by side,
+//! measured interleaved run by run; one table of ratios on stdout and the samples as JSON.
+//! `--scale` instead measures 10, 50 and 200 idle containers per shim kind.
 
 mod containerd;
 mod cpu;
+mod machine;
 mod measure;
+mod scale;
 mod stats;
 
 use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 
 use crate::run::{cargo, step, target_dir, which};
-use containerd::Containerd;
+use containerd::{Api, Containerd, Setup};
+use machine::Machine;
 use measure::Series;
 use stats::{median, p90};
 
-const GO_SHIM: &str = "/usr/bin/containerd-shim";
+const GO_SHIM_V1: &str = "/usr/bin/containerd-shim";
+/// Go's task v2 shim, in containerd 2.1's bin dir.
+const GO_SHIM_V2: &str = "containerd-shim-runc-v2";
+/// The containerd 2.1 bin dir's name in `debs::containerd_bin_dirs`.
+const CONTAINERD_2_1: &str = "CONTAINERD_2_1";
 const BUSYBOX: &str = "/usr/bin/busybox";
 const MIB: u64 = 1 << 20;
+/// The spec annotation that puts task v2 containers in one shim (Go's and ours).
+const GROUP_ANNOTATION: &str = "io.containerd.runc.v2.group";
+/// Containers in a bench pod besides its pause-like one.
+const POD_CONTAINERS: usize = 3;
+
+/// What `cargo xtask bench` was asked for.
+struct Opts {
+    quick: bool,
+    api: Api,
+    scale: bool,
+}
+
+impl Opts {
+    fn parse(args: &[String]) -> Result<Opts> {
+        let mut o = Opts {
+            quick: false,
+            api: Api::V1,
+            scale: false,
+        };
+        for a in args {
+            match a.as_str() {
+                "--quick" => o.quick = true,
+                "--v2" => o.api = Api::V2,
+                "--scale" => o.scale = true,
+                _ => bail!("usage: cargo xtask bench [--quick] [--v2] [--scale]"),
+            }
+        }
+        Ok(o)
+    }
+}
 
 /// How much of everything: the full run or `--quick`.
 struct Plan {
@@ -32,7 +73,10 @@ struct Plan {
     runs: usize,
     io_bytes: u64,
     io_runs: usize,
+    /// v1 only: concurrent `ctr run -d`.
     burst: usize,
+    /// v2 only: pods of 1 + POD_CONTAINERS grouped containers.
+    pods: usize,
 }
 
 impl Plan {
@@ -45,6 +89,7 @@ impl Plan {
                 io_bytes: 128 * MIB,
                 io_runs: 1,
                 burst: 5,
+                pods: 2,
             }
         } else {
             Plan {
@@ -54,7 +99,18 @@ impl Plan {
                 io_bytes: 1024 * MIB,
                 io_runs: 3,
                 burst: 20,
+                pods: 5,
             }
+        }
+    }
+
+    /// How the IO figure is sized, said in the output when `--quick` shrank it.
+    fn io_note(&self) -> String {
+        let mib = self.io_bytes / MIB;
+        if self.io_bytes == 1024 * MIB {
+            format!("{mib} MiB (1 GiB)")
+        } else {
+            format!("{mib} MiB (--quick: shrunk from the full run's 1 GiB)")
         }
     }
 }
@@ -87,29 +143,52 @@ impl Drop for TempDir {
     }
 }
 
+/// The two shims compared and the containerd each runs behind.
+struct Pair {
+    api: Api,
+    ours: PathBuf,
+    go: PathBuf,
+    /// containerd and ctr's dir; `None`: the system's (PATH).
+    bin_dir: Option<PathBuf>,
+    /// `containerd --version` of the one used.
+    containerd_version: String,
+}
+
+impl Pair {
+    /// Title of the table.
+    fn title(&self) -> String {
+        match self.api {
+            Api::V1 => "shim-runc-v1 (ours) vs containerd-shim (Go), runtime v1".into(),
+            Api::V2 => {
+                "containerd-shim-rsrunc-v2 (ours) vs containerd-shim-runc-v2 (Go), task v2".into()
+            }
+        }
+    }
+
+    /// Both containerds, ours first, in `<dir>/ours` and `<dir>/go`.
+    fn start(&self, dir: &Path) -> Result<Vec<Containerd>> {
+        let setup = |shim| Setup {
+            api: self.api,
+            bin_dir: self.bin_dir.as_deref(),
+            shim,
+        };
+        Ok(vec![
+            Containerd::start("ours", &setup(&self.ours), dir)?,
+            Containerd::start("go", &setup(&self.go), dir)?,
+        ])
+    }
+}
+
 pub fn run(args: &[String]) -> Result<()> {
-    let quick = match args {
-        [] => false,
-        [q] if q == "--quick" => true,
-        _ => bail!("usage: cargo xtask bench [--quick]"),
-    };
+    let opts = Opts::parse(args)?;
     // SAFETY: geteuid has no arguments.
     if unsafe { libc::geteuid() } != 0 {
         bail!("bench needs root (private mount namespaces, cgroups, runc)");
     }
-    for tool in ["containerd", "ctr", "runc", "nsenter", "unshare", "timeout"] {
+    for tool in ["runc", "nsenter", "unshare", "timeout"] {
         which(tool).with_context(|| format!("{tool} not found on PATH"))?;
     }
-    for f in [GO_SHIM, BUSYBOX] {
-        if !Path::new(f).is_file() {
-            bail!("{f} is missing");
-        }
-    }
-    step(
-        "build shim-runc-v1 (release)",
-        cargo().args(["build", "--release", "-p", "shim-runc-v1"]),
-    )?;
-    let ours = target_dir().join("release/shim-runc-v1");
+    let pair = prepare(opts.api)?;
     // Shims outlive a killed containerd: adopt and reap them.
     // SAFETY: plain prctl with integer arguments.
     if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } < 0 {
@@ -123,173 +202,353 @@ pub fn run(args: &[String]) -> Result<()> {
         // SAFETY: the handler only stores to an atomic (async-signal-safe).
         unsafe { libc::signal(sig, on_signal as *const () as libc::sighandler_t) };
     }
-    let plan = Plan::new(quick);
-    let result = bench(&plan, &ours);
-    reap_orphans();
-    let (rows, extra) = result?;
-    print_table(&plan, &rows, &extra);
-    let out = target_dir().join("bench/latest.json");
-    fs::create_dir_all(out.parent().unwrap_or(Path::new(".")))?;
-    fs::write(
-        &out,
-        serde_json::to_vec_pretty(&to_json(&plan, &rows, &extra))?,
-    )
-    .with_context(|| format!("write {}", out.display()))?;
-    println!("\nwritten to {}", out.display());
-    Ok(())
-}
-
-/// Figures that are not a per-shim comparison: the bare runc baseline and where CPU comes from.
-struct Extra {
-    cpu_source: &'static str,
-    bare_wall: Vec<f64>,
-    bare_cpu: Vec<f64>,
-    start: Vec<Series>,
-    exec: Vec<Series>,
-}
-
-fn bench(plan: &Plan, ours: &Path) -> Result<(Vec<Row>, Extra)> {
+    let plan = Plan::new(opts.quick);
+    let machine = Machine::now();
+    let started = Instant::now();
     let tmp = TempDir(std::env::temp_dir().join(format!("xtask-bench-{}", std::process::id())));
     let _ = fs::remove_dir_all(&tmp.0);
     let rootfs = tmp.0.join("rootfs");
-    busybox_rootfs(&rootfs)?;
-    let cds = vec![
-        Containerd::start("ours", ours, &tmp.0)?,
-        Containerd::start("go", Path::new(GO_SHIM), &tmp.0)?,
-    ];
-    let cpu_source = cds[0].meter.source();
-    let mut rows = Vec::new();
-    let mut row = |figure: String, unit, v: [f64; 2]| {
-        rows.push(Row {
-            figure,
+    let result = busybox_rootfs(&rootfs).and_then(|()| {
+        if opts.scale {
+            scale::bench(&plan, &pair, &tmp.0, &rootfs)
+        } else {
+            bench(&plan, &pair, &tmp.0, &rootfs)
+        }
+    });
+    reap_orphans();
+    let mut out = result?;
+    let machine = machine.finish(started.elapsed());
+    print_table(&out.title, &out.rows);
+    for note in &out.notes {
+        println!("{note}");
+    }
+    println!("{}", machine.describe());
+    let name = match (opts.scale, opts.api) {
+        (false, Api::V1) => "latest.json",
+        (false, Api::V2) => "latest-v2.json",
+        (true, Api::V1) => "latest-scale.json",
+        (true, Api::V2) => "latest-scale-v2.json",
+    };
+    let path = target_dir().join("bench").join(name);
+    fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))?;
+    out.json["quick"] = json!(plan.quick);
+    out.json["api"] = json!(format!("{:?}", opts.api));
+    out.json["containerd"] = json!(pair.containerd_version);
+    out.json["machine"] = machine.to_json();
+    out.json["rows"] = rows_json(&out.rows);
+    fs::write(&path, serde_json::to_vec_pretty(&out.json)?)
+        .with_context(|| format!("write {}", path.display()))?;
+    println!("\nwritten to {}", path.display());
+    Ok(())
+}
+
+/// Builds our shim for `api` and finds Go's and the containerd to run them behind.
+fn prepare(api: Api) -> Result<Pair> {
+    let (package, bin, go, bin_dir) = match api {
+        Api::V1 => {
+            for tool in ["containerd", "ctr"] {
+                which(tool).with_context(|| format!("{tool} not found on PATH"))?;
+            }
+            (
+                "shim-runc-v1",
+                "shim-runc-v1",
+                PathBuf::from(GO_SHIM_V1),
+                None,
+            )
+        }
+        Api::V2 => {
+            let dir = crate::debs::containerd_bin_dirs()
+                .into_iter()
+                .find_map(|(env, dir)| (env == CONTAINERD_2_1).then_some(dir))
+                .context("containerd 2.1 is not unpacked: run `cargo xtask deps` first")?;
+            (
+                "shim-runc-v2",
+                "containerd-shim-rsrunc-v2",
+                dir.join(GO_SHIM_V2),
+                Some(dir),
+            )
+        }
+    };
+    for f in [go.as_path(), Path::new(BUSYBOX)] {
+        if !f.is_file() {
+            bail!("{} is missing", f.display());
+        }
+    }
+    step(
+        &format!("build {package} (release)"),
+        cargo().args(["build", "--release", "-p", package]),
+    )?;
+    let containerd = bin_dir
+        .as_ref()
+        .map_or_else(|| PathBuf::from("containerd"), |d| d.join("containerd"));
+    let version = std::process::Command::new(&containerd)
+        .arg("--version")
+        .output()
+        .with_context(|| format!("run {} --version", containerd.display()))?;
+    Ok(Pair {
+        api,
+        ours: target_dir().join("release").join(bin),
+        go,
+        bin_dir,
+        containerd_version: String::from_utf8_lossy(&version.stdout).trim().to_string(),
+    })
+}
+
+/// What one bench produced: the table, lines printed under it, and the JSON (rows are added).
+struct Outcome {
+    title: String,
+    rows: Vec<Row>,
+    notes: Vec<String>,
+    json: serde_json::Value,
+}
+
+/// Pushes rows of both shims' values.
+struct Rows(Vec<Row>);
+
+impl Rows {
+    fn add(&mut self, figure: impl Into<String>, unit: &'static str, v: [f64; 2]) {
+        self.0.push(Row {
+            figure: figure.into(),
             unit,
             ours: v[0],
             go: v[1],
         });
-    };
-    let pair = |s: &[Series], f: &dyn Fn(&Series) -> f64| [f(&s[0]), f(&s[1])];
+    }
+}
+
+/// `f` of both shims' series.
+fn pair_of(s: &[Series], f: impl Fn(&Series) -> f64) -> [f64; 2] {
+    [f(&s[0]), f(&s[1])]
+}
+
+/// The side-by-side bench: start, idle, (v2: pods), exec, IO, memory, (v1: burst).
+fn bench(plan: &Plan, pair: &Pair, dir: &Path, rootfs: &Path) -> Result<Outcome> {
+    let cds = pair.start(dir)?;
+    let cpu_source = cds[0].meter.source();
+    let mut rows = Rows(Vec::new());
 
     println!(
         "==> start: {} runs per shim, with bare runc beside",
         plan.runs
     );
-    let bundle = measure::bare_bundle(&tmp.0, &rootfs)?;
+    let bundle = measure::bare_bundle(dir, rootfs)?;
     let mut start = vec![Series::default(), Series::default()];
     let (mut bare_wall, mut bare_cpu) = (Vec::new(), Vec::new());
     for i in 0..plan.runs {
-        measure::once(&cds, i, |cd, i| measure::start(cd, &rootfs, i), &mut start)?;
-        let (w, c) = measure::bare_runc(&tmp.0, &bundle, i)?;
+        measure::once(&cds, i, |cd, i| measure::start(cd, rootfs, i), &mut start)?;
+        let (w, c) = measure::bare_runc(dir, &bundle, i)?;
         bare_wall.push(w);
         bare_cpu.push(c);
     }
-    row(
-        "start median".into(),
+    rows.add("start median", "ms", pair_of(&start, |s| median(&s.value)));
+    rows.add("start p90", "ms", pair_of(&start, |s| p90(&s.value)));
+    rows.add(
+        "start CPU median",
         "ms",
-        pair(&start, &|s| median(&s.value)),
-    );
-    row("start p90".into(), "ms", pair(&start, &|s| p90(&s.value)));
-    row(
-        "start CPU median".into(),
-        "ms",
-        pair(&start, &|s| median(&s.cpu_ms)),
+        pair_of(&start, |s| median(&s.cpu_ms)),
     );
     let bare = median(&bare_wall);
-    row(
-        "shim overhead (start - bare runc run)".into(),
+    rows.add(
+        "shim overhead (start - bare runc run)",
         "ms",
-        pair(&start, &|s| median(&s.value) - bare),
+        pair_of(&start, |s| median(&s.value) - bare),
     );
 
     println!("==> idle: {} containers per shim", plan.idle);
     let idle_id = |k: usize| format!("idle-{k}");
     measure::interleaved(&cds, plan.idle, |cd, k| {
-        measure::idle(cd, &rootfs, &idle_id(k)).map(|()| 0.0)
+        measure::idle(cd, rootfs, &idle_id(k), &[]).map(|()| 0.0)
     })?;
+
+    let pods = if pair.api == Api::V2 {
+        println!(
+            "==> pods: {} per shim, each 1 pause-like + {POD_CONTAINERS} containers in group pod-<n>",
+            plan.pods
+        );
+        let pods = measure::interleaved(&cds, plan.pods, |cd, p| measure::pod(cd, rootfs, p))?;
+        rows.add(
+            format!("pod start ({} containers) median", 1 + POD_CONTAINERS),
+            "ms",
+            pair_of(&pods, |s| median(&s.value)),
+        );
+        rows.add(
+            "pod start CPU median",
+            "ms",
+            pair_of(&pods, |s| median(&s.cpu_ms)),
+        );
+        Some(pods)
+    } else {
+        None
+    };
 
     println!("==> exec: {} runs per shim", plan.runs);
     let exec = measure::interleaved(&cds, plan.runs, |cd, i| measure::exec(cd, &idle_id(0), i))?;
-    row(
-        "exec median".into(),
+    rows.add("exec median", "ms", pair_of(&exec, |s| median(&s.value)));
+    rows.add("exec p90", "ms", pair_of(&exec, |s| p90(&s.value)));
+    rows.add(
+        "exec CPU median",
         "ms",
-        pair(&exec, &|s| median(&s.value)),
-    );
-    row("exec p90".into(), "ms", pair(&exec, &|s| p90(&s.value)));
-    row(
-        "exec CPU median".into(),
-        "ms",
-        pair(&exec, &|s| median(&s.cpu_ms)),
+        pair_of(&exec, |s| median(&s.cpu_ms)),
     );
 
     println!(
-        "==> IO: {} MiB to stdout, {} run(s) per shim",
-        plan.io_bytes / MIB,
+        "==> IO: {} to stdout, {} run(s) per shim",
+        plan.io_note(),
         plan.io_runs
     );
     let mut io_shim_cpu = [Vec::new(), Vec::new()];
     let io = measure::interleaved(&cds, plan.io_runs, |cd, i| {
-        let (mibs, shim_cpu) = measure::io(cd, &rootfs, i, plan.io_bytes)?;
+        let (mibs, shim_cpu) = measure::io(cd, rootfs, i, plan.io_bytes)?;
         io_shim_cpu[usize::from(cd.name != "ours")].push(shim_cpu);
         Ok(mibs)
     })?;
     let mib = plan.io_bytes / MIB;
     let gib = plan.io_bytes as f64 / (1u64 << 30) as f64;
-    row(
+    rows.add(
         format!("IO {mib} MiB stdout median"),
         "MiB/s",
-        pair(&io, &|s| median(&s.value)),
+        pair_of(&io, |s| median(&s.value)),
     );
-    row(
+    rows.add(
         format!("IO {mib} MiB CPU median"),
         "ms",
-        pair(&io, &|s| median(&s.cpu_ms)),
+        pair_of(&io, |s| median(&s.cpu_ms)),
     );
-    row(
-        "IO shim CPU per GiB median".into(),
+    rows.add(
+        "IO shim CPU per GiB median",
         "ms",
         [median(&io_shim_cpu[0]) / gib, median(&io_shim_cpu[1]) / gib],
     );
 
     // Sampled now, long after they started: every shim has settled into idle (no RPC for tens
     // of seconds; idle-0 took the execs).
-    println!("==> memory of the idle containers");
+    println!("==> memory of the idle containers' shims");
     let mut mem = [[0.0; 3]; 2];
     for (cd, m) in cds.iter().zip(&mut mem) {
         let (mut pss, mut rss, mut thr) = (Vec::new(), Vec::new(), Vec::new());
         for k in 0..plan.idle {
-            let (p, r, t) = measure::memory(cd, &idle_id(k))?;
-            pss.push(p);
-            rss.push(r);
-            thr.push(t);
+            let u = measure::memory(cd.shim_pid(&idle_id(k))?)?;
+            pss.push(u.pss);
+            rss.push(u.rss);
+            thr.push(u.threads);
         }
         *m = [median(&pss), median(&rss), median(&thr)];
     }
-    row("shim PSS median".into(), "KiB", [mem[0][0], mem[1][0]]);
-    row("shim RSS median".into(), "KiB", [mem[0][1], mem[1][1]]);
-    row("shim threads median".into(), "", [mem[0][2], mem[1][2]]);
+    rows.add("shim PSS median", "KiB", [mem[0][0], mem[1][0]]);
+    rows.add("shim RSS median", "KiB", [mem[0][1], mem[1][1]]);
+    rows.add("shim threads median", "", [mem[0][2], mem[1][2]]);
 
-    println!("==> burst: {} concurrent ctr run -d per shim", plan.burst);
-    let burst = measure::interleaved(&cds, 1, |cd, _| measure::burst(cd, &rootfs, plan.burst))?;
-    row(
-        format!("burst of {}: all running", plan.burst),
-        "ms",
-        pair(&burst, &|s| s.value[0]),
-    );
-    row(
-        format!("burst of {}: CPU", plan.burst),
-        "ms",
-        pair(&burst, &|s| s.cpu_ms[0]),
-    );
+    let mut pod_json = json!(null);
+    if let Some(pods) = &pods {
+        println!("==> memory of the pods' shims");
+        let mut per = [[0.0; 4]; 2];
+        let mut samples = Vec::new();
+        for (cd, m) in cds.iter().zip(&mut per) {
+            let (mut n, mut pss, mut rss, mut thr) = (Vec::new(), Vec::new(), Vec::new(), vec![]);
+            for p in 0..plan.pods {
+                let u = measure::pod_memory(cd, p)?;
+                n.push(u.shims as f64);
+                pss.push(u.pss);
+                rss.push(u.rss);
+                thr.push(u.threads);
+            }
+            samples.push(json!({"shims": n, "pss_kib": pss, "rss_kib": rss, "threads": thr}));
+            *m = [median(&n), median(&pss), median(&rss), median(&thr)];
+        }
+        rows.add("shims per pod median", "", [per[0][0], per[1][0]]);
+        rows.add("pod shim PSS median", "KiB", [per[0][1], per[1][1]]);
+        rows.add("pod shim RSS median", "KiB", [per[0][2], per[1][2]]);
+        rows.add("pod shim threads median", "", [per[0][3], per[1][3]]);
+        pod_json = json!({
+            "containers_per_pod": 1 + POD_CONTAINERS,
+            "start": series_json(pods),
+            "ours": samples[0],
+            "go": samples[1],
+        });
+    }
+
+    let mut burst_json = json!(null);
+    if pair.api == Api::V1 {
+        println!("==> burst: {} concurrent ctr run -d per shim", plan.burst);
+        let burst = measure::interleaved(&cds, 1, |cd, _| measure::burst(cd, rootfs, plan.burst))?;
+        rows.add(
+            format!("burst of {}: all running", plan.burst),
+            "ms",
+            pair_of(&burst, |s| s.value[0]),
+        );
+        rows.add(
+            format!("burst of {}: CPU", plan.burst),
+            "ms",
+            pair_of(&burst, |s| s.cpu_ms[0]),
+        );
+        burst_json = series_json(&burst);
+    }
 
     println!("==> cleanup");
     drop(cds);
-    let extra = Extra {
-        cpu_source,
-        bare_wall,
-        bare_cpu,
-        start,
-        exec,
-    };
-    Ok((rows, extra))
+    let mut title = pair.title();
+    if plan.quick {
+        title.push_str(", --quick");
+    }
+    let notes = vec![
+        format!(
+            "bare runc run (same bundle, /bin/true): median {:.1} ms, p90 {:.1} ms, CPU median {:.1} ms",
+            median(&bare_wall),
+            p90(&bare_wall),
+            median(&bare_cpu)
+        ),
+        format!("containerd: {}", pair.containerd_version),
+        format!("CPU: {cpu_source}"),
+        format!("IO: {}", plan.io_note()),
+        "IO shim CPU: the shim process's own user+system time until the stream's last byte \
+         (/proc/PID/stat)"
+            .into(),
+        "shim overhead: the start median minus bare runc run; besides the shim it holds ctr, \
+         containerd, and runc started three times (create, start, delete) instead of once"
+            .into(),
+    ];
+    let json = json!({
+        "plan": {
+            "idle_containers": plan.idle,
+            "runs": plan.runs,
+            "io_bytes": plan.io_bytes,
+            "io_runs": plan.io_runs,
+            "burst": if pair.api == Api::V1 { json!(plan.burst) } else { json!(null) },
+            "pods": if pair.api == Api::V2 { json!(plan.pods) } else { json!(null) },
+        },
+        "shims": {"ours": pair.ours, "go": pair.go},
+        "cpu_source": cpu_source,
+        "bare_runc": {
+            "median_ms": median(&bare_wall),
+            "p90_ms": p90(&bare_wall),
+            "cpu_median_ms": median(&bare_cpu),
+            "wall_ms": bare_wall,
+        },
+        "samples": {
+            "start": series_json(&start),
+            "exec": series_json(&exec),
+            "io": {
+                "ours": {"mib_per_s": io[0].value, "cpu_ms": io[0].cpu_ms, "shim_cpu_ms": io_shim_cpu[0]},
+                "go": {"mib_per_s": io[1].value, "cpu_ms": io[1].cpu_ms, "shim_cpu_ms": io_shim_cpu[1]},
+            },
+            "pods": pod_json,
+            "burst": burst_json,
+        },
+    });
+    Ok(Outcome {
+        title,
+        rows: rows.0,
+        notes,
+        json,
+    })
+}
+
+/// Wall and CPU ms of both shims' runs.
+fn series_json(s: &[Series]) -> serde_json::Value {
+    json!({
+        "ours": {"wall_ms": s[0].value, "cpu_ms": s[0].cpu_ms},
+        "go": {"wall_ms": s[1].value, "cpu_ms": s[1].cpu_ms},
+    })
 }
 
 /// `<dir>/bin/busybox` with the applets the bench runs.
@@ -322,12 +581,9 @@ fn ratio(r: &Row) -> f64 {
     r.ours / r.go
 }
 
-fn print_table(plan: &Plan, rows: &[Row], extra: &Extra) {
+fn print_table(title: &str, rows: &[Row]) {
     let w = rows.iter().map(|r| r.figure.len()).max().unwrap_or(0);
-    println!(
-        "\nshim-runc-v1 (ours) vs containerd-shim (Go){}",
-        if plan.quick { ", --quick" } else { "" }
-    );
+    println!("\n{title}");
     println!(
         "{:<w$}  {:<5}  {:>10}  {:>10}  {:>7}",
         "figure", "unit", "ours", "go", "ours/go"
@@ -343,52 +599,18 @@ fn print_table(plan: &Plan, rows: &[Row], extra: &Extra) {
             ratio(r)
         );
     }
-    println!(
-        "bare runc run (same bundle, /bin/true): median {:.1} ms, p90 {:.1} ms, CPU median {:.1} ms",
-        median(&extra.bare_wall),
-        p90(&extra.bare_wall),
-        median(&extra.bare_cpu)
-    );
-    println!("CPU: {}", extra.cpu_source);
-    println!(
-        "IO shim CPU: the shim process's own user+system time until the stream's last byte (/proc/PID/stat)"
-    );
-    println!(
-        "shim overhead: the start median minus bare runc run; besides the shim it holds ctr, \
-         containerd, and runc started three times (create, start, delete) instead of once"
-    );
 }
 
-fn to_json(plan: &Plan, rows: &[Row], extra: &Extra) -> serde_json::Value {
-    let series = |s: &[Series]| {
-        json!({
-            "ours": {"wall_ms": s[0].value, "cpu_ms": s[0].cpu_ms},
-            "go": {"wall_ms": s[1].value, "cpu_ms": s[1].cpu_ms},
+fn rows_json(rows: &[Row]) -> serde_json::Value {
+    rows.iter()
+        .map(|r| {
+            json!({
+                "figure": r.figure,
+                "unit": r.unit,
+                "ours": r.ours,
+                "go": r.go,
+                "ratio": ratio(r),
+            })
         })
-    };
-    json!({
-        "quick": plan.quick,
-        "plan": {
-            "idle_containers": plan.idle,
-            "runs": plan.runs,
-            "io_bytes": plan.io_bytes,
-            "io_runs": plan.io_runs,
-            "burst": plan.burst,
-        },
-        "cpu_source": extra.cpu_source,
-        "rows": rows.iter().map(|r| json!({
-            "figure": r.figure,
-            "unit": r.unit,
-            "ours": r.ours,
-            "go": r.go,
-            "ratio": ratio(r),
-        })).collect::<Vec<_>>(),
-        "bare_runc": {
-            "median_ms": median(&extra.bare_wall),
-            "p90_ms": p90(&extra.bare_wall),
-            "cpu_median_ms": median(&extra.bare_cpu),
-            "wall_ms": extra.bare_wall,
-        },
-        "samples": {"start": series(&extra.start), "exec": series(&extra.exec)},
-    })
+        .collect()
 }

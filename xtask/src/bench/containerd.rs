@@ -1,7 +1,9 @@
 //! One private containerd for the bench, torn down completely on drop.
 //!
 //! It has its own temp dir, namespace, mount namespace (tmpfs over /run/containerd) and CPU meter,
-//! and is driven with `ctr` through nsenter.
+//! and is driven with `ctr` through nsenter. Runtime v1 runs on the system's containerd 1.6 (the
+//! shim set in its config), task v2 on containerd 2.1 (the shim named by absolute path in
+//! `ctr run --runtime`).
 
 use std::fs;
 use std::os::unix::process::CommandExt;
@@ -14,15 +16,42 @@ use anyhow::{bail, Context, Result};
 use super::cpu::Meter;
 
 pub const RUNTIME: &str = "io.containerd.runtime.v1.linux";
+/// Where containerd keeps task v2 bundles under its state dir.
+const RUNTIME_V2_DIR: &str = "io.containerd.runtime.v2.task";
 const READY_BOUND: Duration = Duration::from_secs(30);
 /// Bound for each ctr call made while tearing down.
 const TEARDOWN_BOUND: &str = "30";
+/// Tasks removed at once while tearing down.
+const TEARDOWN_THREADS: usize = 4;
+
+/// Which shim API a containerd drives.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Api {
+    /// Runtime v1 (`io.containerd.runtime.v1.linux`), containerd 1.6, config version 2.
+    V1,
+    /// Task v2, containerd 2.x, config version 3.
+    V2,
+}
+
+/// What a bench containerd runs.
+pub struct Setup<'a> {
+    pub api: Api,
+    /// The directory of `containerd` and `ctr`; `None`: the ones on PATH.
+    pub bin_dir: Option<&'a Path>,
+    /// The shim binary (absolute path).
+    pub shim: &'a Path,
+}
 
 pub struct Containerd {
     /// `ours` or `go`.
     pub name: &'static str,
     /// The containerd namespace, unique to this bench run and shim.
     pub ns: String,
+    pub api: Api,
+    containerd: PathBuf,
+    ctr: PathBuf,
+    /// `ctr run --runtime` value: the v1 runtime name or the v2 shim's absolute path.
+    runtime: String,
     dir: PathBuf,
     daemon: Option<Child>,
     pub meter: Meter,
@@ -34,23 +63,39 @@ fn sh_quote(s: &str) -> String {
 }
 
 impl Containerd {
-    /// Starts a private containerd named `name` (`ours`, `go`) whose v1 runtime uses `shim`,
-    /// in `<parent>/<name>`, and waits until it answers.
-    pub fn start(name: &'static str, shim: &Path, parent: &Path) -> Result<Containerd> {
+    /// Starts a private containerd named `name` (`ours`, `go`) that runs `setup`'s shim, in
+    /// `<parent>/<name>`, and waits until it answers.
+    pub fn start(name: &'static str, setup: &Setup, parent: &Path) -> Result<Containerd> {
         let ns = format!("xtask-bench-{}-{name}", std::process::id());
         let dir = parent.join(name);
         for d in ["root", "state", "opt"] {
             fs::create_dir_all(dir.join(d)).with_context(|| format!("mkdir under {dir:?}"))?;
         }
         fs::create_dir_all("/run/containerd").context("mkdir /run/containerd (mount point)")?;
+        let bin = |b: &str| {
+            setup
+                .bin_dir
+                .map_or_else(|| PathBuf::from(b), |d| d.join(b))
+        };
+        let runtime = match setup.api {
+            Api::V1 => RUNTIME.to_string(),
+            Api::V2 => setup.shim.to_string_lossy().into_owned(),
+        };
         let mut cd = Containerd {
             name,
             ns,
+            api: setup.api,
+            containerd: bin("containerd"),
+            ctr: bin("ctr"),
+            runtime,
             dir,
             daemon: None,
             meter: Meter::create(name),
         };
-        cd.write_config(shim)?;
+        match setup.api {
+            Api::V1 => cd.write_config_v1(setup.shim)?,
+            Api::V2 => cd.write_config_v2()?,
+        }
         cd.spawn()?;
         cd.wait_ready()?;
         Ok(cd)
@@ -60,7 +105,8 @@ impl Containerd {
         self.dir.join("containerd.sock")
     }
 
-    fn write_config(&self, shim: &Path) -> Result<()> {
+    /// containerd 1.6 (config version 2): no CRI, no unused snapshotters, our v1 shim.
+    fn write_config_v1(&self, shim: &Path) -> Result<()> {
         let d = self.dir.display();
         let cfg = format!(
             r#"version = 2
@@ -93,11 +139,51 @@ disabled_plugins = [
         fs::write(self.dir.join("config.toml"), cfg).context("write config.toml")
     }
 
+    /// containerd 2.x (config version 3, key names from its `containerd config default`): no
+    /// CRI (nor its split plugins), NRI, tracing, transfer, restart monitor or unused
+    /// snapshotters. The shim comes from `ctr run --runtime <path>`.
+    fn write_config_v2(&self) -> Result<()> {
+        let d = self.dir.display();
+        let cfg = format!(
+            r#"version = 3
+root = "{d}/root"
+state = "{d}/state"
+disabled_plugins = [
+  "io.containerd.grpc.v1.cri",
+  "io.containerd.cri.v1.images",
+  "io.containerd.cri.v1.runtime",
+  "io.containerd.podsandbox.controller.v1.podsandbox",
+  "io.containerd.sandbox.controller.v1.podsandbox",
+  "io.containerd.snapshotter.v1.btrfs",
+  "io.containerd.snapshotter.v1.devmapper",
+  "io.containerd.snapshotter.v1.overlayfs",
+  "io.containerd.snapshotter.v1.blockfile",
+  "io.containerd.snapshotter.v1.erofs",
+  "io.containerd.differ.v1.erofs",
+  "io.containerd.nri.v1.nri",
+  "io.containerd.tracing.processor.v1.otlp",
+  "io.containerd.internal.v1.tracing",
+  "io.containerd.transfer.v1.local",
+  "io.containerd.grpc.v1.transfer",
+  "io.containerd.monitor.container.v1.restart",
+]
+
+[grpc]
+  address = "{d}/containerd.sock"
+
+[plugins.'io.containerd.internal.v1.opt']
+  path = "{d}/opt"
+"#
+        );
+        fs::write(self.dir.join("config.toml"), cfg).context("write config.toml")
+    }
+
     /// `sh` joins the CPU group, then becomes (through exec, same pid) `unshare -m` and containerd.
     fn spawn(&mut self) -> Result<()> {
         let config = self.dir.join("config.toml");
         let inner = format!(
-            "mount -t tmpfs tmpfs /run/containerd && exec containerd --config {}",
+            "mount -t tmpfs tmpfs /run/containerd && exec {} --config {}",
+            sh_quote(&self.containerd.to_string_lossy()),
             sh_quote(&config.to_string_lossy())
         );
         let join = match self.meter.procs_file() {
@@ -168,7 +254,9 @@ disabled_plugins = [
     /// `nsenter -t <containerd> -m ctr --address <sock> --namespace <ns> <args>`
     pub fn ctr(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new("nsenter");
-        cmd.args(["-t", &self.pid().to_string(), "-m", "ctr", "--address"])
+        cmd.args(["-t", &self.pid().to_string(), "-m"])
+            .arg(&self.ctr)
+            .arg("--address")
             .arg(self.socket())
             .args(["--namespace", &self.ns])
             .args(args)
@@ -176,9 +264,9 @@ disabled_plugins = [
         cmd
     }
 
-    /// `ctr run --runtime <v1> <flags> --rootfs <rootfs> <id> <argv>`
+    /// `ctr run --runtime <v1 name | v2 shim path> <flags> --rootfs <rootfs> <id> <argv>`
     pub fn run_cmd(&self, flags: &[&str], rootfs: &Path, id: &str, argv: &[&str]) -> Command {
-        let mut cmd = self.ctr(&["run", "--runtime", RUNTIME]);
+        let mut cmd = self.ctr(&["run", "--runtime", &self.runtime]);
         cmd.args(flags)
             .arg("--rootfs")
             .arg(rootfs)
@@ -192,19 +280,36 @@ disabled_plugins = [
         self.meter.usage_ns(self.pid())
     }
 
-    /// The pid of the shim serving container `id` (from its bundle's `shim.pid`).
+    /// The pid of the shim serving container `id`: v1, from its bundle's `shim.pid`; v2 (where
+    /// a group's later containers have no `shim.pid`), the parent of its running init process,
+    /// which the shim adopted as subreaper.
     pub fn shim_pid(&self, id: &str) -> Result<i32> {
-        let p = self
-            .dir
-            .join("state")
-            .join(RUNTIME)
-            .join(&self.ns)
-            .join(id)
-            .join("shim.pid");
-        let s = fs::read_to_string(&p).with_context(|| format!("read {}", p.display()))?;
-        s.trim()
-            .parse()
-            .with_context(|| format!("{}: {s:?}", p.display()))
+        let pid_file = |dir: &str, file: &str| -> Result<i32> {
+            let p = self
+                .dir
+                .join("state")
+                .join(dir)
+                .join(&self.ns)
+                .join(id)
+                .join(file);
+            let s = fs::read_to_string(&p).with_context(|| format!("read {}", p.display()))?;
+            s.trim()
+                .parse()
+                .with_context(|| format!("{}: {s:?}", p.display()))
+        };
+        match self.api {
+            Api::V1 => pid_file(RUNTIME, "shim.pid"),
+            Api::V2 => {
+                let init = pid_file(RUNTIME_V2_DIR, "init.pid")?;
+                let status = fs::read_to_string(format!("/proc/{init}/status"))
+                    .with_context(|| format!("{id}: init {init} is gone"))?;
+                status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("PPid:"))
+                    .and_then(|v| v.trim().parse().ok())
+                    .with_context(|| format!("{id}: no PPid for init {init}"))
+            }
+        }
     }
 
     fn teardown(&mut self) {
@@ -221,9 +326,19 @@ disabled_plugins = [
                     .map(|o: Output| String::from_utf8_lossy(&o.stdout).into_owned())
                     .unwrap_or_default()
             };
-            for id in q(&["t", "ls", "-q"]).split_whitespace() {
-                q(&["t", "rm", "-f", id]);
-            }
+            // A few at a time: a scale run leaves hundreds.
+            let tasks = q(&["t", "ls", "-q"]);
+            let tasks: Vec<&str> = tasks.split_whitespace().collect();
+            std::thread::scope(|s| {
+                for part in tasks.chunks(tasks.len().div_ceil(TEARDOWN_THREADS).max(1)) {
+                    let q = &q;
+                    s.spawn(move || {
+                        for id in part {
+                            q(&["t", "rm", "-f", id]);
+                        }
+                    });
+                }
+            });
             let ids = q(&["c", "ls", "-q"]);
             let ids: Vec<&str> = ids.split_whitespace().collect();
             if !ids.is_empty() {

@@ -70,7 +70,7 @@ pub fn check(mut cmd: Command) -> Result<()> {
 }
 
 /// Wall milliseconds `f` took.
-fn timed(f: impl FnOnce() -> Result<()>) -> Result<f64> {
+pub fn timed(f: impl FnOnce() -> Result<()>) -> Result<f64> {
     let t = Instant::now();
     f()?;
     Ok(t.elapsed().as_secs_f64() * 1e3)
@@ -82,9 +82,80 @@ pub fn start(cd: &Containerd, rootfs: &Path, i: usize) -> Result<f64> {
     timed(|| check(cd.run_cmd(&["--rm"], rootfs, &id, &["/bin/true"])))
 }
 
-/// `ctr run -d <id> sleep 1000000`: an idle container.
-pub fn idle(cd: &Containerd, rootfs: &Path, id: &str) -> Result<()> {
-    check(cd.run_cmd(&["-d"], rootfs, id, &["/bin/sleep", "1000000"]))
+/// `ctr run -d <flags> <id> sleep 1000000`: an idle container.
+pub fn idle(cd: &Containerd, rootfs: &Path, id: &str, flags: &[&str]) -> Result<()> {
+    let flags = [&["-d"][..], flags].concat();
+    check(cd.run_cmd(&flags, rootfs, id, &["/bin/sleep", "1000000"]))
+}
+
+/// The ids of pod `p`'s containers, the pause-like one first.
+pub fn pod_ids(p: usize) -> Vec<String> {
+    let mut ids = vec![format!("pod-{p}-pause")];
+    ids.extend((1..=super::POD_CONTAINERS).map(|c| format!("pod-{p}-c{c}")));
+    ids
+}
+
+/// Pod `p`: its pause-like container then the others, one after the other, all idle and in
+/// group `pod-<p>` (task v2's grouping annotation, which puts them in one shim): wall ms.
+pub fn pod(cd: &Containerd, rootfs: &Path, p: usize) -> Result<f64> {
+    let group = format!("{}=pod-{p}", super::GROUP_ANNOTATION);
+    timed(|| {
+        for id in pod_ids(p) {
+            idle(cd, rootfs, &id, &["--annotation", &group])?;
+        }
+        Ok(())
+    })
+}
+
+/// Memory and threads of one process, or of several added up.
+#[derive(Default, Clone, Copy)]
+pub struct Usage {
+    /// Proportional set size, KiB.
+    pub pss: f64,
+    /// Resident set size, KiB.
+    pub rss: f64,
+    pub threads: f64,
+}
+
+impl std::ops::Add for Usage {
+    type Output = Usage;
+    fn add(self, o: Usage) -> Usage {
+        Usage {
+            pss: self.pss + o.pss,
+            rss: self.rss + o.rss,
+            threads: self.threads + o.threads,
+        }
+    }
+}
+
+/// The distinct shims serving pod `p`, and their usage added up.
+pub struct PodUsage {
+    pub shims: usize,
+    pub pss: f64,
+    pub rss: f64,
+    pub threads: f64,
+}
+
+pub fn pod_memory(cd: &Containerd, p: usize) -> Result<PodUsage> {
+    let mut pids = pod_ids(p)
+        .iter()
+        .map(|id| cd.shim_pid(id))
+        .collect::<Result<Vec<_>>>()?;
+    pids.sort_unstable();
+    pids.dedup();
+    let total = sum_memory(&pids)?;
+    Ok(PodUsage {
+        shims: pids.len(),
+        pss: total.pss,
+        rss: total.rss,
+        threads: total.threads,
+    })
+}
+
+/// Usage of the processes `pids` added up.
+pub fn sum_memory(pids: &[i32]) -> Result<Usage> {
+    pids.iter()
+        .try_fold(Usage::default(), |acc, &pid| Ok(acc + memory(pid)?))
 }
 
 /// `ctr task exec --exec-id e<i> <id> /bin/true`: wall ms.
@@ -93,22 +164,23 @@ pub fn exec(cd: &Containerd, id: &str, i: usize) -> Result<f64> {
     timed(|| check(cd.ctr(&["task", "exec", "--exec-id", &eid, id, "/bin/true"])))
 }
 
-/// The shim of `id`: (PSS KiB, RSS KiB, threads).
-pub fn memory(cd: &Containerd, id: &str) -> Result<(f64, f64, f64)> {
-    let pid = cd.shim_pid(id)?;
+/// Process `pid`'s PSS, RSS and threads.
+pub fn memory(pid: i32) -> Result<Usage> {
     let field = |text: &str, key: &str| -> Result<f64> {
         text.lines()
             .find_map(|l| l.strip_prefix(key))
             .and_then(|v| v.split_whitespace().next()?.parse().ok())
-            .with_context(|| format!("no {key} for shim {pid}"))
+            .with_context(|| format!("no {key} for process {pid}"))
     };
-    let smaps = fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))?;
-    let status = fs::read_to_string(format!("/proc/{pid}/status"))?;
-    Ok((
-        field(&smaps, "Pss:")?,
-        field(&smaps, "Rss:")?,
-        field(&status, "Threads:")?,
-    ))
+    let smaps = fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
+        .with_context(|| format!("read /proc/{pid}/smaps_rollup"))?;
+    let status = fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("read /proc/{pid}/status"))?;
+    Ok(Usage {
+        pss: field(&smaps, "Pss:")?,
+        rss: field(&smaps, "Rss:")?,
+        threads: field(&status, "Threads:")?,
+    })
 }
 
 /// The container writes `bytes` of zeros to stdout; we count what ctr hands us.
