@@ -21,7 +21,7 @@ usage: cargo xtask <command>
   test [-- ARGS]        deps, fmt, clippy, then every test in the workspace (ARGS go to cargo test)
   install [--prefix P]  release build of shim-runc-v1, shim-ctl, reaper into P/bin (default /usr/local)
   demo                  a busybox container through our shim, standalone, step by step
-  bench [--quick]       our shim against the Go containerd-shim: table + target/bench/latest.json
+  bench [--quick] [--v2] [--scale]       our shim against the Go containerd-shim: table + target/bench/latest.json
   fuzz [--time S] [--seed N]
                         fuzz frame reading and request decoding for S seconds (default 60)
 ";

@@ -22,7 +22,6 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileTypeExt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::thread;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -121,9 +120,8 @@ impl Reactor {
             next_id: AtomicU64::new(1),
         });
         let handle = Arc::clone(&reactor);
-        thread::Builder::new()
-            .name("io".into())
-            .spawn(move || Loop::new(epoll, handle).run())?;
+        // Vital: without it no output is copied any more, so the shim ends if it fails.
+        crate::vital::spawn("io", move || Loop::new(epoll, handle).run())?;
         Ok(reactor)
     }
 
@@ -256,7 +254,8 @@ impl Loop {
         }
     }
 
-    fn run(mut self) {
+    /// Move bytes until epoll itself fails (then nothing can be served: the reason).
+    fn run(mut self) -> Result<(), String> {
         let mut events = vec![EpollEvent::empty(); 64];
         loop {
             let timeout = if !self.ready.is_empty() {
@@ -275,11 +274,8 @@ impl Loop {
             let n = match self.epoll.wait(&mut events, timeout) {
                 Ok(n) => n,
                 Err(Errno::EINTR) => 0,
-                Err(e) => {
-                    // The epoll fd itself failed: nothing can be served any more.
-                    log::error!("IO thread stops: epoll_wait failed: {e}; process output is no longer copied");
-                    return;
-                }
+                // The epoll fd itself failed: nothing can be served any more.
+                Err(e) => return Err(format!("epoll_wait: {e}")),
             };
             for ev in &events[..n] {
                 if ev.data() == WAKE {
