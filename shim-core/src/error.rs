@@ -3,6 +3,7 @@
 use std::fmt;
 
 use crate::io::IoError;
+use crate::quote::shown;
 use crate::runc::RuncError;
 
 /// What went wrong, classed the way containerd branches on it. The adapter maps each class to a
@@ -36,11 +37,11 @@ impl Error {
     }
 
     pub(crate) fn no_such_process(id: &str) -> Error {
-        Error::NotFound(format!("process {id} does not exist"))
+        Error::NotFound(format!("process {} does not exist", shown(id)))
     }
 
     pub(crate) fn container_not_found(id: &str) -> Error {
-        Error::NotFound(format!("container {id} not created"))
+        Error::NotFound(format!("container {} not created", shown(id)))
     }
 
     pub(crate) fn not_created() -> Error {
@@ -96,6 +97,19 @@ mod tests {
             op: RuncOp::Kill,
             message: message.into(),
         }
+    }
+
+    #[test]
+    fn not_found_messages_quote_a_huge_id_cut_short() {
+        let id = "x".repeat(1024);
+        for error in [Error::no_such_process(&id), Error::container_not_found(&id)] {
+            assert!(error.message().len() < 120, "{}", error.message());
+            assert!(error.message().contains('…'));
+        }
+        assert_eq!(
+            Error::no_such_process("web").message(),
+            "process web does not exist"
+        );
     }
 
     #[test]

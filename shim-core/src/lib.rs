@@ -8,6 +8,7 @@ pub(crate) mod exits;
 pub mod io;
 pub mod mount;
 pub mod process;
+pub mod quote;
 pub mod runc;
 pub mod service;
 pub mod single;

@@ -498,9 +498,14 @@ impl Shim {
     }
 
     /// Container `id`'s cgroup metrics (v1 or v2, whichever the host has).
+    /// The cgroup kept at Create is used; it is looked up from the init's pid only when none
+    /// was kept (OOM watching off).
     pub fn stats(&self, id: &str) -> Result<Metrics, Error> {
-        let pid = self.init(id)?.pid();
-        let cgroup = Cgroup::for_pid(&Host::default(), pid as i32).map_err(cgroup_error)?;
+        let init = self.init(id)?;
+        let cgroup = match init.cgroup() {
+            Some(kept) => kept,
+            None => Cgroup::for_pid(&Host::default(), init.pid() as i32).map_err(cgroup_error)?,
+        };
         cgroup.stats().map_err(cgroup_error)
     }
 

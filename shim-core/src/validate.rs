@@ -1,27 +1,14 @@
 //! Input validation: ids that become paths, the bundle directory, Update's resources JSON, and
 //! how much of a client's string a message may quote.
 
-use std::borrow::Cow;
 use std::path::Path;
 
 use crate::error::Error;
+pub use crate::quote::shown;
 
 /// The longest id any request may carry, in bytes: longer ones are refused before any lookup, so
 /// no message ever quotes (and no reply ever echoes) more than this of one.
 pub const MAX_ID_BYTES: usize = 1024;
-/// How many characters of a client's string a message quotes at most.
-const SHOWN_CHARS: usize = 64;
-
-/// `text` as a message may quote it: its first 64 characters, with "…" when cut. Messages that
-/// name an id, a method or a path a client sent use this, so a huge string is never copied into
-/// a reply or the log.
-pub fn shown(text: &str) -> Cow<'_, str> {
-    match text.char_indices().nth(SHOWN_CHARS) {
-        None => Cow::Borrowed(text),
-        Some((cut, _)) => Cow::Owned(format!("{}…", &text[..cut])),
-    }
-}
-
 /// The size bound every id of every request obeys, whatever else its method requires of it (a
 /// lookup's id is then only compared, never used in a path).
 pub fn id_size(kind: &str, id: &str) -> Result<(), Error> {

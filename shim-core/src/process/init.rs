@@ -125,6 +125,14 @@ impl Init {
         *self.cgroup.lock().unwrap_or_else(|p| p.into_inner()) = Some(cgroup);
     }
 
+    /// The cgroup kept at Create, if one was.
+    pub(crate) fn cgroup(&self) -> Option<Cgroup> {
+        self.cgroup
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     /// Whether the kernel OOM-killed in this container's cgroup while no OOM event went out
     /// yet (the watcher's thread had not got to it): then one must go before the exit.
     pub(crate) fn oom_unsent(&self) -> bool {
