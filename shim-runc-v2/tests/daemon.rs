@@ -138,6 +138,16 @@ fn the_daemon_raises_its_open_file_limit_to_the_hard_one_as_go_does() {
     let out = common::run_bounded(limited);
     assert!(out.status.success(), "{out:?}");
     let pid = w.daemons()[0];
+    // `start` returns once the daemon is spawned, maybe before it ran a line of its own: once it
+    // answers, its startup (the raise first of all) is behind it.
+    let path = text(&out.stdout).trim_start_matches("unix://").to_string();
+    let socket = format!("/proc/{pid}/root{path}");
+    let _: shim_proto::task_v2::ConnectResponse = common::call(
+        socket.as_ref(),
+        "Connect",
+        &shim_proto::task_v2::ConnectRequest::default(),
+    )
+    .unwrap();
     let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
     let line = limits
         .lines()
