@@ -931,12 +931,17 @@ fn row34_output_nobody_reads_waits_for_attach_and_none_is_lost() {
     // With `run -d` nobody reads the fifo: 1 MiB cannot fit the fifo and pipe buffers, so the
     // container has to wait for a reader. `ctr t attach` must then get every byte, and the task
     // must finish. (That the writer is blocked meanwhile has no event to wait on: not asserted.)
+    // `run -d` opens the fifos and copies from them until it exits right after Start: bytes it
+    // read but had not written yet when it exited are gone, which is ctr's loss, not the shim's.
+    // So the container writes only once `run -d` has returned: it waits for a file the test
+    // puts into its rootfs (a host directory) afterwards.
     each_shim("row34", |shim| {
         let cd = Containerd::start(&shim.setup(), "r34");
-        let script = "head -c 1048576 /dev/zero | tr '\\0' x; echo; echo end";
-        // `run -d` itself may read some output before it exits: it prints what it read.
+        let script = "until [ -e /r34-go ]; do sleep 0.01; done; \
+                      head -c 1048576 /dev/zero | tr '\\0' x; echo; echo end";
         let detached = cd.run(&["-d"], "r34", &sh(script));
         detached.expect_code(0);
+        std::fs::write(cd.rootfs().join("r34-go"), "").expect("the go file in the rootfs");
         let attach = cd.ctr(&["t", "attach", "r34"]);
         attach.expect_code(0);
         let out = format!("{}{}", detached.stdout, attach.stdout).replace("\r", "");
