@@ -22,7 +22,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 
-use crate::run::{cargo, step, target_dir, which};
+use crate::run::{target_dir, which};
 use containerd::{Api, Containerd, Setup};
 use machine::Machine;
 use measure::Series;
@@ -274,10 +274,7 @@ fn prepare(api: Api) -> Result<Pair> {
             bail!("{} is missing", f.display());
         }
     }
-    step(
-        &format!("build {package} (release)"),
-        cargo().args(["build", "--release", "-p", package]),
-    )?;
+    let ours = crate::release::build(package, bin)?;
     let containerd = bin_dir
         .as_ref()
         .map_or_else(|| PathBuf::from("containerd"), |d| d.join("containerd"));
@@ -287,7 +284,7 @@ fn prepare(api: Api) -> Result<Pair> {
         .with_context(|| format!("run {} --version", containerd.display()))?;
     Ok(Pair {
         api,
-        ours: target_dir().join("release").join(bin),
+        ours,
         go,
         bin_dir,
         containerd_version: String::from_utf8_lossy(&version.stdout).trim().to_string(),

@@ -1,11 +1,12 @@
-//! `cargo xtask install [--prefix DIR]`: release binaries into DIR/bin, each replaced atomically.
+//! `cargo xtask install [--prefix DIR]`: release binaries (static, see release.rs) into DIR/bin,
+//! each replaced atomically.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-use crate::run::{cargo, step, target_dir, which};
+use crate::run::which;
 
 /// The binaries we install: (package, binary). containerd 1.7 and 2.x find the v2 shim on PATH by
 /// its name: runtime `io.containerd.rsrunc.v2` runs `containerd-shim-rsrunc-v2`.
@@ -24,18 +25,15 @@ pub fn run(args: &[String]) -> Result<()> {
         _ => bail!("usage: cargo xtask install [--prefix DIR]"),
     };
     require_protoc()?;
-    let mut build = cargo();
-    build.args(["build", "--release"]);
+    let mut built = Vec::new();
     for (package, name) in BINARIES {
-        build.args(["-p", package, "--bin", name]);
+        built.push((name, crate::release::build(package, name)?));
     }
-    step("build --release", &mut build)?;
-    let release = target_dir().join("release");
     let bin = prefix.join("bin");
     std::fs::create_dir_all(&bin).with_context(|| format!("create {}", bin.display()))?;
-    for (_, name) in BINARIES {
+    for (name, from) in built {
         let to = bin.join(name);
-        install(&release.join(name), &to)?;
+        install(&from, &to)?;
         println!("installed {}", to.display());
     }
     Ok(())

@@ -8,6 +8,7 @@ mod e2e_results;
 mod e2e_sweep;
 mod fuzz;
 mod install;
+mod release;
 mod run;
 mod test;
 
