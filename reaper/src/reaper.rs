@@ -48,9 +48,13 @@ pub struct Spawned {
     pub exit: ExitWaiter,
 }
 
+/// Called on the reaping thread with each forwarded signal (see [`Builder::on_signal`]).
+type SignalHandler = Box<dyn Fn(Signal) + Send>;
+
 /// Configures and starts the one reaper of this process.
 pub struct Builder {
     forward: Vec<Signal>,
+    on_signal: Option<SignalHandler>,
     subreaper: bool,
     child_fd_limit: Option<(libc::rlim_t, libc::rlim_t)>,
 }
@@ -59,6 +63,7 @@ impl Reaper {
     pub fn builder() -> Builder {
         Builder {
             forward: Vec::new(),
+            on_signal: None,
             subreaper: true,
             child_fd_limit: None,
         }
@@ -169,6 +174,15 @@ impl Builder {
         self
     }
 
+    /// Hand the forwarded signals to `handler`, called on the reaping thread, instead of the
+    /// channel `start` returns (which then stays empty): a process needs no thread of its own to
+    /// wait for them. `handler` must not block, since no child is reaped meanwhile: send the
+    /// signal on, or start a thread for long work.
+    pub fn on_signal(mut self, handler: impl Fn(Signal) + Send + 'static) -> Self {
+        self.on_signal = Some(Box::new(handler));
+        self
+    }
+
     /// Every child spawned gets RLIMIT_NOFILE `soft`/`hard` back between fork and exec: the limit
     /// this process started with, when it raised its own (as Go does, so do its children).
     pub fn child_fd_limit(mut self, soft: libc::rlim_t, hard: libc::rlim_t) -> Self {
@@ -205,6 +219,12 @@ impl Builder {
             child_fd_limit: self.child_fd_limit,
         });
         let (sig_tx, sig_rx) = channel();
+        let forward: SignalHandler = match self.on_signal {
+            Some(handler) => handler,
+            None => Box::new(move |sig| {
+                let _ = sig_tx.send(sig);
+            }),
+        };
         let (ready_tx, ready_rx) = sync_channel(1);
         let thread_inner = Arc::clone(&inner);
         // The reaping thread lives as long as the process; nobody joins it. It inherits our
@@ -217,7 +237,7 @@ impl Builder {
                 let ok = unblocked.is_ok();
                 let _ = ready_tx.send(unblocked);
                 if ok {
-                    reap_loop(&thread_inner, wakeups, &sig_tx);
+                    reap_loop(&thread_inner, wakeups, &forward);
                 }
             })
             .map_err(|source| Error::Sys {
@@ -268,7 +288,7 @@ fn restore_child_fd_limit(cmd: &mut Command, soft: libc::rlim_t, hard: libc::rli
     }
 }
 
-fn reap_loop(inner: &Inner, mut wakeups: Wakeups, forward: &Sender<Signal>) {
+fn reap_loop(inner: &Inner, mut wakeups: Wakeups, forward: &SignalHandler) {
     // Reap once at start: a child may have exited before the handler was installed.
     let mut pending = true;
     loop {
@@ -294,7 +314,7 @@ fn reap_loop(inner: &Inner, mut wakeups: Wakeups, forward: &Sender<Signal>) {
             if signo == libc::SIGCHLD {
                 pending = true;
             } else if let Ok(sig) = Signal::try_from(signo) {
-                let _ = forward.send(sig);
+                forward(sig);
             }
         }
     }

@@ -15,14 +15,23 @@ where
     F: FnOnce() -> Result<(), String> + Send + 'static,
 {
     let owned = name.to_string();
-    thread::Builder::new().name(owned.clone()).spawn(move || {
-        let why = match catch_unwind(AssertUnwindSafe(f)) {
-            Ok(Ok(())) => return,
-            Ok(Err(e)) => format!("failed: {e}"),
-            Err(p) => format!("panicked: {}", panic_text(p.as_ref())),
-        };
-        die(&owned, &why);
-    })
+    thread::Builder::new()
+        .name(owned.clone())
+        .spawn(move || run(&owned, f))
+}
+
+/// Run `f` as vital work `name` on the calling thread (a shim's main thread serving, say), with
+/// the same guard as [`spawn`]: `Ok(())` returns, `Err` or a panic ends the process with [`DIED`].
+pub fn run<F>(name: &str, f: F)
+where
+    F: FnOnce() -> Result<(), String>,
+{
+    let why = match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(())) => return,
+        Ok(Err(e)) => format!("failed: {e}"),
+        Err(p) => format!("panicked: {}", panic_text(p.as_ref())),
+    };
+    die(name, &why);
 }
 
 /// Log why vital thread `name` is gone and end the process.

@@ -13,5 +13,6 @@ pub mod publisher;
 pub mod server;
 pub mod startup;
 pub mod status;
+pub mod stop;
 pub mod types;
 pub mod wire;

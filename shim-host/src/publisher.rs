@@ -1,4 +1,5 @@
-//! Publishing events to containerd, one at a time in queue order on one thread: straight to
+//! Publishing events to containerd, one at a time in queue order on one thread (only while there
+//! are events): straight to
 //! containerd's ttrpc `Events.Forward` (`<address>.ttrpc`), or, where that socket does not exist,
 //! through `<containerd> --address A publish --topic T --namespace N` as the Go shim does (contract
 //! 4.1). Unlike the Go shim, an event that cannot be delivered because containerd is down or
@@ -11,12 +12,12 @@
 //! (about 40 ms of CPU here), more than the rest of an exec costs the shim; one ttrpc call costs
 //! well under a millisecond and reaches the same exchange.
 
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::mpsc::{channel, sync_channel, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, SystemTime};
@@ -59,78 +60,66 @@ pub struct Event {
 }
 
 /// Queues events for the publisher thread. Clones share it.
+///
+/// The thread runs only while there is something to publish: the first event queued starts it,
+/// and it ends once the queue has stayed empty for `LINGER` (an idle shim keeps no thread for
+/// it). Whoever starts the next one joins the last one first (it has returned by then, or is
+/// returning); `close_within` joins the last.
 #[derive(Clone)]
 pub struct Publisher {
     inner: Arc<Inner>,
 }
 
+/// How long the thread waits for another event before it ends.
+const LINGER: Duration = Duration::from_secs(1);
+
 struct Inner {
-    /// Unbounded: an exit is never dropped because containerd is slow or away.
-    tx: Mutex<Option<Sender<Event>>>,
+    target: Target,
+    reaper: reaper::Reaper,
+    queue: Mutex<Queue>,
+    /// Signalled when an event is queued, when the shim closes, and when the thread ends.
+    changed: Condvar,
     /// Set when the shim stops or its task is deleted: one last attempt instead of retrying.
-    halt: Arc<Halt>,
-    thread: Mutex<Option<JoinHandle<()>>>,
-    /// Disconnected when the thread has published everything and is about to return.
-    done: Mutex<Receiver<()>>,
+    halt: Halt,
+}
+
+#[derive(Default)]
+struct Queue {
+    /// Unbounded: an exit is never dropped because containerd is slow or away.
+    events: VecDeque<Event>,
+    /// The thread, while it runs (and until the next one starts or `close_within` joins it).
+    thread: Option<JoinHandle<()>>,
+    running: bool,
+    /// No more events are taken (the shim is stopping).
+    closed: bool,
 }
 
 impl Publisher {
-    /// Start the publisher thread.
-    pub fn start(target: Target, reaper: reaper::Reaper) -> std::io::Result<Publisher> {
-        let (tx, rx) = channel();
-        let (done_tx, done_rx) = sync_channel::<()>(0);
-        let halt = Arc::new(Halt::default());
-        let thread_halt = Arc::clone(&halt);
-        let thread = thread::Builder::new()
-            .name("publisher".into())
-            .spawn(move || {
-                run(&target, &reaper, rx, &thread_halt);
-                drop(done_tx);
-            })?;
-        let inner = Inner {
-            tx: Mutex::new(Some(tx)),
-            halt,
-            thread: Mutex::new(Some(thread)),
-            done: Mutex::new(done_rx),
-        };
-        Ok(Publisher {
-            inner: Arc::new(inner),
-        })
-    }
-
-    /// Stop taking events and give the queued ones up to `limit` to go out; join the thread if it
-    /// finished (otherwise it is abandoned to the process exit). True when everything went out.
-    pub fn close_within(&self, limit: Duration) -> bool {
-        drop(lock(&self.inner.tx).take());
-        self.inner.halt.set(|h| h.closing = true);
-        let finished = matches!(
-            lock(&self.inner.done).recv_timeout(limit),
-            Err(RecvTimeoutError::Disconnected)
-        );
-        if finished {
-            if let Some(t) = lock(&self.inner.thread).take() {
-                let _ = t.join();
-            }
+    /// A publisher to `target`; its thread starts with the first event.
+    pub fn new(target: Target, reaper: reaper::Reaper) -> Publisher {
+        Publisher {
+            inner: Arc::new(Inner {
+                target,
+                reaper,
+                queue: Mutex::new(Queue::default()),
+                changed: Condvar::new(),
+                halt: Halt::default(),
+            }),
         }
-        finished
     }
-}
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-impl Publisher {
     /// Queue `event`; it goes out after every event queued before it.
     pub fn publish(&self, event: Event) {
-        let tx = lock(&self.inner.tx);
-        let Some(tx) = tx.as_ref() else {
+        let mut q = lock(&self.inner.queue);
+        if q.closed {
             log::error!(topic:% = event.topic, event:% = event.about; "shim stopping, event not delivered");
             return;
-        };
-        if let Err(e) = tx.send(event) {
-            let event = e.0;
-            log::error!(topic:% = event.topic, event:% = event.about; "publisher gone, event not delivered");
+        }
+        q.events.push_back(event);
+        if q.running {
+            self.inner.changed.notify_all();
+        } else {
+            self.start_thread(&mut q);
         }
     }
 
@@ -139,6 +128,72 @@ impl Publisher {
     pub fn stop_retrying(&self) {
         self.inner.halt.set(|h| h.deleted = true);
     }
+
+    /// Stop taking events and give the queued ones up to `limit` to go out; join the thread if it
+    /// finished (otherwise it is abandoned to the process exit). True when everything went out.
+    pub fn close_within(&self, limit: Duration) -> bool {
+        self.inner.halt.set(|h| h.closing = true);
+        let mut q = lock(&self.inner.queue);
+        q.closed = true;
+        if !q.running && !q.events.is_empty() {
+            // The thread could not be started before: a last chance.
+            self.start_thread(&mut q);
+        }
+        self.inner.changed.notify_all();
+        let (mut q, _) = self
+            .inner
+            .changed
+            .wait_timeout_while(q, limit, |q| q.running)
+            .unwrap_or_else(|p| p.into_inner());
+        let finished = !q.running && q.events.is_empty();
+        if !q.running {
+            if let Some(t) = q.thread.take() {
+                let _ = t.join();
+            }
+        }
+        finished
+    }
+
+    /// Start the thread (none runs): join the one before, which has returned or is returning.
+    fn start_thread(&self, q: &mut Queue) {
+        if let Some(last) = q.thread.take() {
+            let _ = last.join();
+        }
+        let inner = Arc::clone(&self.inner);
+        match thread::Builder::new()
+            .name("publisher".into())
+            .spawn(move || run(&inner))
+        {
+            Ok(t) => {
+                q.thread = Some(t);
+                q.running = true;
+            }
+            // Kept queued: the next event, or the close, starts a thread again.
+            Err(e) => {
+                log::error!(error:% = e, queued:% = q.events.len(); "cannot start the publisher thread; events stay queued")
+            }
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The next event, waiting up to `LINGER` for one; `None` ends the thread (marked not running
+/// under the same lock, so an event queued after that starts a new one).
+fn next(inner: &Inner) -> Option<Event> {
+    let q = lock(&inner.queue);
+    let (mut q, _) = inner
+        .changed
+        .wait_timeout_while(q, LINGER, |q| q.events.is_empty() && !q.closed)
+        .unwrap_or_else(|p| p.into_inner());
+    let ev = q.events.pop_front();
+    if ev.is_none() {
+        q.running = false;
+        inner.changed.notify_all();
+    }
+    ev
 }
 
 /// Why the publisher stops retrying: the shim is stopping, or its task was deleted.
@@ -182,8 +237,11 @@ impl Halt {
     }
 }
 
-fn run(target: &Target, reaper: &reaper::Reaper, rx: Receiver<Event>, halt: &Halt) {
-    for ev in rx {
+/// The thread: publish every queued event in order, each until it goes out, is refused, or
+/// the shim gives up on it (`Halt`).
+fn run(inner: &Inner) {
+    let (target, reaper, halt) = (&inner.target, &inner.reaper, &inner.halt);
+    while let Some(ev) = next(inner) {
         let mut backoff = RETRY_FIRST;
         for attempt in 1u32.. {
             match deliver(target, reaper, ev.topic, &ev.event) {

@@ -12,6 +12,7 @@ use nix::sys::signal::Signal;
 
 use shim_core::events::{Event, EventSink};
 use shim_host::publisher::{Publisher, Target};
+use shim_host::stop::Stopper;
 use shim_host::{logrus, server, startup};
 
 use crate::flags::Flags;
@@ -26,9 +27,11 @@ fn main() {
     // get back the limit we started with. Nowhere to log a failure yet: `run` says it.
     let fd_limit = startup::begin();
     // First, before any child exists: become a child subreaper and install the reaper's signal
-    // handlers (SIGCHLD, and the signals delivered on `signals`), so no exit can be missed.
-    let (reaper, signals) = startup::reaper(fd_limit.as_ref().ok().copied())
+    // handlers (SIGCHLD, and the signals handed to the stopper), so no exit can be missed.
+    let stopper = Stopper::new();
+    let (reaper, _) = startup::reaper(fd_limit.as_ref().ok().copied())
         .forward(&[Signal::SIGTERM, Signal::SIGINT, Signal::SIGUSR1])
+        .on_signal(stopper.on_signal())
         .start()
         .unwrap_or_else(|_| std::process::exit(1));
     let flags = match Flags::parse_from_go(std::env::args_os()) {
@@ -39,7 +42,7 @@ fn main() {
             std::process::exit(e.exit_code());
         }
     };
-    let code = match run(flags, reaper, signals, fd_limit) {
+    let code = match run(flags, reaper, &stopper, fd_limit) {
         Ok(()) => 0,
         Err(e) => {
             log::error!(error:% = format!("{e:#}"); "shim failed");
@@ -49,10 +52,11 @@ fn main() {
     std::process::exit(code);
 }
 
+/// Serve on this (the main) thread until SIGTERM or SIGINT, which `stopper` takes.
 fn run(
     flags: Flags,
     reaper: reaper::Reaper,
-    signals: std::sync::mpsc::Receiver<Signal>,
+    stopper: &Stopper,
     fd_limit: std::io::Result<shim_host::limits::FdLimit>,
 ) -> anyhow::Result<()> {
     // Without its log fifo the shim still works; there is nowhere else to say so.
@@ -61,7 +65,7 @@ fn run(
     log::info!(namespace:% = flags.namespace, pid:% = std::process::id(), debug:% = flags.debug; "starting shim");
     startup::log_fd_limit(fd_limit);
 
-    let publisher = Publisher::start(
+    let publisher = Publisher::new(
         Target {
             containerd_binary: flags.containerd_binary.clone(),
             address: flags.address.clone(),
@@ -69,8 +73,7 @@ fn run(
             namespace: flags.namespace.clone(),
         },
         reaper.clone(),
-    )
-    .context("starting the event publisher")?;
+    );
     let events = Exits(publisher.clone());
     let config = shim_core::config::Config {
         namespace: flags.namespace.clone(),
@@ -91,24 +94,17 @@ fn run(
         Some(addr) => server::Listen::Address(addr),
         None => server::Listen::Inherited,
     };
-    server::start(listen, Arc::new(service::Service::new(core.clone())))
+    let server = server::bind(listen, Arc::new(service::Service::new(core.clone())))
         .context("starting the ttrpc server")?;
+    stopper.set(move |_why| {
+        core.shutdown();
+        // Best effort: let the exits the shutdown caused go out, briefly.
+        let flushed = publisher.close_within(SHUTDOWN_PUBLISH_LIMIT);
+        log::info!(events_flushed:% = flushed; "stopped");
+    });
     log::info!("serving");
-
-    for signal in signals {
-        match signal {
-            Signal::SIGTERM | Signal::SIGINT => {
-                log::info!(signal:% = signal; "stopping on signal");
-                core.shutdown();
-                // Best effort: let the exits the shutdown caused go out, briefly.
-                let flushed = publisher.close_within(SHUTDOWN_PUBLISH_LIMIT);
-                log::info!(events_flushed:% = flushed; "stopped");
-                std::process::exit(0);
-            }
-            other => log::info!(signal:% = other; "signal received (no stack dump in this shim)"),
-        }
-    }
-    anyhow::bail!("the reaper's signal channel closed")
+    shim_core::vital::run("ttrpc", move || server.run());
+    anyhow::bail!("the ttrpc server stopped")
 }
 
 /// Under runtime v1 containerd publishes every task event itself but the exits: only TaskExit

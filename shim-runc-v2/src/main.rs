@@ -18,7 +18,7 @@ mod version;
 use std::io::Write;
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{channel, Receiver};
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,6 +27,7 @@ use nix::sys::signal::Signal;
 use shim_core::events::{Event, EventSink};
 use shim_host::limits::FdLimit;
 use shim_host::publisher::{Publisher, Target};
+use shim_host::stop::Stopper;
 use shim_host::{logrus, server, startup};
 
 use crate::flags::{Action, Env, Flags, Settings};
@@ -110,8 +111,8 @@ fn main() {
     }
 }
 
-/// The daemon: serve the Task API on the inherited listener (or `-socket`) until Shutdown finds
-/// no container left, or SIGTERM/SIGINT.
+/// The daemon: serve the Task API on the inherited listener (or `-socket`), on this (the main)
+/// thread, until Shutdown finds no container left, or SIGTERM/SIGINT.
 fn serve(
     flags: &Flags,
     s: &Settings,
@@ -120,8 +121,10 @@ fn serve(
 ) -> anyhow::Result<()> {
     // First, before any child exists: become a child subreaper (the containers are our
     // grandchildren once runc exits) and install the reaper's signal handlers.
-    let (reaper, signals) = startup::reaper(fd_limit.as_ref().ok().copied())
+    let stopper = Stopper::new();
+    let (reaper, _) = startup::reaper(fd_limit.as_ref().ok().copied())
         .forward(&[Signal::SIGTERM, Signal::SIGINT, Signal::SIGUSR1])
+        .on_signal(stopper.on_signal())
         .start()
         .map_err(|e| anyhow::anyhow!("starting the reaper: {e}"))?;
     // Without its log fifo the shim still works; there is nowhere else to say so.
@@ -137,7 +140,7 @@ fn serve(
         None => bundle::read_address(bundle),
     };
 
-    let publisher = Publisher::start(
+    let publisher = Publisher::new(
         Target {
             containerd_binary: PathBuf::from(&s.publish_binary),
             address: s.address.clone(),
@@ -145,20 +148,7 @@ fn serve(
             namespace: s.namespace.clone(),
         },
         reaper.clone(),
-    )
-    .context("starting the event publisher")?;
-    let (wake_tx, wake) = channel();
-    let signal_tx = wake_tx.clone();
-    std::thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || {
-            for signal in signals {
-                if signal_tx.send(Wake::Signal(signal)).is_err() {
-                    return;
-                }
-            }
-        })
-        .context("starting the signal thread")?;
+    );
     let config = shim_core::config::Config {
         namespace: s.namespace.clone(),
         // criu's default work dir; a task's options may name another.
@@ -174,74 +164,34 @@ fn serve(
         shim_core::Shim::new(config, reaper, Box::new(Events(publisher.clone())))
             .context("starting shim-core")?,
     );
+    let on_shutdown = Arc::clone(&stopper);
     let service = service::Service::new(
         Arc::clone(&core),
-        Box::new(move || {
-            let _ = wake_tx.send(Wake::Shutdown);
-        }),
+        Box::new(move || on_shutdown.stop("shutdown".into())),
     );
     let listen = match listen_on.as_deref() {
         Some(address) => server::Listen::Address(address),
         None => server::Listen::Inherited,
     };
-    server::start(listen, Arc::new(service)).context("starting the ttrpc server")?;
-    log::info!("serving");
-
-    let why = wait_for_stop(&wake);
-    log::info!(reason:% = why; "stopping");
-    if why != Stop::Shutdown {
-        // Best effort: nothing of ours keeps running, and the exits go out below.
-        core.shutdown();
-    }
-    let flushed = publisher.close_within(SHUTDOWN_PUBLISH_LIMIT);
-    if let Some(address) = own_socket {
-        if let Err(e) = socket::remove(&address) {
-            log::warn!(error:% = e; "could not remove the shim socket");
+    let server = server::bind(listen, Arc::new(service)).context("starting the ttrpc server")?;
+    stopper.set(move |why| {
+        if why != "shutdown" {
+            // Best effort: nothing of ours keeps running, and the exits go out below.
+            core.shutdown();
         }
-    }
-    log::info!(events_flushed:% = flushed; "stopped");
-    Ok(())
-}
-
-/// What wakes the daemon's main thread.
-enum Wake {
-    Signal(Signal),
-    /// Shutdown found no container left.
-    Shutdown,
-}
-
-/// Why the daemon stops.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stop {
-    /// Shutdown found no container left.
-    Shutdown,
-    Signal(Signal),
-    /// Nothing can wake us any more.
-    Orphaned,
-}
-
-impl std::fmt::Display for Stop {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Stop::Shutdown => f.write_str("shutdown"),
-            Stop::Signal(s) => write!(f, "signal {s}"),
-            Stop::Orphaned => f.write_str("the wake-up channel closed"),
-        }
-    }
-}
-
-/// Block until the daemon must stop.
-fn wait_for_stop(wake: &Receiver<Wake>) -> Stop {
-    for w in wake {
-        match w {
-            Wake::Shutdown => return Stop::Shutdown,
-            Wake::Signal(s @ (Signal::SIGTERM | Signal::SIGINT)) => return Stop::Signal(s),
-            Wake::Signal(other) => {
-                log::info!(signal:% = other; "signal received (no stack dump in this shim)")
+        let flushed = publisher.close_within(SHUTDOWN_PUBLISH_LIMIT);
+        if let Some(address) = &own_socket {
+            if let Err(e) = socket::remove(address) {
+                log::warn!(error:% = e; "could not remove the shim socket");
             }
         }
-    }
-    Stop::Orphaned
+        log::info!(events_flushed:% = flushed; "stopped");
+    });
+    log::info!("serving");
+    // The main thread serves; `stopper` ends the process (Shutdown with no container left,
+    // SIGTERM or SIGINT).
+    shim_core::vital::run("ttrpc", move || server.run());
+    anyhow::bail!("the ttrpc server stopped")
 }
 
 /// Every shim-core event goes out as task v2 publishes it, in order.

@@ -1,6 +1,7 @@
 //! The ttrpc server: one thread polls the listener and every connection; handlers run on a pool.
 //!
-//! Threads: the loop (named `ttrpc`, vital: the shim exits if it ever stops) and pool
+//! Threads: the loop (the shim's main thread, or one named `ttrpc`; vital either way: the shim
+//! exits if it ever stops) and pool
 //! workers, none of them kept while the shim is idle. A Wait holds no thread at all: its answer
 //! is sent when the exit is recorded. Replies go out through each connection's outbox, so a
 //! client that stops reading never blocks a handler, and every request gets an answer; the loop
@@ -58,8 +59,26 @@ pub trait Respond: Send {
     fn respond(self: Box<Self>, reply: Reply<Vec<u8>>);
 }
 
-/// Open the listener and start serving `service` on it.
+/// Open the listener and start serving `service` on it, on a vital thread named `ttrpc`.
 pub fn start(listen: Listen<'_>, service: Arc<dyn Service>) -> std::io::Result<()> {
+    let server = bind(listen, service)?;
+    shim_core::vital::spawn("ttrpc", move || server.run())?;
+    Ok(())
+}
+
+/// A server bound to its listener, to run on the caller's thread (a shim's main thread).
+pub struct Server(Loop);
+
+impl Server {
+    /// Serve until polling fails (then the shim cannot be reached: its end). Run it under
+    /// `shim_core::vital::run`.
+    pub fn run(self) -> Result<(), String> {
+        self.0.run()
+    }
+}
+
+/// Open the listener for `service`; nothing is served until [`Server::run`].
+pub fn bind(listen: Listen<'_>, service: Arc<dyn Service>) -> std::io::Result<Server> {
     let listener = listen::open(listen)?;
     let wake = EventFd::from_value_and_flags(0, EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)?;
     let server = Loop {
@@ -76,8 +95,7 @@ pub fn start(listen: Listen<'_>, service: Arc<dyn Service>) -> std::io::Result<(
             "no fds to hold in reserve: a shim out of fds will accept nobody until some are free"
         );
     }
-    shim_core::vital::spawn("ttrpc", move || server.run())?;
-    Ok(())
+    Ok(Server(server))
 }
 
 struct Loop {
