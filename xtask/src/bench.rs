@@ -379,7 +379,21 @@ fn bench(plan: &Plan, pair: &Pair, dir: &Path, rootfs: &Path) -> Result<Outcome>
     };
 
     println!("==> exec: {} runs per shim", plan.runs);
+    // The shim's own share of an exec's CPU (containerd, ctr's request and runc take the rest):
+    // its clock ticks over every run, per run, since one exec takes less than a tick.
+    let exec_shims = cds
+        .iter()
+        .map(|cd| cd.shim_pid(&idle_id(0)))
+        .collect::<Result<Vec<_>>>()?;
+    let shim_cpu_before = exec_shims
+        .iter()
+        .map(|&pid| measure::process_cpu_ms(pid))
+        .collect::<Result<Vec<_>>>()?;
     let exec = measure::interleaved(&cds, plan.runs, |cd, i| measure::exec(cd, &idle_id(0), i))?;
+    let mut exec_shim_cpu = [0.0; 2];
+    for (k, (&pid, before)) in exec_shims.iter().zip(&shim_cpu_before).enumerate() {
+        exec_shim_cpu[k] = (measure::process_cpu_ms(pid)? - before) / plan.runs.max(1) as f64;
+    }
     rows.add("exec median", "ms", pair_of(&exec, |s| median(&s.value)));
     rows.add("exec p90", "ms", pair_of(&exec, |s| p90(&s.value)));
     rows.add(
@@ -387,6 +401,7 @@ fn bench(plan: &Plan, pair: &Pair, dir: &Path, rootfs: &Path) -> Result<Outcome>
         "ms",
         pair_of(&exec, |s| median(&s.cpu_ms)),
     );
+    rows.add("exec shim CPU mean", "ms", exec_shim_cpu);
 
     println!(
         "==> IO: {} to stdout, {} run(s) per shim",
@@ -499,6 +514,9 @@ fn bench(plan: &Plan, pair: &Pair, dir: &Path, rootfs: &Path) -> Result<Outcome>
         format!("IO: {}", plan.io_note()),
         "IO shim CPU: the shim process's own user+system time until the stream's last byte \
          (/proc/PID/stat)"
+            .into(),
+        "exec shim CPU: the idle-0 shim's own user+system time over all exec runs, per run; the \
+         rest of exec CPU is containerd's and runc's (bare runc run above)"
             .into(),
         "shim overhead: the start median minus bare runc run; besides the shim it holds ctr, \
          containerd, and runc started three times (create, start, delete) instead of once"

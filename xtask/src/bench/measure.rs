@@ -236,7 +236,7 @@ pub fn io(cd: &Containerd, rootfs: &Path, i: usize, bytes: u64) -> Result<(f64, 
 }
 
 /// User+system CPU ms of process `pid` so far (all its threads, live or exited).
-fn process_cpu_ms(pid: i32) -> Result<f64> {
+pub fn process_cpu_ms(pid: i32) -> Result<f64> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat"))
         .with_context(|| format!("read /proc/{pid}/stat"))?;
     // Fields after the command name (which may hold spaces): state is the first, utime the 12th.
