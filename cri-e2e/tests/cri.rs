@@ -1,0 +1,288 @@
+//! Kubernetes' CRI end to end through containerd 2.1.9, for Go's `containerd-shim-runc-v2` of
+//! the same `.deb` and ours (`E2E_CRI_SHIMS`, default `go,ours`): each test on a private node
+//! (cri-e2e's `Node`: mount, pid and network namespaces of its own), driven by our CRI v1 gRPC
+//! client as a kubelet would. Outcomes go to `$E2E_RESULTS` as `cri/<test>` per shim. The target
+//! is named `e2e_containerd_cri` so that the e2e sweep treats its leftovers as live while it runs.
+
+#[path = "cri/harness.rs"]
+mod harness;
+#[path = "cri/pods.rs"]
+mod pods;
+
+use cri_e2e::api::*;
+use harness::both;
+use pods::*;
+
+#[test]
+fn pod_with_host_network_runs_ready_and_is_served_by_one_shim() {
+    both("pod_host_network", |node| {
+        let cfg = pod_config(node, "hostnet", true);
+        let pod = run_pod(node, &cfg);
+        let s = pod_status(node, &pod);
+        assert_eq!(s.state, PodSandboxState::SandboxReady as i32, "{s:?}");
+        let shims = node.shim_pids();
+        assert_eq!(shims.len(), 1, "shims: {shims:?}");
+    });
+}
+
+#[test]
+fn pod_on_the_bridge_network_gets_an_ip_of_the_pod_subnet() {
+    both("pod_bridge_ip", |node| {
+        let cfg = pod_config(node, "bridged", false);
+        let pod = run_pod(node, &cfg);
+        let s = pod_status(node, &pod);
+        assert_eq!(s.state, PodSandboxState::SandboxReady as i32, "{s:?}");
+        let ip = s.network.map(|n| n.ip).unwrap_or_default();
+        assert!(
+            ip.starts_with("10.88."),
+            "pod IP {ip:?} not in {}",
+            cri_e2e::node::POD_SUBNET
+        );
+    });
+}
+
+/// A debugging aid, never run by default: a node of `E2E_CRI_SHIMS`'s first shim kept alive
+/// until `/tmp/cri-debug-stop` exists, its pid 1 printed (`nsenter -t <pid> -m -n -p`).
+#[test]
+#[ignore]
+fn debug_node_stays_up_until_told() {
+    both("debug", |node| {
+        eprintln!("node {} init {}", node.dir.display(), node.init_pid());
+        while !std::path::Path::new("/tmp/cri-debug-stop").exists() {
+            std::thread::sleep(std::time::Duration::from_secs(1));
+        }
+    });
+}
+
+#[test]
+fn two_containers_of_one_pod_are_listed_and_exit_with_code_and_reason() {
+    both("two_containers_exit_reason", |node| {
+        let cfg = pod_config(node, "two", false);
+        let pod = run_pod(node, &cfg);
+        let ok = start(node, &pod, &cfg, &sh("ok", "echo ok"));
+        let bad = start(node, &pod, &cfg, &sh("bad", "exit 3"));
+        let listed: Vec<String> = list_containers(node, &pod)
+            .into_iter()
+            .map(|c| c.id)
+            .collect();
+        assert!(
+            listed.contains(&ok) && listed.contains(&bad) && listed.len() == 2,
+            "{listed:?}"
+        );
+        let s = wait_exited(node, &ok);
+        assert_eq!((s.exit_code, s.reason.as_str()), (0, "Completed"), "{s:?}");
+        let s = wait_exited(node, &bad);
+        assert_eq!((s.exit_code, s.reason.as_str()), (3, "Error"), "{s:?}");
+    });
+}
+
+#[test]
+fn exec_sync_returns_stdout_stderr_exit_code_and_a_mebibyte() {
+    both("exec_sync_output", |node| {
+        let cfg = pod_config(node, "execs", true);
+        let pod = run_pod(node, &cfg);
+        let id = start(node, &pod, &cfg, &container("sleeper", &["sleep", "3600"]));
+        let r = exec_sync(
+            node,
+            &id,
+            &["sh", "-c", "echo out; echo err >&2; exit 7"],
+            30,
+        )
+        .unwrap_or_else(|e| panic!("ExecSync: {e}"));
+        assert_eq!(
+            (r.stdout.as_slice(), r.stderr.as_slice(), r.exit_code),
+            (&b"out\n"[..], &b"err\n"[..], 7)
+        );
+        let script = "head -c 1048576 /dev/zero | tr '\\0' a";
+        let r = exec_sync(node, &id, &["sh", "-c", script], 60)
+            .unwrap_or_else(|e| panic!("ExecSync of 1 MiB: {e}"));
+        assert_eq!(
+            r.exit_code,
+            0,
+            "stderr: {}",
+            String::from_utf8_lossy(&r.stderr)
+        );
+        assert_eq!(r.stdout.len(), 1 << 20, "bytes of stdout");
+        assert!(r.stdout.iter().all(|b| *b == b'a'), "stdout is not all 'a'");
+    });
+}
+
+#[test]
+fn exec_sync_past_its_timeout_fails_and_its_process_is_killed() {
+    both("exec_sync_timeout", |node| {
+        let cfg = pod_config(node, "exectimeout", true);
+        let pod = run_pod(node, &cfg);
+        let id = start(node, &pod, &cfg, &container("sleeper", &["sleep", "3600"]));
+        let r = exec_sync(node, &id, &["sleep", "7777"], 1);
+        let Err(e) = r else {
+            panic!("ExecSync of sleep 7777 with timeout 1 s returned {r:?}");
+        };
+        assert!(e.message().contains("timeout"), "{e}");
+        let left = cri_e2e::node::wait_until(STATE_BOUND, || {
+            let procs = node.workload_processes();
+            (!procs.iter().any(|(_, c)| c.contains("7777"))).then_some(())
+        });
+        assert!(
+            left.is_some(),
+            "the timed-out exec still runs: {:?}",
+            node.workload_processes()
+        );
+        let r =
+            exec_sync(node, &id, &["true"], 30).unwrap_or_else(|e| panic!("ExecSync after: {e}"));
+        assert_eq!(r.exit_code, 0);
+    });
+}
+
+#[test]
+fn container_logs_are_written_in_cri_format_line_by_line() {
+    both("logs_cri_format", |node| {
+        let cfg = pod_config(node, "logs", true);
+        let pod = run_pod(node, &cfg);
+        let id = start(
+            node,
+            &pod,
+            &cfg,
+            &sh(
+                "talker",
+                "echo line1; echo err1 >&2; echo line2; printf partial",
+            ),
+        );
+        wait_exited(node, &id);
+        let path = node.log_dir("logs").join("talker.log");
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+        // `<RFC 3339 time> <stream> <F|P> <content>` per line.
+        let lines: Vec<(String, String, String)> = text
+            .lines()
+            .map(|l| {
+                let f: Vec<&str> = l.splitn(4, ' ').collect();
+                assert!(
+                    f.len() == 4 && f[0].contains('T'),
+                    "not a CRI log line: {l:?}"
+                );
+                (f[1].to_string(), f[2].to_string(), f[3].to_string())
+            })
+            .collect();
+        let of = |stream: &str| -> Vec<(String, String)> {
+            lines
+                .iter()
+                .filter(|(s, _, _)| s == stream)
+                .map(|(_, t, c)| (t.clone(), c.clone()))
+                .collect()
+        };
+        let f = |c: &str| ("F".to_string(), c.to_string());
+        assert_eq!(
+            of("stdout"),
+            [f("line1"), f("line2"), ("P".into(), "partial".into())],
+            "{text}"
+        );
+        assert_eq!(of("stderr"), [f("err1")], "{text}");
+    });
+}
+
+#[test]
+fn one_shim_serves_each_pod_of_three_containers() {
+    both("one_shim_per_pod", |node| {
+        let mut pods = Vec::new();
+        for name in ["first", "second"] {
+            let cfg = pod_config(node, name, true);
+            let pod = run_pod(node, &cfg);
+            for c in ["a", "b", "c"] {
+                start(node, &pod, &cfg, &container(c, &["sleep", "3600"]));
+            }
+            pods.push(pod);
+            let shims = node.shim_pids();
+            assert_eq!(shims.len(), pods.len(), "pods {pods:?}, shims {shims:?}");
+        }
+    });
+}
+
+#[test]
+fn stop_container_honours_sigterm_and_sigkills_after_the_grace_period() {
+    both("stop_grace", |node| {
+        let cfg = pod_config(node, "stops", true);
+        let pod = run_pod(node, &cfg);
+        let polite = start(
+            node,
+            &pod,
+            &cfg,
+            &sh(
+                "polite",
+                "trap 'echo bye; exit 0' TERM; echo ready; while :; do sleep 1 & wait $!; done",
+            ),
+        );
+        let stubborn = start(
+            node,
+            &pod,
+            &cfg,
+            &sh(
+                "stubborn",
+                "trap '' TERM; echo ready; while :; do sleep 1; done",
+            ),
+        );
+        for name in ["polite", "stubborn"] {
+            wait_log(node, "stops", name, "ready");
+        }
+        stop_container(node, &polite, 60);
+        let s = status(node, &polite);
+        assert_eq!(s.state, ContainerState::ContainerExited as i32, "{s:?}");
+        assert_eq!((s.exit_code, s.reason.as_str()), (0, "Completed"), "{s:?}");
+        wait_log(node, "stops", "polite", "bye");
+        stop_container(node, &stubborn, 1);
+        let s = status(node, &stubborn);
+        assert_eq!(s.state, ContainerState::ContainerExited as i32, "{s:?}");
+        assert_eq!((s.exit_code, s.reason.as_str()), (137, "Error"), "{s:?}");
+    });
+}
+
+#[test]
+fn stopped_and_removed_pods_leave_no_process_mount_cgroup_or_shim() {
+    both("remove_leaves_nothing", |node| {
+        let cfg = pod_config(node, "gone", false);
+        let pod = run_pod(node, &cfg);
+        let ids: Vec<String> = ["a", "b"]
+            .iter()
+            .map(|c| start(node, &pod, &cfg, &container(c, &["sleep", "3600"])))
+            .collect();
+        assert_eq!(node.shim_pids().len(), 1);
+        stop_pod(node, &pod);
+        let s = pod_status(node, &pod);
+        assert_eq!(s.state, PodSandboxState::SandboxNotready as i32, "{s:?}");
+        for id in &ids {
+            let s = status(node, id);
+            assert_eq!(s.state, ContainerState::ContainerExited as i32, "{s:?}");
+        }
+        remove_pod(node, &pod);
+        let pods = node
+            .cri
+            .call(
+                node.cri
+                    .runtime()
+                    .list_pod_sandbox(ListPodSandboxRequest::default()),
+            )
+            .unwrap_or_else(|e| panic!("ListPodSandbox: {e}"))
+            .items;
+        assert!(pods.is_empty(), "{pods:?}");
+        let gone = cri_e2e::node::wait_until(STATE_BOUND, || {
+            (node.shim_pids().is_empty() && node.workload_processes().is_empty()).then_some(())
+        });
+        assert!(
+            gone.is_some(),
+            "left: shims {:?}, processes {:?}",
+            node.shim_pids(),
+            node.workload_processes()
+        );
+        let mounts: Vec<String> = ["state", "root"]
+            .iter()
+            .flat_map(|d| node.mounts_under(&node.dir.join(d)))
+            .filter(|m| !m.ends_with("/io.containerd.snapshotter.v1.overlayfs"))
+            .collect();
+        assert!(mounts.is_empty(), "mounts left: {mounts:?}");
+        for id in ids.iter().chain([&pod]) {
+            for c in ["memory", "pids", "cpu"] {
+                let cg = node.cgroup(c, id);
+                assert!(!cg.exists(), "cgroup left: {}", cg.display());
+            }
+        }
+    });
+}
