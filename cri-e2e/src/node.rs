@@ -162,8 +162,11 @@ fn children(pid: i32) -> Vec<i32> {
         .collect()
 }
 
-fn ns_of(pid: i32, kind: &str) -> Option<PathBuf> {
-    fs::read_link(format!("/proc/{pid}/ns/{kind}")).ok()
+/// The parent pid of `pid` (field 4 of /proc/<pid>/stat, after the parenthesised name).
+fn parent_of(pid: i32) -> Option<i32> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Re-checks `probe` until it yields, within `bound` (for what offers no event to wait on).
@@ -463,17 +466,27 @@ disabled_plugins = [
         self.start_daemon();
     }
 
-    /// Host pids of every process in the node's pid namespace.
+    /// Host pids of every process of the node: its pid 1 and all its descendants (those of the
+    /// pods' nested pid namespaces included).
     pub fn processes(&self) -> Vec<i32> {
-        let Some(ns) = ns_of(self.init, "pid") else {
+        if self.init <= 0 {
             return Vec::new();
-        };
+        }
         let Ok(dir) = fs::read_dir("/proc") else {
             return Vec::new();
         };
-        dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-            .filter(|pid| ns_of(*pid, "pid").as_ref() == Some(&ns))
-            .collect()
+        let parents: Vec<(i32, i32)> = dir
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+            .filter_map(|pid| Some((pid, parent_of(pid)?)))
+            .collect();
+        let mut out = vec![self.init];
+        let mut i = 0;
+        while i < out.len() {
+            let p = out[i];
+            out.extend(parents.iter().filter(|(_, pp)| *pp == p).map(|(c, _)| *c));
+            i += 1;
+        }
+        out
     }
 
     /// Processes of the node that are neither its own (init, its sleep, nsenters) nor containerd.

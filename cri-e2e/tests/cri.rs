@@ -10,6 +10,7 @@ mod harness;
 mod pods;
 
 use cri_e2e::api::*;
+use e2e_kit::report::Ran;
 use harness::both;
 use pods::*;
 
@@ -284,5 +285,239 @@ fn stopped_and_removed_pods_leave_no_process_mount_cgroup_or_shim() {
                 assert!(!cg.exists(), "cgroup left: {}", cg.display());
             }
         }
+    });
+}
+
+#[test]
+fn a_busy_container_and_its_pod_show_non_zero_cpu_and_memory_stats() {
+    both("stats_non_zero", |node| {
+        let cfg = pod_config(node, "busy", true);
+        let pod = run_pod(node, &cfg);
+        // Holds 8 MiB in a shell variable, and spins.
+        let script = "x=$(head -c 8388608 /dev/zero | tr '\\0' a); while :; do :; done";
+        let id = start(node, &pod, &cfg, &sh("spinner", script));
+        let stats = cri_e2e::node::wait_until(STATE_BOUND, || {
+            let req = ContainerStatsRequest {
+                container_id: id.clone(),
+            };
+            let s = node
+                .cri
+                .call(node.cri.runtime().container_stats(req))
+                .unwrap_or_else(|e| panic!("ContainerStats: {e}"))
+                .stats?;
+            let cpu = s.cpu.as_ref()?.usage_core_nano_seconds.as_ref()?.value;
+            let mem = s.memory.as_ref()?.working_set_bytes.as_ref()?.value;
+            (cpu > 0 && mem > 0).then_some((cpu, mem))
+        });
+        assert!(stats.is_some(), "no non-zero ContainerStats");
+        let pod_stats = cri_e2e::node::wait_until(STATE_BOUND, || {
+            let req = PodSandboxStatsRequest {
+                pod_sandbox_id: pod.clone(),
+            };
+            let s = node
+                .cri
+                .call(node.cri.runtime().pod_sandbox_stats(req))
+                .unwrap_or_else(|e| panic!("PodSandboxStats: {e}"))
+                .stats?;
+            let linux = s.linux?;
+            let cpu = linux.cpu?.usage_core_nano_seconds?.value;
+            let mem = linux.memory?.working_set_bytes?.value;
+            let of_spinner = linux.containers.iter().any(|c| {
+                c.attributes.as_ref().is_some_and(|a| a.id == id)
+                    && c.cpu
+                        .as_ref()
+                        .and_then(|c| c.usage_core_nano_seconds.as_ref())
+                        .is_some_and(|v| v.value > 0)
+            });
+            (cpu > 0 && mem > 0 && of_spinner).then_some(())
+        });
+        assert!(
+            pod_stats.is_some(),
+            "no non-zero PodSandboxStats with the container's"
+        );
+    });
+}
+
+#[test]
+fn update_container_resources_shows_in_the_containers_cgroup() {
+    both("update_resources", |node| {
+        let cfg = pod_config(node, "updates", true);
+        let pod = run_pod(node, &cfg);
+        let id = start(node, &pod, &cfg, &container("sleeper", &["sleep", "3600"]));
+        let linux = LinuxContainerResources {
+            memory_limit_in_bytes: 96 << 20,
+            cpu_period: 100_000,
+            cpu_quota: 50_000,
+            cpu_shares: 512,
+            ..Default::default()
+        };
+        let req = UpdateContainerResourcesRequest {
+            container_id: id.clone(),
+            linux: Some(linux),
+            ..Default::default()
+        };
+        node.cri
+            .call(node.cri.runtime().update_container_resources(req))
+            .unwrap_or_else(|e| panic!("UpdateContainerResources: {e}"));
+        let read = |controller: &str, file: &str| {
+            let p = node.cgroup(controller, &id).join(file);
+            std::fs::read_to_string(&p)
+                .unwrap_or_else(|e| panic!("read {}: {e}", p.display()))
+                .trim()
+                .to_string()
+        };
+        assert_eq!(
+            read("memory", "memory.limit_in_bytes"),
+            (96u64 << 20).to_string()
+        );
+        assert_eq!(read("cpu", "cpu.cfs_quota_us"), "50000");
+        assert_eq!(read("cpu", "cpu.cfs_period_us"), "100000");
+        assert_eq!(read("cpu", "cpu.shares"), "512");
+    });
+}
+
+#[test]
+fn a_container_over_its_32_mib_limit_ends_oom_killed() {
+    both("oom_killed", |node| {
+        let cfg = pod_config(node, "ooms", true);
+        let pod = run_pod(node, &cfg);
+        let mut c = container(
+            "hog",
+            &["dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"],
+        );
+        c.linux = Some(LinuxContainerConfig {
+            resources: Some(LinuxContainerResources {
+                memory_limit_in_bytes: 32 << 20,
+                memory_swap_limit_in_bytes: 32 << 20,
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        let id = start(node, &pod, &cfg, &c);
+        let s = wait_exited(node, &id);
+        assert_eq!(
+            (s.exit_code, s.reason.as_str()),
+            (137, "OOMKilled"),
+            "{s:?}"
+        );
+    });
+}
+
+#[test]
+fn containerd_restarted_while_pods_run_reports_exits_of_meanwhile_and_execs_again() {
+    both("containerd_restart", |node| {
+        let cfg = pod_config(node, "survivor", false);
+        let pod = run_pod(node, &cfg);
+        let stays = start(node, &pod, &cfg, &container("stays", &["sleep", "3600"]));
+        let script = "while [ ! -e /tmp/go ]; do sleep 0.1; done; exit 5 # leaver";
+        let leaves = start(node, &pod, &cfg, &sh("leaves", script));
+        let shims = node.shim_pids();
+        assert_eq!(shims.len(), 1, "{shims:?}");
+        let leaver = node
+            .workload_processes()
+            .into_iter()
+            .find(|(_, c)| c.contains("# leaver"))
+            .map(|(p, _)| p)
+            .expect("the leaver's shell");
+        node.stop_daemon();
+        std::fs::write(format!("/proc/{leaver}/root/tmp/go"), "").expect("tell the leaver to go");
+        assert!(
+            e2e_kit::sys::wait_pid_gone(leaver, STATE_BOUND),
+            "the leaver did not exit"
+        );
+        node.start_daemon();
+        // containerd 2.1.9, reloading its shims, deletes the task of one whose processes are
+        // all gone as leaked ("cleaning leaked shim process"), status and all: CRI then says
+        // exited, 255, Unknown. Whichever of the two, the exit is reported.
+        let s = wait_exited(node, &leaves);
+        let seen = (s.exit_code, s.reason.as_str());
+        assert!(seen == (5, "Error") || seen == (255, "Unknown"), "{s:?}");
+        let s = status(node, &stays);
+        assert_eq!(s.state, ContainerState::ContainerRunning as i32, "{s:?}");
+        let s = pod_status(node, &pod);
+        assert_eq!(s.state, PodSandboxState::SandboxReady as i32, "{s:?}");
+        let r = exec_sync(node, &stays, &["echo", "again"], 30)
+            .unwrap_or_else(|e| panic!("ExecSync after the restart: {e}"));
+        assert_eq!((r.stdout.as_slice(), r.exit_code), (&b"again\n"[..], 0));
+        assert_eq!(node.shim_pids(), shims, "the pod's shim changed");
+        if seen == (5, "Error") {
+            Ran::Passed
+        } else {
+            Ran::PassedWith(
+                "the exit of meanwhile came as 255/Unknown: containerd 2.1.9 deleted its task \
+                 as a leaked shim's on reload"
+                    .into(),
+            )
+        }
+    });
+}
+
+/// A start that must fail: its error (whose text must contain `needle`), and the container's
+/// status after it.
+fn failed_start(
+    node: &cri_e2e::node::Node,
+    pod: &str,
+    cfg: &PodSandboxConfig,
+    c: &ContainerConfig,
+    needle: &str,
+) -> String {
+    let created = try_create(node, pod, cfg, c);
+    let err = match created {
+        Err(e) => e,
+        Ok(id) => match try_start(node, &id) {
+            Err(e) => e,
+            Ok(()) => panic!("{:?} started", c.metadata),
+        },
+    };
+    assert!(err.message().contains(needle), "{needle:?} not in: {err}");
+    err.message().to_string()
+}
+
+#[test]
+fn bad_input_gives_a_clear_error_and_leaks_nothing() {
+    both("bad_input", |node| {
+        let cfg = pod_config(node, "bad", true);
+        let pod = run_pod(node, &cfg);
+        failed_start(
+            node,
+            &pod,
+            &cfg,
+            &container("noentry", &["/no/such/binary"]),
+            "/no/such/binary",
+        );
+        let mut c = container("filecwd", &["true"]);
+        c.working_dir = "/etc/passwd".into();
+        failed_start(node, &pod, &cfg, &c, "not a directory");
+        let mut c = container("tiny", &["true"]);
+        c.linux = Some(LinuxContainerConfig {
+            resources: Some(LinuxContainerResources {
+                memory_limit_in_bytes: 4096,
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        failed_start(node, &pod, &cfg, &c, "memory");
+        let done = start(node, &pod, &cfg, &container("done", &["true"]));
+        wait_exited(node, &done);
+        let r = exec_sync(node, &done, &["true"], 10);
+        let Err(e) = r else {
+            panic!("ExecSync into a stopped container returned {r:?}");
+        };
+        assert!(e.message().contains("CONTAINER_EXITED"), "{e}");
+        // The pod still works, and goes without a trace.
+        let id = start(node, &pod, &cfg, &container("fine", &["sleep", "3600"]));
+        let r = exec_sync(node, &id, &["true"], 30).unwrap_or_else(|e| panic!("ExecSync: {e}"));
+        assert_eq!(r.exit_code, 0);
+        stop_pod(node, &pod);
+        remove_pod(node, &pod);
+        let gone = cri_e2e::node::wait_until(STATE_BOUND, || {
+            (node.shim_pids().is_empty() && node.workload_processes().is_empty()).then_some(())
+        });
+        assert!(
+            gone.is_some(),
+            "left: shims {:?}, processes {:?}",
+            node.shim_pids(),
+            node.workload_processes()
+        );
     });
 }

@@ -1,5 +1,5 @@
-//! `cargo xtask test`: deps, fmt, clippy, then every test in the workspace, a short fuzz pass,
-//! then the Kubernetes CRI stage (crate cri-e2e), with a closing count and the e2e suites' tables.
+//! `cargo xtask test`: deps, fmt, clippy, then every test in the workspace, the Kubernetes CRI
+//! stage (crate cri-e2e), a short fuzz pass, with a closing count and the e2e suites' tables.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
