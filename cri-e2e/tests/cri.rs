@@ -114,9 +114,9 @@ fn exec_sync_past_its_timeout_fails_and_its_process_is_killed() {
         let cfg = pod_config(node, "exectimeout", true);
         let pod = run_pod(node, &cfg);
         let id = start(node, &pod, &cfg, &container("sleeper", &["sleep", "3600"]));
-        let r = exec_sync(node, &id, &["sleep", "7777"], 1);
+        let r = exec_sync(node, &id, &["sleep", "7777"], 2);
         let Err(e) = r else {
-            panic!("ExecSync of sleep 7777 with timeout 1 s returned {r:?}");
+            panic!("ExecSync of sleep 7777 with timeout 2 s returned {r:?}");
         };
         assert!(e.message().contains("timeout"), "{e}");
         let left = cri_e2e::node::wait_until(STATE_BOUND, || {
@@ -470,6 +470,12 @@ fn failed_start(
         },
     };
     assert!(err.message().contains(needle), "{needle:?} not in: {err}");
+    eprintln!(
+        "[{}] {:?} refused: {}",
+        node.setup.shim.label,
+        c.metadata,
+        err.message()
+    );
     err.message().to_string()
 }
 
@@ -485,6 +491,13 @@ fn bad_input_gives_a_clear_error_and_leaks_nothing() {
             &container("noentry", &["/no/such/binary"]),
             "/no/such/binary",
         );
+        // A working dir that does not exist is no error: runc makes it (Go's shim and ours).
+        let mut c = container("newcwd", &["pwd"]);
+        c.working_dir = "/no/such/dir".into();
+        let id = start(node, &pod, &cfg, &c);
+        let s = wait_exited(node, &id);
+        assert_eq!(s.exit_code, 0, "{s:?}");
+        wait_log(node, "bad", "newcwd", " /no/such/dir");
         let mut c = container("filecwd", &["true"]);
         c.working_dir = "/etc/passwd".into();
         failed_start(node, &pod, &cfg, &c, "not a directory");
