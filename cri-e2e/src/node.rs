@@ -544,7 +544,8 @@ disabled_plugins = [
     fn teardown(&mut self) {
         if thread::panicking() {
             eprintln!("{}", self.diagnostics());
-            // A debugging aid: keep what the node wrote (bundles, logs) for a look.
+            // A debugging aid: E2E_CRI_KEEP=<dir> keeps a copy of what a failed test's node
+            // wrote (config, containerd logs, runc calls and specs) for a look.
             if let Some(keep) = std::env::var_os("E2E_CRI_KEEP") {
                 let mut cp = Command::new("cp");
                 cp.arg("-a").arg(&self.dir).arg(keep);

@@ -42,19 +42,6 @@ fn pod_on_the_bridge_network_gets_an_ip_of_the_pod_subnet() {
     });
 }
 
-/// A debugging aid, never run by default: a node of `E2E_CRI_SHIMS`'s first shim kept alive
-/// until `/tmp/cri-debug-stop` exists, its pid 1 printed (`nsenter -t <pid> -m -n -p`).
-#[test]
-#[ignore]
-fn debug_node_stays_up_until_told() {
-    both("debug", |node| {
-        eprintln!("node {} init {}", node.dir.display(), node.init_pid());
-        while !std::path::Path::new("/tmp/cri-debug-stop").exists() {
-            std::thread::sleep(std::time::Duration::from_secs(1));
-        }
-    });
-}
-
 #[test]
 fn two_containers_of_one_pod_are_listed_and_exit_with_code_and_reason() {
     both("two_containers_exit_reason", |node| {
