@@ -268,7 +268,17 @@ disabled_plugins = [
   stream_server_address = '127.0.0.1'
   stream_server_port = '0'
 
-{cri}"#,
+{cri}
+# The same shim as the handler `<handler>-opts` of runtime_type io.containerd.runc.v2, the one
+# type for which CRI sends runc's options: BinaryName names a runc wrapper of its own.
+[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.{handler}-opts]
+  runtime_type = 'io.containerd.runc.v2'
+  runtime_path = '{path}'
+  [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.{handler}-opts.options]
+    BinaryName = '{d}/bin/runc-opts'
+"#,
+            handler = self.setup.shim.handler,
+            path = self.setup.shim.shim.display(),
             cri = cri_config(
                 &self.setup.shim,
                 &cni.join("net.d"),
@@ -302,6 +312,7 @@ disabled_plugins = [
 
     /// `<dir>/bin/runc`, first on containerd's (and so the shims') PATH: logs each command line
     /// to `runc-calls.log`, keeps each `create`'s bundle config in `specs/`, then runs runc.
+    /// `<dir>/bin/runc-opts` (the `-opts` handler's BinaryName) logs to `runc-opts-calls.log`.
     fn write_runc_wrapper(&self) {
         let runc = ["/usr/sbin/runc", "/usr/bin/runc"]
             .into_iter()
@@ -317,11 +328,17 @@ disabled_plugins = [
             specs = q(&self.dir.join("specs")),
             runc = runc,
         );
+        let opts = format!(
+            "#!/bin/sh\necho \"$*\" >> {calls}\nexec {runc} \"$@\"\n",
+            calls = q(&self.dir.join("runc-opts-calls.log")),
+        );
         let bin = self.dir.join("bin");
         fs::create_dir_all(&bin).expect("mkdir bin");
-        fs::write(bin.join("runc"), script).expect("write the runc wrapper");
-        fs::set_permissions(bin.join("runc"), fs::Permissions::from_mode(0o755))
-            .expect("chmod the runc wrapper");
+        for (name, text) in [("runc", script), ("runc-opts", opts)] {
+            fs::write(bin.join(name), text).expect("write a runc wrapper");
+            fs::set_permissions(bin.join(name), fs::Permissions::from_mode(0o755))
+                .expect("chmod a runc wrapper");
+        }
     }
 
     /// `unshare` of mount, pid and network namespaces whose pid 1 is our reaper: tmpfs on
@@ -383,6 +400,12 @@ disabled_plugins = [
         let tar = image::build(&self.dir.join("images")).expect("build the offline OCI images");
         self.ctr(&["images", "import", &tar.to_string_lossy()])
             .expect_code(0);
+    }
+
+    /// The runc command lines (without `runc`) run through `bin/runc-opts`, the `-opts`
+    /// handler's BinaryName.
+    pub fn runc_opts_calls(&self) -> String {
+        fs::read_to_string(self.dir.join("runc-opts-calls.log")).unwrap_or_default()
     }
 
     /// Everything containerd logged, all generations.

@@ -521,3 +521,27 @@ fn bad_input_gives_a_clear_error_and_leaks_nothing() {
         );
     });
 }
+
+#[test]
+fn runc_options_of_the_runc_v2_runtime_type_reach_the_shim() {
+    both("runc_options", |node| {
+        let cfg = pod_config(node, "opts", true);
+        let handler = format!("{}-opts", node.setup.shim.handler);
+        let pod = try_run_pod_with(node, &cfg, &handler)
+            .unwrap_or_else(|e| panic!("RunPodSandbox with {handler}: {e}"));
+        let id = start(node, &pod, &cfg, &sh("said", "echo through BinaryName"));
+        let s = wait_exited(node, &id);
+        assert_eq!((s.exit_code, s.reason.as_str()), (0, "Completed"), "{s:?}");
+        wait_log(node, "opts", "said", "through BinaryName");
+        let calls = node.runc_opts_calls();
+        for what in [&pod, &id] {
+            assert!(
+                calls
+                    .lines()
+                    .any(|l| l.contains(" create ") && l.ends_with(what.as_str())),
+                "no `runc create {what}` through BinaryName:\n{calls}"
+            );
+        }
+        assert_eq!(node.shim_pids().len(), 1);
+    });
+}

@@ -54,9 +54,18 @@ pub fn run_pod(node: &Node, config: &PodSandboxConfig) -> String {
 }
 
 pub fn try_run_pod(node: &Node, config: &PodSandboxConfig) -> Result<String, Status> {
+    try_run_pod_with(node, config, &node.setup.shim.handler)
+}
+
+/// RunPodSandbox through the runtime handler `handler`.
+pub fn try_run_pod_with(
+    node: &Node,
+    config: &PodSandboxConfig,
+    handler: &str,
+) -> Result<String, Status> {
     let req = RunPodSandboxRequest {
         config: Some(config.clone()),
-        runtime_handler: node.setup.shim.handler.clone(),
+        runtime_handler: handler.into(),
     };
     node.cri
         .call(node.cri.runtime().run_pod_sandbox(req))
