@@ -160,3 +160,36 @@ pub fn build(work: &Path) -> io::Result<PathBuf> {
         .arg("."))?;
     Ok(tar)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_layout_names_both_images_and_every_blob_matches_its_digest() {
+        let work = std::env::temp_dir().join(format!("cri-e2e-image-{}", std::process::id()));
+        let tar = build(&work).expect("build");
+        assert!(tar.is_file());
+        let layout = work.join("layout");
+        let index: serde_json::Value =
+            serde_json::from_slice(&fs::read(layout.join("index.json")).expect("index"))
+                .expect("index json");
+        let names: Vec<&str> = index["manifests"]
+            .as_array()
+            .expect("manifests")
+            .iter()
+            .map(|m| {
+                m["annotations"]["io.containerd.image.name"]
+                    .as_str()
+                    .expect("name")
+            })
+            .collect();
+        assert_eq!(names, [PAUSE, BUSYBOX]);
+        for entry in fs::read_dir(layout.join("blobs/sha256")).expect("blobs") {
+            let entry = entry.expect("blob");
+            let data = fs::read(entry.path()).expect("read blob");
+            assert_eq!(sha256_hex(&data), entry.file_name().to_string_lossy());
+        }
+        let _ = fs::remove_dir_all(&work);
+    }
+}
