@@ -354,18 +354,27 @@ disabled_plugins = [
              exec {} -- sleep infinity",
             e2e_kit::containerd::sh_quote(&self.setup.init.to_string_lossy())
         );
+        // Its stderr goes to holder.log: unshare says "sigprocmask unblock failed" as its
+        // pid 1 is killed at teardown, which is noise; a failed start is reported with it.
+        let log = self.dir.join("holder.log");
+        let err = fs::File::create(&log).expect("create holder.log");
         let mut cmd = Command::new("unshare");
         cmd.args(["-m", "-n", "-p", "--fork", "--kill-child", "--mount-proc"])
             .args(["--propagation", "private", "sh", "-c", &script])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(err);
         with_pdeathsig(&mut cmd);
         let (holder, mut child) = Proc::spawn(&mut cmd).expect("spawn the node's namespaces");
         let mut line = String::new();
         let out = child.stdout.take().expect("holder stdout");
         let _ = BufReader::new(out).read_line(&mut line);
-        assert_eq!(line.trim(), "ready", "the node's namespaces failed");
+        assert_eq!(
+            line.trim(),
+            "ready",
+            "the node's namespaces failed: {}",
+            fs::read_to_string(&log).unwrap_or_default()
+        );
         self.init = *children(holder.pid())
             .first()
             .expect("unshare forked pid 1");
