@@ -4,6 +4,7 @@
 pub mod client;
 pub mod image;
 pub mod node;
+pub mod pods;
 
 /// The CRI v1 messages and the tonic clients of `RuntimeService` and `ImageService`.
 #[allow(clippy::all, clippy::pedantic)]

@@ -50,6 +50,67 @@ pub struct Setup {
     pub init: PathBuf,
 }
 
+/// Our task v2 shim's binary (crate shim-runc-v2).
+pub const OURS_BIN: &str = "containerd-shim-rsrunc-v2";
+
+/// The cargo profile dir (`<target>/debug`) of the running binary: its own dir, or the parent
+/// of `deps/` for a test.
+fn profile_dir() -> Result<PathBuf, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+    let dir = exe.parent().ok_or("the executable has no dir")?;
+    Ok(match dir.file_name() {
+        Some(n) if n == "deps" => dir.parent().unwrap_or(dir).to_path_buf(),
+        _ => dir.to_path_buf(),
+    })
+}
+
+impl Setup {
+    /// The setup of shim `label` (`go`, `ours`), or why it cannot run here. containerd 2.1's
+    /// bin dir is `CONTAINERD_2_1` (`cargo xtask test` passes it), else where `cargo xtask
+    /// deps` unpacks it; ours and the reaper are beside the running binary.
+    pub fn find(label: &str) -> Result<Setup, String> {
+        e2e_kit::prereq::missing(&[
+            "ip",
+            "tar",
+            "/usr/lib/cni/bridge",
+            "/usr/lib/cni/host-local",
+        ])?;
+        let profile = profile_dir()?;
+        let bin = match std::env::var_os("CONTAINERD_2_1") {
+            Some(d) => PathBuf::from(d),
+            None => profile
+                .parent()
+                .ok_or("no target dir")?
+                .join("debs/containerd-2.1.9/usr/bin"),
+        };
+        let init = profile.join("reaper");
+        let shim = match label {
+            "go" => ShimSetup::go(&bin),
+            "ours" => ShimSetup::ours(&profile.join(OURS_BIN)),
+            other => return Err(format!("unknown shim {other:?} (go, ours)")),
+        };
+        let needed: [&Path; 5] = [
+            &bin.join("containerd"),
+            &bin.join("ctr"),
+            &shim.shim,
+            &init,
+            Path::new("/usr/lib/cni/loopback"),
+        ];
+        let absent: Vec<String> = needed
+            .iter()
+            .filter(|p| !p.is_file())
+            .map(|p| p.display().to_string())
+            .collect();
+        if !absent.is_empty() {
+            return Err(format!(
+                "missing: {} (`cargo xtask deps`, `cargo build --bins`)",
+                absent.join(", ")
+            ));
+        }
+        Ok(Setup { bin, shim, init })
+    }
+}
+
 impl ShimSetup {
     /// Go's runc v2 shim of the containerd in `bin`, as the stock `runc` handler.
     pub fn go(bin: &Path) -> ShimSetup {

@@ -6,13 +6,11 @@
 
 #[path = "cri/harness.rs"]
 mod harness;
-#[path = "cri/pods.rs"]
-mod pods;
 
 use cri_e2e::api::*;
+use cri_e2e::pods::*;
 use e2e_kit::report::Ran;
 use harness::both;
-use pods::*;
 
 #[test]
 fn pod_with_host_network_runs_ready_and_is_served_by_one_shim() {

@@ -3,68 +3,9 @@
 
 use std::env;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::{Path, PathBuf};
 
-use cri_e2e::node::{Node, Setup, ShimSetup};
+use cri_e2e::node::{Node, Setup};
 use e2e_kit::report::{self, Outcome, Ran};
-
-/// Our task v2 shim's binary (crate shim-runc-v2).
-const OURS_BIN: &str = "containerd-shim-rsrunc-v2";
-
-/// `<target>/debug`: the test binary runs from its `deps/`.
-fn bin_dir() -> PathBuf {
-    let exe = env::current_exe().expect("current_exe");
-    let deps = exe.parent().expect("deps dir");
-    deps.parent().expect("target profile dir").to_path_buf()
-}
-
-/// containerd 2.1's bin dir: `CONTAINERD_2_1` (`cargo xtask test` passes it), else where
-/// `cargo xtask deps` unpacks it.
-fn containerd_bin() -> PathBuf {
-    match env::var_os("CONTAINERD_2_1") {
-        Some(d) => PathBuf::from(d),
-        None => bin_dir()
-            .parent()
-            .expect("target dir")
-            .join("debs/containerd-2.1.9/usr/bin"),
-    }
-}
-
-/// The setup of `label`, or why it cannot run here.
-fn setup(label: &str) -> Result<Setup, String> {
-    e2e_kit::prereq::missing(&[
-        "ip",
-        "tar",
-        "/usr/lib/cni/bridge",
-        "/usr/lib/cni/host-local",
-    ])?;
-    let bin = containerd_bin();
-    let init = bin_dir().join("reaper");
-    let shim = match label {
-        "go" => ShimSetup::go(&bin),
-        "ours" => ShimSetup::ours(&bin_dir().join(OURS_BIN)),
-        other => return Err(format!("unknown shim {other:?} in E2E_CRI_SHIMS")),
-    };
-    let needed: [&Path; 5] = [
-        &bin.join("containerd"),
-        &bin.join("ctr"),
-        &shim.shim,
-        &init,
-        Path::new("/usr/lib/cni/loopback"),
-    ];
-    let absent: Vec<String> = needed
-        .iter()
-        .filter(|p| !p.is_file())
-        .map(|p| p.display().to_string())
-        .collect();
-    if !absent.is_empty() {
-        return Err(format!(
-            "missing: {} (`cargo xtask deps`, `cargo build --bins`)",
-            absent.join(", ")
-        ));
-    }
-    Ok(Setup { bin, shim, init })
-}
 
 fn shims() -> Vec<String> {
     env::var("E2E_CRI_SHIMS")
@@ -87,7 +28,7 @@ fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
 pub fn both<R: Into<Ran>>(test: &str, body: impl Fn(&mut Node) -> R) {
     let mut failures = Vec::new();
     for label in shims() {
-        let outcome = match setup(&label) {
+        let outcome = match Setup::find(&label) {
             Err(why) => e2e_kit::prereq::cannot_run(why),
             Ok(setup) => {
                 let run = catch_unwind(AssertUnwindSafe(|| {

@@ -1,12 +1,13 @@
 //! Pod and container specs and the calls the tests repeat: run a pod, create and start a
-//! container, wait for its exit, read its status; every CRI error is a test failure here.
+//! container, wait for its exit, read its status; every CRI error is a panic here (test code,
+//! like the node).
 
 use std::time::Duration;
 
-use cri_e2e::api::*;
-use cri_e2e::client::Status;
-use cri_e2e::image;
-use cri_e2e::node::{wait_until, Node};
+use crate::api::*;
+use crate::client::Status;
+use crate::image;
+use crate::node::{wait_until, Node};
 
 /// Bound on a container reaching a state.
 pub const STATE_BOUND: Duration = Duration::from_secs(60);
