@@ -1,7 +1,7 @@
 //! The containerd e2e suites' per-row results (`<target>/e2e-results.tsv`, one
 //! `<row>\t<shim>\t<outcome>` line per run, written by e2e-kit/src/report.rs) as tables: the v1
-//! checklist's rows by shim, and the task v2 checklist's (rows named `v2-<containerd>/<row>`)
-//! by containerd version and shim.
+//! checklist's rows by shim, the task v2 checklist's (rows named `v2-<containerd>/<row>`)
+//! by containerd version and shim, and the CRI tests' (rows named `cri/<test>`) by shim.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -37,7 +37,9 @@ fn v2_row(row: &str) -> Option<(&str, &str)> {
 pub fn table(tsv: &str) -> String {
     let mut rows: BTreeMap<&str, BTreeMap<String, &str>> = BTreeMap::new();
     let mut shims: Vec<String> = Vec::new();
-    for (row, shim, outcome) in lines(tsv).filter(|(row, _, _)| v2_row(row).is_none()) {
+    for (row, shim, outcome) in
+        lines(tsv).filter(|(row, _, _)| v2_row(row).is_none() && cri_row(row).is_none())
+    {
         if !shims.iter().any(|s| s == shim) {
             shims.push(shim.to_string());
         }
@@ -46,6 +48,30 @@ pub fn table(tsv: &str) -> String {
             .insert(shim.to_string(), outcome);
     }
     // The reference first.
+    shims.sort_by_key(|s| (s != "go", s != "ours", s.clone()));
+    render(&rows, &shims)
+}
+
+/// `cri/pod_bridge_ip` → `pod_bridge_ip`: a test of the CRI suite (crate cri-e2e).
+fn cri_row(row: &str) -> Option<&str> {
+    row.strip_prefix("cri/")
+}
+
+/// The CRI suite's table: one line per test, a column per shim (`go`, `ours`).
+pub fn table_cri(tsv: &str) -> String {
+    let mut rows: BTreeMap<&str, BTreeMap<String, &str>> = BTreeMap::new();
+    let mut shims: Vec<String> = Vec::new();
+    for (row, shim, outcome) in lines(tsv) {
+        let Some(row) = cri_row(row) else {
+            continue;
+        };
+        if !shims.iter().any(|s| s == shim) {
+            shims.push(shim.to_string());
+        }
+        rows.entry(row)
+            .or_default()
+            .insert(shim.to_string(), outcome);
+    }
     shims.sort_by_key(|s| (s != "go", s != "ours", s.clone()));
     render(&rows, &shims)
 }
@@ -89,7 +115,9 @@ fn render(rows: &BTreeMap<&str, BTreeMap<String, &str>>, shims: &[String]) -> St
         .max()
         .unwrap_or(4)
         + 2;
-    let mut out = format!("{:<8}", "row");
+    // Rows are short (`row05`) but for the CRI tests' names.
+    let row_width = rows.keys().map(|r| r.len() + 2).max().unwrap_or(0).max(8);
+    let mut out = format!("{:<row_width$}", "row");
     for s in shims {
         out.push_str(&format!("{s:<width$}"));
     }
@@ -97,7 +125,7 @@ fn render(rows: &BTreeMap<&str, BTreeMap<String, &str>>, shims: &[String]) -> St
     let mut notes = String::new();
     let mut totals: BTreeMap<(&str, &str), u32> = BTreeMap::new();
     for (row, by) in rows {
-        let mut line = format!("{row:<8}");
+        let mut line = format!("{row:<row_width$}");
         for s in shims {
             let o = by.get(s);
             line.push_str(&format!("{:<width$}", cell(o)));
@@ -137,6 +165,13 @@ pub fn print(path: &Path) {
     if !t.is_empty() {
         println!(
             "task v2 checklist through ctr, per row and containerd/shim ({}):\n{t}",
+            path.display()
+        );
+    }
+    let t = table_cri(&tsv);
+    if !t.is_empty() {
+        println!(
+            "Kubernetes CRI through containerd 2.1, per test and shim ({}):\n{t}",
             path.display()
         );
     }
@@ -210,5 +245,32 @@ mod tests {
         );
         assert_eq!(lines[6], "1.6/go: 1 PASS");
         assert_eq!(table_v2("row02\tgo\tPASS\n"), "");
+    }
+
+    #[test]
+    fn cri_tests_get_a_table_of_their_own_with_room_for_their_names() {
+        let tsv = "row02\tgo\tPASS\n\
+                   cri/pod_bridge_ip\tours\tPASS\n\
+                   cri/pod_bridge_ip\tgo\tPASS\n\
+                   cri/exec_sync_timeout\tours\tFAIL: no error\n";
+        let v1 = table(tsv);
+        assert!(!v1.contains("cri"), "{v1}");
+        let t = table_cri(tsv);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(
+            lines[0].split_whitespace().collect::<Vec<_>>(),
+            ["row", "go", "ours"]
+        );
+        assert_eq!(
+            lines[1].split_whitespace().collect::<Vec<_>>(),
+            ["exec_sync_timeout", "-", "FAIL*"]
+        );
+        assert_eq!(lines[1].find('-'), lines[0].find("go"), "{t}");
+        assert_eq!(
+            lines[2].split_whitespace().collect::<Vec<_>>(),
+            ["pod_bridge_ip", "PASS", "PASS"]
+        );
+        assert_eq!(lines[3], "  * exec_sync_timeout [ours] FAIL: no error");
+        assert_eq!(table_cri("row02\tgo\tPASS\n"), "");
     }
 }

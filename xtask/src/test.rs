@@ -1,5 +1,5 @@
-//! `cargo xtask test`: deps, fmt, clippy, then every test in the workspace, a short fuzz pass,
-//! with a closing count and the containerd e2e suite's per-row table.
+//! `cargo xtask test`: deps, fmt, clippy, then every test in the workspace, the Kubernetes CRI
+//! stage (crate cri-e2e), a short fuzz pass, with a closing count and the e2e suites' tables.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -34,6 +34,9 @@ pub fn run(extra: &[String]) -> Result<()> {
     sweep("before");
     let mut counts = Counts::default();
     let outcome = timed("test", || tests(extra, &results, &mut counts));
+    // Kubernetes' CRI through containerd 2.1 (crate cri-e2e), for Go's runc.v2 and ours: a
+    // stage of its own, so its time shows.
+    let cri = timed("cri", || cri_tests(extra, &results, &mut counts));
     sweep("after");
     // A short bounded fuzz pass (the binary was built with the others); its counts are printed.
     let fuzzed = timed("fuzz", crate::fuzz::test_pass);
@@ -43,6 +46,7 @@ pub fn run(extra: &[String]) -> Result<()> {
     );
     e2e_results::print(&results);
     outcome?;
+    cri?;
     if counts.failed > 0 {
         bail!("{} tests failed", counts.failed);
     }
@@ -64,10 +68,36 @@ fn sweep(when: &str) {
     }
 }
 
-/// `cargo test --workspace`, streamed live and into <target>/xtask-test.log, counting results;
-/// the e2e suite appends its per-row outcomes to `results`.
+/// `cargo test --workspace` but cri-e2e, into <target>/xtask-test.log; the e2e suites append
+/// their per-row outcomes to `results`.
 fn tests(extra: &[String], results: &Path, counts: &mut Counts) -> Result<()> {
-    let log_path = target_dir().join("xtask-test.log");
+    // cri-e2e runs in its own stage (cri_tests).
+    let args = [
+        "test",
+        "--workspace",
+        "--exclude",
+        "cri-e2e",
+        "--no-fail-fast",
+    ];
+    cargo_test(&args, "xtask-test.log", extra, results, counts)
+}
+
+/// The CRI tests (`cargo test -p cri-e2e`) for both shims, into <target>/xtask-test-cri.log.
+fn cri_tests(extra: &[String], results: &Path, counts: &mut Counts) -> Result<()> {
+    let args = ["test", "-p", "cri-e2e", "--no-fail-fast"];
+    cargo_test(&args, "xtask-test-cri.log", extra, results, counts)
+}
+
+/// `cargo <args> <extra>` with the e2e environment, streamed live and into <target>/<log>,
+/// counting results.
+fn cargo_test(
+    args: &[&str],
+    log: &str,
+    extra: &[String],
+    results: &Path,
+    counts: &mut Counts,
+) -> Result<()> {
+    let log_path = target_dir().join(log);
     if let Some(dir) = log_path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
     }
@@ -75,7 +105,7 @@ fn tests(extra: &[String], results: &Path, counts: &mut Counts) -> Result<()> {
     let log = Arc::new(Mutex::new(log));
     println!("(log: {})", log_path.display());
     let mut child = cargo()
-        .args(["test", "--workspace", "--no-fail-fast"])
+        .args(args)
         .args(extra)
         .env("SHIM_REQUIRE_ROOT_TESTS", "1")
         // shim-ctl's task v2 scenarios run against our v2 shim too, not only Go's.
@@ -87,6 +117,8 @@ fn tests(extra: &[String], results: &Path, counts: &mut Counts) -> Result<()> {
         // The task v2 checklist (e2e-kit), under containerd 1.6, 1.7 and 2.1: Go's shims only
         // until our v2 front lands (then `go,ours`).
         .env("E2E_V2_SHIMS", "go")
+        // The CRI tests (cri-e2e): every test for Go's runc.v2 and ours.
+        .env("E2E_CRI_SHIMS", "go,ours")
         .env("E2E_RESULTS", results)
         .env("RUST_BACKTRACE", "1")
         .stdout(Stdio::piped())
@@ -108,7 +140,7 @@ fn tests(extra: &[String], results: &Path, counts: &mut Counts) -> Result<()> {
     stdout_result?;
     stderr_result?;
     if !status.success() {
-        bail!("cargo test failed ({status})");
+        bail!("cargo {} failed ({status})", args.join(" "));
     }
     Ok(())
 }
