@@ -239,7 +239,27 @@ pub fn run(args: &[String]) -> Result<()> {
     fs::write(&path, serde_json::to_vec_pretty(&out.json)?)
         .with_context(|| format!("write {}", path.display()))?;
     println!("\nwritten to {}", path.display());
+    if opts.api == Api::V2 && !opts.scale {
+        cri_pods(plan.quick)?;
+    }
     Ok(())
+}
+
+/// `--v2` also measures what Kubernetes runs: 10 pods (2 with `--quick`) of 1 pause + 3
+/// containers each through containerd 2.1.9's CRI, Go's runc.v2 against ours (cri-e2e's
+/// `cri-pods-memory`, release builds: ours static as installed, the reaper as the nodes' init).
+fn cri_pods(quick: bool) -> Result<()> {
+    crate::release::build("shim-runc-v2", "containerd-shim-rsrunc-v2")?;
+    crate::release::build("reaper", "reaper")?;
+    let tool = crate::release::build("cri-e2e", "cri-pods-memory")?;
+    println!("\n==> memory of CRI pods");
+    let pods = if quick { "2" } else { "10" };
+    crate::run::step(
+        &format!("cri-pods-memory {pods}"),
+        std::process::Command::new(tool)
+            .arg(pods)
+            .envs(crate::debs::containerd_bin_dirs()),
+    )
 }
 
 /// Builds our shim for `api` and finds Go's and the containerd to run them behind.

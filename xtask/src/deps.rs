@@ -104,6 +104,11 @@ const NEEDS: &[Need] = &[
         check: Check::Command("nsenter"),
     },
     Need {
+        what: "ip (CRI tests' network namespaces)",
+        package: "iproute2",
+        check: Check::Command("ip"),
+    },
+    Need {
         what: "script",
         package: "bsdutils",
         check: Check::Command("script"),
