@@ -82,14 +82,14 @@ impl Service {
         }
         let o = options::runc(req.options.as_ref())?;
         let bundle_dir = PathBuf::from(&req.bundle);
-        shim_core::validate::id("container", &req.id).map_err(classed)?;
-        shim_core::validate::bundle(&bundle_dir).map_err(classed)?;
-        // Before runc runs, as Go: `delete` finds runc's root and binary here if we die.
-        bundle::write_options(&bundle_dir, &o).map_err(|e| {
-            classed(shim_core::Error::Internal(format!(
-                "writing the task's options: {e}"
-            )))
-        })?;
+        // Before runc runs, as Go: `delete` finds runc's root and binary here if we die. Only
+        // once the id is known to be free: a second Create of a live id changes nothing.
+        let options_dir = bundle_dir.clone();
+        let written = o.clone();
+        let prepare = move || {
+            bundle::write_options(&options_dir, &written)
+                .map_err(|e| shim_core::Error::Internal(format!("writing the task's options: {e}")))
+        };
         let request = core::CreateRequest {
             id: req.id,
             bundle: bundle_dir,
@@ -108,7 +108,7 @@ impl Service {
                 systemd_cgroup: o.systemd_cgroup,
             },
         };
-        let pid = self.core.create(request).map_err(classed)?;
+        let pid = self.core.create_with(request, prepare).map_err(classed)?;
         Ok(CreateTaskResponse { pid })
     }
 
