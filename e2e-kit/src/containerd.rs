@@ -161,6 +161,9 @@ pub struct Containerd {
     holder: Option<Proc>,
     daemon: Option<Proc>,
     generation: u32,
+    /// Directories put on containerd's PATH after the shim link dir, before the inherited PATH
+    /// (from the next start on).
+    path_dirs: Vec<PathBuf>,
     pub events: Events,
 }
 
@@ -204,6 +207,7 @@ impl Containerd {
             holder: None,
             daemon: None,
             generation: 0,
+            path_dirs: Vec::new(),
             events: Events::default(),
         };
         rootfs::busybox(&cd.rootfs()).expect("busybox rootfs");
@@ -550,7 +554,9 @@ disabled_plugins = [
         let mut cmd = self.in_ns(&containerd.to_string_lossy());
         if let Runtime::V2 { .. } = self.setup.runtime {
             let path = env::var_os("PATH").unwrap_or_default();
-            let dirs = std::iter::once(self.shim_link_dir()).chain(env::split_paths(&path));
+            let dirs = std::iter::once(self.shim_link_dir())
+                .chain(self.path_dirs.iter().cloned())
+                .chain(env::split_paths(&path));
             cmd.env("PATH", env::join_paths(dirs).expect("PATH"));
         }
         cmd.arg("--config")
@@ -632,6 +638,12 @@ disabled_plugins = [
         if let Some(d) = self.daemon.take() {
             d.stop(Duration::from_secs(15));
         }
+    }
+
+    /// v2: put `dir` on containerd's PATH (after the shim link dir, before the inherited PATH),
+    /// from the next start on: where it finds shims by runtime name.
+    pub fn add_to_path(&mut self, dir: &Path) {
+        self.path_dirs.push(dir.to_path_buf());
     }
 
     pub fn restart_daemon(&mut self) {
