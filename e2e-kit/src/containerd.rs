@@ -164,6 +164,8 @@ pub struct Containerd {
     /// Directories put on containerd's PATH after the shim link dir, before the inherited PATH
     /// (from the next start on).
     path_dirs: Vec<PathBuf>,
+    /// containerd logs at debug level (from the next start on).
+    debug: bool,
     pub events: Events,
 }
 
@@ -208,6 +210,7 @@ impl Containerd {
             daemon: None,
             generation: 0,
             path_dirs: Vec::new(),
+            debug: false,
             events: Events::default(),
         };
         rootfs::busybox(&cd.rootfs()).expect("busybox rootfs");
@@ -334,12 +337,23 @@ impl Containerd {
     }
 
     fn write_config(&self) {
-        let cfg = match (&self.setup.runtime, self.setup.build.config_version()) {
+        let mut cfg = match (&self.setup.runtime, self.setup.build.config_version()) {
             (Runtime::V1 { shim }, _) => self.config_v1(shim),
             (Runtime::V2 { .. }, 2) => self.config_2(),
             (Runtime::V2 { .. }, _) => self.config_3(),
         };
+        if self.debug {
+            // The same key in config versions 2 and 3.
+            cfg.push_str("\n[debug]\n  level = \"debug\"\n");
+        }
         fs::write(self.dir.join("config.toml"), cfg).expect("write config.toml");
+    }
+
+    /// containerd logs at debug level from its next start on (it then logs every event it
+    /// takes: `event forwarded`, `event published`, with topic and namespace).
+    pub fn log_debug(&mut self) {
+        self.debug = true;
+        self.write_config();
     }
 
     /// containerd 1.x with the v1 runtime running `shim`.
