@@ -106,6 +106,10 @@ pub const ROWS: &[Row] = &[
         name: "row21",
         body: Body::Shared(row21_a_second_exec_of_a_running_exec_id_already_exists),
     },
+    Row {
+        name: "row22",
+        body: Body::Shared(row22_shim_ctl_finds_the_task_s_shim_and_drives_it),
+    },
 ];
 
 /// `ctr t kill -s SIGKILL`, then the exit (137) and `ctr t rm`; the task is gone.
@@ -863,4 +867,41 @@ fn exit_taken_by_this_containerd(cd: &Containerd) -> bool {
             && l.contains("topic=/tasks/exit")
             && l.split_whitespace().any(|w| w == ns)
     })
+}
+
+fn row22_shim_ctl_finds_the_task_s_shim_and_drives_it(cd: &Containerd, _: ShimKind) -> Ran {
+    cd.run_detached("r22", SLEEP);
+    let init = cd.init_pid("r22");
+    let shim_ctl = shims::this_build("shim-ctl");
+    let state_root = cd.dir.join("state").to_string_lossy().into_owned();
+    // In the mount namespace, where the shim's socket is; the bundle found by containerd's layout.
+    let ctl = |args: &[&str]| {
+        let mut cmd = cd.in_ns(&shim_ctl.to_string_lossy());
+        cmd.args(["--state-root", &state_root, "-n", &cd.ns, "--id", "r22"])
+            .args(args);
+        proc::run(cmd, CTR_BOUND, None)
+    };
+    let state = ctl(&["--json", "state"]);
+    state.expect_code(0);
+    assert!(
+        state.stdout.contains("\"status\": \"running\"")
+            && state.stdout.contains(&format!("\"pid\": {init},")),
+        "not running as pid {init}:\n{state}"
+    );
+    let connect = ctl(&["connect"]);
+    connect.expect_code(0);
+    let shim = cd.shim_pid("r22").to_string();
+    assert!(
+        connect.stdout.contains(&shim),
+        "no shim pid {shim}:\n{connect}"
+    );
+    ctl(&["kill", "KILL"]).expect_code(0);
+    let exit = cd.events.wait("/tasks/exit", "r22");
+    assert_eq!(
+        exit.field("exit_status").as_deref(),
+        Some("137"),
+        "{exit:?}"
+    );
+    cd.ctr(&["t", "rm", "r22"]).expect_code(0);
+    Ran::Passed
 }

@@ -105,16 +105,8 @@ impl ShimKind {
     fn path(self, build: &Build) -> PathBuf {
         match self {
             ShimKind::Go => build.go_shim_v2(),
-            ShimKind::Ours => Self::of_this_build(OURS_BIN),
+            ShimKind::Ours => this_build(OURS_BIN),
         }
-    }
-
-    /// `<target>/debug/<bin>`: a binary of this build beside the test's deps dir.
-    fn of_this_build(bin: &str) -> PathBuf {
-        env::current_exe()
-            .ok()
-            .and_then(|exe| Some(exe.parent()?.parent()?.join(bin)))
-            .unwrap_or_else(|| PathBuf::from(bin))
     }
 
     /// A private containerd's setup for this shim under `build`, or why it cannot run.
@@ -149,13 +141,21 @@ pub fn configured() -> Vec<Result<ShimKind, String>> {
         .collect()
 }
 
+/// `<target>/debug/<bin>`: a binary of this build beside the test's deps dir.
+pub fn this_build(bin: &str) -> PathBuf {
+    env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.parent()?.join(bin)))
+        .unwrap_or_else(|| PathBuf::from(bin))
+}
+
 /// `cargo xtask install --prefix <target>/e2e-install` (this build's xtask binary, as `cargo
 /// xtask` runs it), once per test process: the prefix's `bin`, or why the install failed.
 pub fn installed_ours() -> Result<PathBuf, String> {
     static INSTALLED: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     INSTALLED
         .get_or_init(|| {
-            let xtask = ShimKind::of_this_build("xtask");
+            let xtask = this_build("xtask");
             let target = xtask
                 .parent()
                 .and_then(Path::parent)
