@@ -201,6 +201,15 @@ fn start_with_options(
     b: &std::path::Path,
     options: shim_proto::runc_v1_options::Options,
 ) -> (std::process::Output, String) {
+    start_with_options_by(w.shim(b, "c1", "start"), b, options)
+}
+
+/// [`start_with_options`] for the `start` command `cmd` (ours or Go's).
+fn start_with_options_by(
+    mut cmd: std::process::Command,
+    b: &std::path::Path,
+    options: shim_proto::runc_v1_options::Options,
+) -> (std::process::Output, String) {
     use prost::Message;
     use std::io::{Read, Write};
     use std::os::unix::fs::OpenOptionsExt;
@@ -213,7 +222,6 @@ fn start_with_options(
         .open(&fifo)
         .unwrap();
     let options = shim_proto::any::pack("containerd.runc.v1.Options", &options);
-    let mut cmd = w.shim(b, "c1", "start");
     cmd.stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
@@ -275,7 +283,9 @@ fn a_shim_cgroup_that_does_not_exist_fails_start_as_go_s_and_leaves_no_daemon() 
     assert_eq!(text(&out.stdout), "");
     let err = text(&out.stderr);
     assert!(
-        err.contains(&format!("failed to load cgroup {missing}: cgroup deleted")),
+        err.contains(&format!(
+            "failed to load cgroup {missing}: cgroups: cgroup deleted"
+        )),
         "{err}"
     );
     assert!(w.daemons().is_empty(), "the daemon was left running");
@@ -284,5 +294,90 @@ fn a_shim_cgroup_that_does_not_exist_fails_start_as_go_s_and_leaves_no_daemon() 
     assert!(
         path.is_empty() || !w.exists_in_ns(path),
         "the socket {path} was left behind"
+    );
+}
+
+/// Go's containerd-shim-runc-v2 of the system's containerd 1.6: what ours is held to.
+const GO_SHIM: &str = "/usr/bin/containerd-shim-runc-v2";
+
+/// Go's `start` as containerd 1.6 runs it, in `w`'s namespace.
+fn go_start(w: &World, b: &std::path::Path) -> std::process::Command {
+    let mut cmd = w.in_ns_at(b, GO_SHIM);
+    // nsenter's --wd leaves the cwd where getcwd(2) cannot name it from the namespace's root;
+    // Go's os.Getwd takes PWD when it is the same directory.
+    cmd.env("PWD", b)
+        .args(["-namespace", NAMESPACE, "-address", &w.containerd_address()])
+        .args([
+            "-publish-binary",
+            "/usr/bin/containerd",
+            "-id",
+            "c1",
+            "start",
+        ])
+        .env_remove("MAX_SHIM_VERSION")
+        .env("TTRPC_ADDRESS", format!("{}.ttrpc", w.containerd_address()));
+    cmd
+}
+
+/// The pids in `/sys/fs/cgroup/memory<path>`.
+fn members(path: &str) -> Vec<i32> {
+    fs::read_to_string(format!("/sys/fs/cgroup/memory{path}/cgroup.procs"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+#[test]
+fn go_s_shim_does_the_same_with_shim_cgroup_joining_it_or_failing_start_for_a_cgroup_nowhere() {
+    if !std::path::Path::new(GO_SHIM).is_file() {
+        assert!(
+            std::env::var("SHIM_REQUIRE_ROOT_TESTS").as_deref() != Ok("1"),
+            "{GO_SHIM} is missing"
+        );
+        return;
+    }
+    let cg = ShimCgroup::new("rsrunc-v2-go-shim-cgroup");
+    let w = World::new("gocg");
+    let b = w.bundle("c1", &[]);
+    let options = shim_proto::runc_v1_options::Options {
+        shim_cgroup: cg.path.clone(),
+        ..Default::default()
+    };
+    let (out, _) = start_with_options_by(go_start(&w, &b), &b, options);
+    assert!(out.status.success(), "{out:?}");
+    let joined = members(&cg.path);
+    let go_daemons: Vec<i32> = joined
+        .iter()
+        .copied()
+        .filter(|pid| {
+            fs::read_link(format!("/proc/{pid}/exe"))
+                .is_ok_and(|e| e == std::path::Path::new(GO_SHIM))
+        })
+        .collect();
+    for pid in &joined {
+        w.kill_daemon(*pid);
+    }
+    assert_eq!(
+        go_daemons.len(),
+        1,
+        "Go's daemon is not in {}: {joined:?}",
+        cg.path
+    );
+
+    let b2 = w.bundle("c2", &[]);
+    let missing = format!("/rsrunc-v2-go-nowhere-{}", std::process::id());
+    let options = shim_proto::runc_v1_options::Options {
+        shim_cgroup: missing.clone(),
+        ..Default::default()
+    };
+    let (out, _) = start_with_options_by(go_start(&w, &b2), &b2, options);
+    assert!(!out.status.success(), "{out:?}");
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "failed to load cgroup {missing}: cgroups: cgroup deleted"
+        )),
+        "{err}"
     );
 }

@@ -51,7 +51,7 @@ impl fmt::Display for CgroupError {
             }
             CgroupError::Os { what, source } => write!(f, "{what}: {source}"),
             CgroupError::WatcherStopped => f.write_str("OOM watcher thread has stopped"),
-            CgroupError::Deleted => f.write_str("cgroup deleted"),
+            CgroupError::Deleted => f.write_str("cgroups: cgroup deleted"),
             CgroupError::BadPath(p) => write!(f, "cgroup path {p:?} has a .. component"),
         }
     }

@@ -93,7 +93,7 @@ mod tests {
         let dir = FakeDir::new();
         let host = legacy(&dir);
         let err = join(&host, "/nowhere", 42).unwrap_err();
-        assert_eq!(err.to_string(), "cgroup deleted");
+        assert_eq!(err.to_string(), "cgroups: cgroup deleted");
     }
 
     #[test]
