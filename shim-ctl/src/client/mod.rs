@@ -242,7 +242,7 @@ impl Shim {
 pub fn probe(client: &ttrpc::Client, timeout: Option<Duration>) -> Result<Protocol, RpcError> {
     match v2::Client::new(client.clone(), timeout).connect_raw("") {
         Ok(_) => Ok(Protocol::V2),
-        Err(e) if is_missing_service(&e, v2::SERVICE_V3) => Ok(Protocol::V1),
+        Err(e) if is_missing_service(&e, v2::SERVICE) => Ok(Protocol::V1),
         Err(RpcError {
             code: None,
             message,

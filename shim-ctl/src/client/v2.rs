@@ -92,7 +92,8 @@ impl Client {
     }
 
     /// `method` of the Task service the shim serves: v2 first; a shim without it (its answer
-    /// says so, and nothing ran) is asked again under v3, which later calls use at once.
+    /// says so, and nothing ran) is asked again under v3, which later calls use at once. A shim
+    /// with neither gets v2's refusal back.
     fn call<Req: Rpc>(
         &self,
         ctx: ttrpc::context::Context,
@@ -102,8 +103,14 @@ impl Client {
             Err(e)
                 if !self.v3.load(Ordering::Relaxed) && super::is_missing_service(&e, SERVICE) =>
             {
-                self.v3.store(true, Ordering::Relaxed);
-                self.call_at(ctx, SERVICE_V3, Req::METHOD, req)
+                match self.call_at(ctx, SERVICE_V3, Req::METHOD, req) {
+                    // Neither: no task shim at all; v2's answer says so.
+                    Err(v3) if super::is_missing_service(&v3, SERVICE_V3) => Err(e),
+                    other => {
+                        self.v3.store(true, Ordering::Relaxed);
+                        other
+                    }
+                }
             }
             other => other,
         }
