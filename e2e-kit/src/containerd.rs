@@ -161,6 +161,11 @@ pub struct Containerd {
     holder: Option<Proc>,
     daemon: Option<Proc>,
     generation: u32,
+    /// Directories put on containerd's PATH after the shim link dir, before the inherited PATH
+    /// (from the next start on).
+    path_dirs: Vec<PathBuf>,
+    /// containerd logs at debug level (from the next start on).
+    debug: bool,
     pub events: Events,
 }
 
@@ -204,6 +209,8 @@ impl Containerd {
             holder: None,
             daemon: None,
             generation: 0,
+            path_dirs: Vec::new(),
+            debug: false,
             events: Events::default(),
         };
         rootfs::busybox(&cd.rootfs()).expect("busybox rootfs");
@@ -330,12 +337,23 @@ impl Containerd {
     }
 
     fn write_config(&self) {
-        let cfg = match (&self.setup.runtime, self.setup.build.config_version()) {
+        let mut cfg = match (&self.setup.runtime, self.setup.build.config_version()) {
             (Runtime::V1 { shim }, _) => self.config_v1(shim),
             (Runtime::V2 { .. }, 2) => self.config_2(),
             (Runtime::V2 { .. }, _) => self.config_3(),
         };
+        if self.debug {
+            // The same key in config versions 2 and 3.
+            cfg.push_str("\n[debug]\n  level = \"debug\"\n");
+        }
         fs::write(self.dir.join("config.toml"), cfg).expect("write config.toml");
+    }
+
+    /// containerd logs at debug level from its next start on (it then logs every event it
+    /// takes: `event forwarded`, `event published`, with topic and namespace).
+    pub fn log_debug(&mut self) {
+        self.debug = true;
+        self.write_config();
     }
 
     /// containerd 1.x with the v1 runtime running `shim`.
@@ -550,7 +568,9 @@ disabled_plugins = [
         let mut cmd = self.in_ns(&containerd.to_string_lossy());
         if let Runtime::V2 { .. } = self.setup.runtime {
             let path = env::var_os("PATH").unwrap_or_default();
-            let dirs = std::iter::once(self.shim_link_dir()).chain(env::split_paths(&path));
+            let dirs = std::iter::once(self.shim_link_dir())
+                .chain(self.path_dirs.iter().cloned())
+                .chain(env::split_paths(&path));
             cmd.env("PATH", env::join_paths(dirs).expect("PATH"));
         }
         cmd.arg("--config")
@@ -632,6 +652,12 @@ disabled_plugins = [
         if let Some(d) = self.daemon.take() {
             d.stop(Duration::from_secs(15));
         }
+    }
+
+    /// v2: put `dir` on containerd's PATH (after the shim link dir, before the inherited PATH),
+    /// from the next start on: where it finds shims by runtime name.
+    pub fn add_to_path(&mut self, dir: &Path) {
+        self.path_dirs.push(dir.to_path_buf());
     }
 
     pub fn restart_daemon(&mut self) {

@@ -7,7 +7,8 @@ use crate::quote::shown;
 use crate::runc::RuncError;
 
 /// What went wrong, classed the way containerd branches on it. The adapter maps each class to a
-/// ttrpc code; the message is kept unchanged (containerd appends the class text itself).
+/// ttrpc code; the message has no class text (containerd 1.x appends it itself; the task v2 front
+/// appends it as Go's wrapped errors carry it, `shim_host::status::classed`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Error {
     NotFound(String),

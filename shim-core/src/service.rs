@@ -150,6 +150,17 @@ impl Shim {
     /// Create container `req.id`'s init. An id already taken is AlreadyExists (`id <id>: already
     /// exists`): that container exists, and nothing about it changes.
     pub fn create(&self, req: CreateRequest) -> Result<u32, Error> {
+        self.create_with(req, || Ok(()))
+    }
+
+    /// [`Shim::create`], running `prepare` once the id is known to be free (no other Create of
+    /// it can run meanwhile) and before anything is mounted or runc runs: a front writes what it
+    /// keeps in the bundle there, and a duplicate Create never gets that far.
+    pub fn create_with(
+        &self,
+        req: CreateRequest,
+        prepare: impl FnOnce() -> Result<(), Error>,
+    ) -> Result<u32, Error> {
         validate::id("container", &req.id)?;
         validate::bundle(&req.bundle)?;
         let _creating = self.creating.lock().unwrap_or_else(|p| p.into_inner());
@@ -159,6 +170,7 @@ impl Shim {
                 req.id
             )));
         }
+        prepare()?;
         crate::mount::mount_rootfs(&req.bundle, &req.rootfs)?;
         let undo = |e: Error| {
             if !req.rootfs.is_empty() {

@@ -23,8 +23,10 @@ Shims serve the v1 shim API (containerd-shim, shim-runc-v1: one container, a pro
 one id) or task API v2 (containerd-shim-runc-v2, containerd-shim-rsrunc-v2: one or more
 containers, a process named by container id and exec id). containerd's layout tells which
 (<state>/io.containerd.runtime.v1.linux or .../io.containerd.runtime.v2.task), else shim-ctl asks
-the shim (containerd.task.v2.Task/Connect); --v1 or --v2 forces it. A shim of a containerd in
-another mount namespace is reached through its /proc/<pid>/root.
+the shim (containerd.task.v2.Task/Connect); --v1 or --v2 forces it. A task shim that serves only
+task API v3 (containerd 2.x's Go shims) is spoken to as containerd.task.v3.Task, the same
+messages. A shim of a containerd in another mount namespace is reached through its
+/proc/<pid>/root; containerd 2.x's bootstrap.json gives the address when no address file does.
 
 Errors go to stderr as `error: CLASS: MESSAGE`, CLASS being usage, io, transport (the shim could
 not be reached or hung up) or the shim's ttrpc code with its number, e.g.

@@ -90,11 +90,19 @@ pub fn normalize(address: &str) -> String {
     }
 }
 
-/// The address in `<bundle>/address` (containerd writes it without a newline; we tolerate one).
+/// The address in `<bundle>/address` (containerd writes it without a newline; we tolerate one),
+/// else the `address` of `<bundle>/bootstrap.json`, all containerd 2.x keeps for a shim that
+/// wrote no address file (its Go runc shim).
 pub fn read_address(bundle: &Path) -> anyhow::Result<String> {
     let path = bundle.join("address");
-    let text =
-        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let text = match std::fs::read_to_string(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => match bootstrap_address(bundle) {
+            Some(found) => return found,
+            None => Err(e),
+        },
+        read => read,
+    }
+    .with_context(|| format!("reading {}", path.display()))?;
     if text.trim().is_empty() {
         let why = format!("{} is empty", path.display());
         return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, why).into());
@@ -156,6 +164,24 @@ fn find_bundle(
         shims.iter().filter(|s| &s.namespace == ns).count()
     );
     Err(std::io::Error::new(std::io::ErrorKind::NotFound, why).into())
+}
+
+/// The address in `<bundle>/bootstrap.json` (`{"version":3,"address":"unix://…","protocol":
+/// "ttrpc"}`); `None` when there is no such file.
+fn bootstrap_address(bundle: &Path) -> Option<anyhow::Result<String>> {
+    let path = bundle.join("bootstrap.json");
+    let text = std::fs::read_to_string(&path).ok()?;
+    let address = serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| Some(v.get("address")?.as_str()?.to_string()))
+        .filter(|a| !a.trim().is_empty());
+    Some(match address {
+        Some(a) => Ok(normalize(&a)),
+        None => {
+            let why = format!("{} holds no address: {text:?}", path.display());
+            Err(std::io::Error::new(std::io::ErrorKind::InvalidData, why).into())
+        }
+    })
 }
 
 /// Resolves the target; `fallback_bundle` (create's BUNDLE) is used when nothing else is given.
@@ -252,6 +278,27 @@ mod tests {
             v1: false,
             v2: false,
         }
+    }
+
+    #[test]
+    fn without_an_address_file_the_address_of_bootstrap_json_is_read() {
+        let dir = std::env::temp_dir().join(format!("shim-ctl-bootstrap-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let missing = read_address(&dir).unwrap_err().to_string();
+        assert!(missing.contains("address"), "{missing}");
+        std::fs::write(
+            dir.join("bootstrap.json"),
+            r#"{"version":3,"address":"unix:///run/containerd/s/ab","protocol":"ttrpc"}"#,
+        )
+        .unwrap();
+        assert_eq!(read_address(&dir).unwrap(), "unix:///run/containerd/s/ab");
+        std::fs::write(dir.join("address"), "/run/containerd/s/cd\n").unwrap();
+        assert_eq!(read_address(&dir).unwrap(), "unix:///run/containerd/s/cd");
+        std::fs::remove_file(dir.join("address")).unwrap();
+        std::fs::write(dir.join("bootstrap.json"), "{}").unwrap();
+        let empty = read_address(&dir).unwrap_err().to_string();
+        assert!(empty.contains("holds no address"), "{empty}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -25,9 +25,37 @@ pub fn code_of(e: &Error) -> Code {
     }
 }
 
-/// A status reply with the error's message unchanged (containerd appends the class itself).
+/// A status reply with the error's message unchanged (containerd 1.x appends the class itself).
 pub fn to_status(e: Error) -> Status {
     status(code_of(&e), e.to_string())
+}
+
+/// The text of the errdefs class Go's shims wrap an error of this code in (`not found`); none
+/// for the codes of plain errors.
+fn class_text(code: Code) -> Option<&'static str> {
+    match code {
+        Code::NOT_FOUND => Some("not found"),
+        Code::ALREADY_EXISTS => Some("already exists"),
+        Code::FAILED_PRECONDITION => Some("failed precondition"),
+        Code::INVALID_ARGUMENT => Some("invalid argument"),
+        _ => None,
+    }
+}
+
+/// As `to_status`, with the message Go's runc v2 shim sends: its errors wrap an errdefs class,
+/// so the text ends with the class's (`process already finished: not found`). containerd 2.x
+/// (errgrpc.ToNative) keeps a message without that suffix as it is and ctr then prints no
+/// class; containerd 1.x strips the suffix and appends it again, so it changes nothing there.
+pub fn classed(e: Error) -> Status {
+    let code = code_of(&e);
+    let message = e.to_string();
+    let message = match class_text(code) {
+        Some(class) if !message.ends_with(&format!(": {class}")) && message != class => {
+            format!("{message}: {class}")
+        }
+        _ => message,
+    };
+    status(code, message)
 }
 
 /// A request refused before any service sees it (bad Any, undecodable payload).
@@ -99,6 +127,41 @@ mod tests {
             assert_eq!(code_of(&err) as i32, number, "{message}");
             let s = to_status(err);
             assert_eq!((s.code, s.message.as_str()), (number, message.as_str()));
+        }
+    }
+
+    #[test]
+    fn classed_messages_end_with_the_errdefs_class_once_as_go_s_do() {
+        let table = [
+            (
+                Error::NotFound("process already finished".into()),
+                "process already finished: not found",
+            ),
+            (
+                Error::AlreadyExists("id d1: already exists".into()),
+                "id d1: already exists",
+            ),
+            (
+                Error::FailedPrecondition("container must be created".into()),
+                "container must be created: failed precondition",
+            ),
+            (
+                Error::InvalidArgument("invalid signal 99".into()),
+                "invalid signal 99: invalid argument",
+            ),
+            (
+                Error::InvalidState("cannot pause a paused container".into()),
+                "cannot pause a paused container",
+            ),
+            (
+                Error::Runtime("OCI runtime create failed: x".into()),
+                "OCI runtime create failed: x",
+            ),
+        ];
+        for (err, want) in table {
+            let code = code_of(&err);
+            let s = classed(err);
+            assert_eq!((s.code, s.message.as_str()), (code as i32, want));
         }
     }
 

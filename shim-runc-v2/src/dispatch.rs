@@ -4,7 +4,7 @@
 use prost::Message;
 use shim_core::validate;
 use shim_host::server::{self, Respond};
-use shim_host::status::{self, to_status, Reply};
+use shim_host::status::{self, classed, Reply};
 use shim_proto::protobuf::Empty;
 use shim_proto::task_v2::{
     CheckpointTaskRequest, CloseIoRequest, ConnectRequest, CreateTaskRequest, DeleteRequest,
@@ -83,9 +83,9 @@ where
 fn decode<Req: Message + Default + Ids>(payload: &[u8]) -> Reply<Req> {
     let req = Req::decode(payload).map_err(status::undecodable)?;
     let (id, exec_id) = req.ids();
-    validate::id_size("container", id).map_err(to_status)?;
+    validate::id_size("container", id).map_err(classed)?;
     if let Some(exec_id) = exec_id {
-        validate::id_size("exec", exec_id).map_err(to_status)?;
+        validate::id_size("exec", exec_id).map_err(classed)?;
     }
     Ok(req)
 }

@@ -5,7 +5,7 @@ use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
 use shim_core::service::{self as core, ExitOf, Shim};
-use shim_host::status::{status, to_status, Reply};
+use shim_host::status::{classed, status, Reply};
 use shim_host::types;
 use shim_proto::protobuf::Empty;
 use shim_proto::runc_v1_options::ProcessDetails;
@@ -59,7 +59,7 @@ impl Service {
 /// One method per RPC of `containerd.task.v2.Task` (routed by `dispatch`).
 impl Service {
     pub fn state(&self, req: StateRequest) -> Reply<StateResponse> {
-        let s = self.core.state(&req.id, &req.exec_id).map_err(to_status)?;
+        let s = self.core.state(&req.id, &req.exec_id).map_err(classed)?;
         Ok(StateResponse {
             id: s.id,
             bundle: s.bundle.to_string_lossy().into_owned(),
@@ -82,14 +82,14 @@ impl Service {
         }
         let o = options::runc(req.options.as_ref())?;
         let bundle_dir = PathBuf::from(&req.bundle);
-        shim_core::validate::id("container", &req.id).map_err(to_status)?;
-        shim_core::validate::bundle(&bundle_dir).map_err(to_status)?;
-        // Before runc runs, as Go: `delete` finds runc's root and binary here if we die.
-        bundle::write_options(&bundle_dir, &o).map_err(|e| {
-            to_status(shim_core::Error::Internal(format!(
-                "writing the task's options: {e}"
-            )))
-        })?;
+        // Before runc runs, as Go: `delete` finds runc's root and binary here if we die. Only
+        // once the id is known to be free: a second Create of a live id changes nothing.
+        let options_dir = bundle_dir.clone();
+        let written = o.clone();
+        let prepare = move || {
+            bundle::write_options(&options_dir, &written)
+                .map_err(|e| shim_core::Error::Internal(format!("writing the task's options: {e}")))
+        };
         let request = core::CreateRequest {
             id: req.id,
             bundle: bundle_dir,
@@ -108,17 +108,17 @@ impl Service {
                 systemd_cgroup: o.systemd_cgroup,
             },
         };
-        let pid = self.core.create(request).map_err(to_status)?;
+        let pid = self.core.create_with(request, prepare).map_err(classed)?;
         Ok(CreateTaskResponse { pid })
     }
 
     pub fn start(&self, req: StartRequest) -> Reply<StartResponse> {
-        let pid = self.core.start(&req.id, &req.exec_id).map_err(to_status)?;
+        let pid = self.core.start(&req.id, &req.exec_id).map_err(classed)?;
         Ok(StartResponse { pid })
     }
 
     pub fn delete(&self, req: DeleteRequest) -> Reply<DeleteResponse> {
-        let e = self.core.delete(&req.id, &req.exec_id).map_err(to_status)?;
+        let e = self.core.delete(&req.id, &req.exec_id).map_err(classed)?;
         Ok(DeleteResponse {
             pid: e.pid,
             exit_status: e.status,
@@ -128,7 +128,7 @@ impl Service {
 
     /// Every pid of the container; an exec's carries its exec id (the init's nothing, as Go).
     pub fn pids(&self, req: PidsRequest) -> Reply<PidsResponse> {
-        let pids = self.core.list_pids(&req.id).map_err(to_status)?;
+        let pids = self.core.list_pids(&req.id).map_err(classed)?;
         let processes = pids
             .into_iter()
             .map(|p| ProcessInfo {
@@ -142,12 +142,12 @@ impl Service {
     }
 
     pub fn pause(&self, req: PauseRequest) -> Reply<Empty> {
-        self.core.pause(&req.id).map_err(to_status)?;
+        self.core.pause(&req.id).map_err(classed)?;
         Ok(Empty {})
     }
 
     pub fn resume(&self, req: ResumeRequest) -> Reply<Empty> {
-        self.core.resume(&req.id).map_err(to_status)?;
+        self.core.resume(&req.id).map_err(classed)?;
         Ok(Empty {})
     }
 
@@ -164,14 +164,14 @@ impl Service {
         };
         self.core
             .checkpoint(&req.id, &req.path, opts)
-            .map_err(to_status)?;
+            .map_err(classed)?;
         Ok(Empty {})
     }
 
     pub fn kill(&self, req: KillRequest) -> Reply<Empty> {
         self.core
             .kill(&req.id, &req.exec_id, req.signal, req.all)
-            .map_err(to_status)?;
+            .map_err(classed)?;
         Ok(Empty {})
     }
 
@@ -182,39 +182,37 @@ impl Service {
             io: types::io(req.stdin, req.stdout, req.stderr, req.terminal),
             spec_json,
         };
-        self.core.exec(&req.id, request).map_err(to_status)?;
+        self.core.exec(&req.id, request).map_err(classed)?;
         Ok(Empty {})
     }
 
     pub fn resize_pty(&self, req: ResizePtyRequest) -> Reply<Empty> {
         self.core
             .resize_pty(&req.id, &req.exec_id, req.width, req.height)
-            .map_err(to_status)?;
+            .map_err(classed)?;
         Ok(Empty {})
     }
 
     pub fn close_io(&self, req: CloseIoRequest) -> Reply<Empty> {
         // As Go, `stdin` is not looked at: CloseIO always closes the process's stdin.
-        self.core
-            .close_io(&req.id, &req.exec_id)
-            .map_err(to_status)?;
+        self.core.close_io(&req.id, &req.exec_id).map_err(classed)?;
         Ok(Empty {})
     }
 
     /// Resources only; the annotations are ignored, as Go's runc shim ignores them.
     pub fn update(&self, req: UpdateTaskRequest) -> Reply<Empty> {
         let resources = shim_host::options::json(req.resources, OCI_LINUX_RESOURCES, "resources")?;
-        self.core.update(&req.id, &resources).map_err(to_status)?;
+        self.core.update(&req.id, &resources).map_err(classed)?;
         Ok(Empty {})
     }
 
     /// Wait without holding a thread: the process's exit, to watch (see `wait_response`).
     pub fn wait(&self, req: WaitRequest) -> Reply<ExitOf> {
-        self.core.exit_of(&req.id, &req.exec_id).map_err(to_status)
+        self.core.exit_of(&req.id, &req.exec_id).map_err(classed)
     }
 
     pub fn stats(&self, req: StatsRequest) -> Reply<StatsResponse> {
-        let metrics = self.core.stats(&req.id).map_err(to_status)?;
+        let metrics = self.core.stats(&req.id).map_err(classed)?;
         Ok(StatsResponse {
             stats: Some(stats::to_any(&metrics)),
         })

@@ -61,10 +61,17 @@ pub fn run(
         }
     };
     drop(listener);
+    let mut child = child;
     match runtime_options() {
         Ok(Some(o)) if !o.shim_cgroup.is_empty() => {
-            // TODO(shim-core): join the daemon to it once shim-core's cgroup module can.
-            log::warn!(shim_cgroup:% = o.shim_cgroup; "shim_cgroup is not supported yet: the shim stays in containerd's cgroup");
+            if let Err(e) = join_cgroup(&o.shim_cgroup, child.id()) {
+                // As Go: `start` fails, the daemon is killed and its socket removed.
+                let _ = child.kill();
+                let _ = child.wait();
+                let _ = socket::remove(&address);
+                return Err(e);
+            }
+            log::info!(pid:% = child.id(), shim_cgroup:% = o.shim_cgroup; "shim daemon moved into its cgroup");
         }
         Ok(_) => {}
         // As Go: options that cannot be read are not start's concern (Create decodes them again).
@@ -76,6 +83,19 @@ pub fn run(
     }
     log::info!(id:% = s.id, group:% = group, address:% = address, pid:% = child.id(); "started shim daemon");
     Ok(bootstrap(&address, s.max_shim_version))
+}
+
+/// The runtime option `shim_cgroup`: the daemon joins that cgroup (Go's words when it cannot).
+fn join_cgroup(path: &str, pid: u32) -> anyhow::Result<()> {
+    let host = shim_core::cgroup::Host::default();
+    shim_core::cgroup::join(&host, path, pid).map_err(|e| {
+        let what = if matches!(e, shim_core::cgroup::CgroupError::Path { .. }) {
+            "join"
+        } else {
+            "load"
+        };
+        anyhow::anyhow!("failed to {what} cgroup {path}: {e}")
+    })
 }
 
 /// The runtime options containerd writes on `start`'s stdin (protobuf Any of

@@ -161,14 +161,58 @@ fn start_without_a_spec_fails_naming_it() {
     assert!(text(&out.stderr).contains("config.json"), "{out:?}");
 }
 
-#[test]
-fn start_reads_containerd_s_options_on_stdin_and_logs_to_the_bundle_fifo() {
+/// A v1 cgroup `/<name>` in the memory and pids hierarchies, removed on drop (after the
+/// World that is declared after it has killed its daemons).
+struct ShimCgroup {
+    path: String,
+    dirs: Vec<std::path::PathBuf>,
+}
+
+impl ShimCgroup {
+    fn new(name: &str) -> ShimCgroup {
+        let path = format!("/{name}-{}", std::process::id());
+        let dirs: Vec<_> = ["memory", "pids"]
+            .iter()
+            .map(|c| {
+                std::path::Path::new("/sys/fs/cgroup")
+                    .join(c)
+                    .join(&path[1..])
+            })
+            .collect();
+        for d in &dirs {
+            fs::create_dir_all(d).unwrap_or_else(|e| panic!("mkdir {}: {e}", d.display()));
+        }
+        ShimCgroup { path, dirs }
+    }
+}
+
+impl Drop for ShimCgroup {
+    fn drop(&mut self) {
+        for d in &self.dirs {
+            let _ = fs::remove_dir(d);
+        }
+    }
+}
+
+/// `start` with containerd's runtime options on stdin, reading what it logs to the bundle's
+/// log fifo (containerd makes the fifo and reads it while `start` runs).
+fn start_with_options(
+    w: &World,
+    b: &std::path::Path,
+    options: shim_proto::runc_v1_options::Options,
+) -> (std::process::Output, String) {
+    start_with_options_by(w.shim(b, "c1", "start"), b, options)
+}
+
+/// [`start_with_options`] for the `start` command `cmd` (ours or Go's).
+fn start_with_options_by(
+    mut cmd: std::process::Command,
+    b: &std::path::Path,
+    options: shim_proto::runc_v1_options::Options,
+) -> (std::process::Output, String) {
     use prost::Message;
     use std::io::{Read, Write};
     use std::os::unix::fs::OpenOptionsExt;
-    let w = World::new("stdin");
-    let b = w.bundle("c1", &[]);
-    // containerd makes the log fifo and reads it while `start` runs.
     let fifo = b.join("log");
     nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o700)).unwrap();
     let mut log = fs::OpenOptions::new()
@@ -177,14 +221,7 @@ fn start_reads_containerd_s_options_on_stdin_and_logs_to_the_bundle_fifo() {
         .custom_flags(libc::O_NONBLOCK)
         .open(&fifo)
         .unwrap();
-    let options = shim_proto::any::pack(
-        "containerd.runc.v1.Options",
-        &shim_proto::runc_v1_options::Options {
-            shim_cgroup: "/shims".into(),
-            ..Default::default()
-        },
-    );
-    let mut cmd = w.shim(&b, "c1", "start");
+    let options = shim_proto::any::pack("containerd.runc.v1.Options", &options);
     cmd.stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
@@ -196,15 +233,151 @@ fn start_reads_containerd_s_options_on_stdin_and_logs_to_the_bundle_fifo() {
         .write_all(&options.encode_to_vec())
         .unwrap();
     let out = child.wait_with_output().unwrap();
+    let mut logged = vec![0u8; 64 * 1024];
+    let n = log.read(&mut logged).unwrap_or(0);
+    (out, text(&logged[..n]))
+}
+
+#[test]
+fn start_moves_the_daemon_into_the_shim_cgroup_option_s_cgroup_and_logs_to_the_bundle_fifo() {
+    let cg = ShimCgroup::new("rsrunc-v2-shim-cgroup");
+    let w = World::new("stdin");
+    let b = w.bundle("c1", &[]);
+    let options = shim_proto::runc_v1_options::Options {
+        shim_cgroup: cg.path.clone(),
+        ..Default::default()
+    };
+    let (out, logged) = start_with_options(&w, &b, options);
     assert!(out.status.success(), "{out:?}");
     assert!(common::is_shim_address(&text(&out.stdout)));
     assert_eq!(text(&out.stderr), "");
-    let mut logged = vec![0u8; 64 * 1024];
-    let n = log.read(&mut logged).unwrap_or(0);
-    let logged = text(&logged[..n]);
+    assert!(logged.contains("msg=\"started shim daemon\""), "{logged}");
     assert!(
-        logged.contains("level=warning") && logged.contains("shim_cgroup=/shims"),
+        logged.contains(&format!("shim_cgroup={}", cg.path)),
         "{logged}"
     );
-    assert!(logged.contains("msg=\"started shim daemon\""), "{logged}");
+    let daemons = w.daemons();
+    assert_eq!(daemons.len(), 1);
+    let own = fs::read_to_string(format!("/proc/{}/cgroup", daemons[0])).unwrap();
+    for c in ["memory", "pids"] {
+        assert!(
+            own.lines()
+                .any(|l| l.ends_with(&format!(":{c}:{}", cg.path))),
+            "not in {c}:{}:\n{own}",
+            cg.path
+        );
+    }
+}
+
+#[test]
+fn a_shim_cgroup_that_does_not_exist_fails_start_as_go_s_and_leaves_no_daemon() {
+    let w = World::new("nocgroup");
+    let b = w.bundle("c1", &[]);
+    let missing = format!("/rsrunc-v2-nowhere-{}", std::process::id());
+    let options = shim_proto::runc_v1_options::Options {
+        shim_cgroup: missing.clone(),
+        ..Default::default()
+    };
+    let (out, _) = start_with_options(&w, &b, options);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_eq!(text(&out.stdout), "");
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "failed to load cgroup {missing}: cgroups: cgroup deleted"
+        )),
+        "{err}"
+    );
+    assert!(w.daemons().is_empty(), "the daemon was left running");
+    let address = fs::read_to_string(b.join("address")).unwrap_or_default();
+    let path = address.trim().trim_start_matches("unix://");
+    assert!(
+        path.is_empty() || !w.exists_in_ns(path),
+        "the socket {path} was left behind"
+    );
+}
+
+/// Go's containerd-shim-runc-v2 of the system's containerd 1.6: what ours is held to.
+const GO_SHIM: &str = "/usr/bin/containerd-shim-runc-v2";
+
+/// Go's `start` as containerd 1.6 runs it, in `w`'s namespace.
+fn go_start(w: &World, b: &std::path::Path) -> std::process::Command {
+    let mut cmd = w.in_ns_at(b, GO_SHIM);
+    // nsenter's --wd leaves the cwd where getcwd(2) cannot name it from the namespace's root;
+    // Go's os.Getwd takes PWD when it is the same directory.
+    cmd.env("PWD", b)
+        .args(["-namespace", NAMESPACE, "-address", &w.containerd_address()])
+        .args([
+            "-publish-binary",
+            "/usr/bin/containerd",
+            "-id",
+            "c1",
+            "start",
+        ])
+        .env_remove("MAX_SHIM_VERSION")
+        .env("TTRPC_ADDRESS", format!("{}.ttrpc", w.containerd_address()));
+    cmd
+}
+
+/// The pids in `/sys/fs/cgroup/memory<path>`.
+fn members(path: &str) -> Vec<i32> {
+    fs::read_to_string(format!("/sys/fs/cgroup/memory{path}/cgroup.procs"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+#[test]
+fn go_s_shim_does_the_same_with_shim_cgroup_joining_it_or_failing_start_for_a_cgroup_nowhere() {
+    if !std::path::Path::new(GO_SHIM).is_file() {
+        assert!(
+            std::env::var("SHIM_REQUIRE_ROOT_TESTS").as_deref() != Ok("1"),
+            "{GO_SHIM} is missing"
+        );
+        return;
+    }
+    let cg = ShimCgroup::new("rsrunc-v2-go-shim-cgroup");
+    let w = World::new("gocg");
+    let b = w.bundle("c1", &[]);
+    let options = shim_proto::runc_v1_options::Options {
+        shim_cgroup: cg.path.clone(),
+        ..Default::default()
+    };
+    let (out, _) = start_with_options_by(go_start(&w, &b), &b, options);
+    assert!(out.status.success(), "{out:?}");
+    let joined = members(&cg.path);
+    let go_daemons: Vec<i32> = joined
+        .iter()
+        .copied()
+        .filter(|pid| {
+            fs::read_link(format!("/proc/{pid}/exe"))
+                .is_ok_and(|e| e == std::path::Path::new(GO_SHIM))
+        })
+        .collect();
+    for pid in &joined {
+        w.kill_daemon(*pid);
+    }
+    assert_eq!(
+        go_daemons.len(),
+        1,
+        "Go's daemon is not in {}: {joined:?}",
+        cg.path
+    );
+
+    let b2 = w.bundle("c2", &[]);
+    let missing = format!("/rsrunc-v2-go-nowhere-{}", std::process::id());
+    let options = shim_proto::runc_v1_options::Options {
+        shim_cgroup: missing.clone(),
+        ..Default::default()
+    };
+    let (out, _) = start_with_options_by(go_start(&w, &b2), &b2, options);
+    assert!(!out.status.success(), "{out:?}");
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "failed to load cgroup {missing}: cgroups: cgroup deleted"
+        )),
+        "{err}"
+    );
 }

@@ -430,3 +430,122 @@ fn oom_kill_round(name: &str) {
         "{topics:?}"
     );
 }
+
+/// A status's code and message.
+fn status<T: std::fmt::Debug>(r: Result<T, CallError>) -> (i32, String) {
+    match r {
+        Err(CallError::Status(code, message)) => (code, message),
+        other => panic!("expected a status, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_second_create_of_a_live_id_and_unknown_or_bad_exec_ids_are_refused_and_change_nothing() {
+    let w = World::new("dup");
+    let _events = Events::serve(&w);
+    let id = "c1";
+    let b = w.bundle(id, &[]);
+    common::busybox_bundle(&b, id, &["sleep", "600"]);
+    let out = w.start(&b, id, Some("2"));
+    assert!(out.status.success(), "{out:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (_, socket) = daemon_socket(&w, v["address"].as_str().unwrap());
+    let root = w.dir.join("runc-root");
+    let create = |root: &std::path::Path, binary: &str| CreateTaskRequest {
+        id: id.into(),
+        bundle: b.to_string_lossy().into_owned(),
+        options: Some(shim_proto::any::pack(
+            RUNC_V1_OPTIONS,
+            &Options {
+                root: root.to_string_lossy().into_owned(),
+                binary_name: binary.into(),
+                ..Default::default()
+            },
+        )),
+        ..Default::default()
+    };
+    let created: CreateTaskResponse = call(&socket, "Create", &create(&root, "")).unwrap();
+    let _: StartResponse = call(
+        &socket,
+        "Start",
+        &StartRequest {
+            id: id.into(),
+            exec_id: String::new(),
+        },
+    )
+    .unwrap();
+    let options_before = fs::read_to_string(b.join("options.json")).unwrap();
+
+    // The same id again, with other options: refused, and what `delete` reads is untouched.
+    let again = create(&w.dir.join("elsewhere"), "/nonexistent/runc");
+    assert_eq!(
+        status(call::<_, CreateTaskResponse>(&socket, "Create", &again)),
+        (6, "id c1: already exists".to_string())
+    );
+    assert_eq!(
+        fs::read_to_string(b.join("options.json")).unwrap(),
+        options_before
+    );
+    let s: StateResponse = call(
+        &socket,
+        "State",
+        &StateRequest {
+            id: id.into(),
+            exec_id: String::new(),
+        },
+    )
+    .unwrap();
+    assert_eq!((s.status, s.pid), (RUNNING, created.pid));
+
+    // An unknown exec: NotFound, its message ending with the class as Go's does (containerd
+    // 2.x shows the message as it is).
+    let kill = |exec_id: &str| KillRequest {
+        id: id.into(),
+        exec_id: exec_id.into(),
+        signal: 9,
+        all: false,
+    };
+    assert_eq!(
+        status(call::<_, Empty>(&socket, "Kill", &kill("nope"))),
+        (5, "process nope does not exist: not found".to_string())
+    );
+    // Exec ids that are not ids: InvalidArgument, and no exec is added.
+    let huge = "x".repeat(2000);
+    for exec_id in ["../x", "a/b", "nul\0x", "..", &huge] {
+        let exec = ExecProcessRequest {
+            id: id.into(),
+            exec_id: exec_id.into(),
+            spec: Some(exec_spec(&["true"])),
+            ..Default::default()
+        };
+        let (code, message) = status(call::<_, Empty>(&socket, "Exec", &exec));
+        assert_eq!(code, 3, "{exec_id:?}: {message}");
+        assert!(message.len() < 300, "{message}");
+    }
+    let pids: PidsResponse = call(&socket, "Pids", &PidsRequest { id: id.into() }).unwrap();
+    assert!(
+        pids.processes.iter().all(|p| p.info.is_none()),
+        "an exec was added: {pids:?}"
+    );
+    let _: Empty = call(&socket, "Kill", &kill("")).unwrap();
+    let waited: WaitResponse = call(
+        &socket,
+        "Wait",
+        &WaitRequest {
+            id: id.into(),
+            exec_id: String::new(),
+        },
+    )
+    .unwrap();
+    assert_eq!(waited.exit_status, 137);
+    let _: DeleteResponse = call(
+        &socket,
+        "Delete",
+        &DeleteRequest {
+            id: id.into(),
+            exec_id: String::new(),
+        },
+    )
+    .unwrap();
+    let _: Empty = call(&socket, "Shutdown", &ShutdownRequest::default()).unwrap();
+}

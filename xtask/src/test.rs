@@ -114,9 +114,9 @@ fn cargo_test(
         .envs(crate::debs::containerd_bin_dirs())
         // The containerd end-to-end suite runs every row against our shim and the Go reference.
         .env("E2E_SHIMS", "go,ours")
-        // The task v2 checklist (e2e-kit), under containerd 1.6, 1.7 and 2.1: Go's shims only
-        // until our v2 front lands (then `go,ours`).
-        .env("E2E_V2_SHIMS", "go")
+        // The task v2 checklist (e2e-kit), under containerd 1.6, 1.7 and 2.1: every row for
+        // Go's containerd-shim-runc-v2 and ours side by side.
+        .env("E2E_V2_SHIMS", "go,ours")
         // The CRI tests (cri-e2e): every test for Go's runc.v2 and ours.
         .env("E2E_CRI_SHIMS", "go,ours")
         .env("E2E_RESULTS", results)

@@ -15,11 +15,13 @@ use super::shims::{self, ShimKind, Version};
 
 /// A row body. `Shared` rows use their own task ids in a containerd other rows use too, and
 /// may run beside them; `Alone` rows stop or restart containerd, so they run last, one by one.
+#[derive(Clone, Copy)]
 pub enum Body {
     Shared(fn(&Containerd, ShimKind) -> Ran),
     Alone(fn(&mut Containerd, ShimKind) -> Ran),
 }
 
+#[derive(Clone, Copy)]
 pub struct Row {
     pub name: &'static str,
     pub body: Body,
@@ -128,9 +130,24 @@ fn run_rows(setup: &Setup, kind: ShimKind, version: &str, rows: &[Row]) -> Vec<O
         .collect()
 }
 
+/// The rows `E2E_V2_ROWS` names (comma-separated), or all of them when it is unset or empty.
+fn selected(rows: &[Row]) -> Vec<Row> {
+    let wanted = std::env::var("E2E_V2_ROWS").unwrap_or_default();
+    let wanted: Vec<&str> = wanted
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    rows.iter()
+        .filter(|r| wanted.is_empty() || wanted.contains(&r.name))
+        .copied()
+        .collect()
+}
+
 /// The checklist under `version`, for every configured shim side by side; records each
 /// outcome and panics if any failed.
 pub fn checklist(version: &Version, rows: &[Row]) {
+    let rows = &selected(rows);
     let unrunnable = prereq::missing(&[]).err();
     let build = version.build();
     thread::scope(|s| {

@@ -3,6 +3,9 @@
 
 use std::env;
 use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
 
 use e2e_kit::containerd::{Build, Runtime, Setup};
 
@@ -10,6 +13,10 @@ use super::expect::{Expectations, GO, OURS};
 
 /// Our task v2 shim's binary name (crate shim-runc-v2).
 pub const OURS_BIN: &str = "containerd-shim-rsrunc-v2";
+/// The runtime name containerd finds it by on PATH.
+pub const OURS_RUNTIME: &str = "io.containerd.rsrunc.v2";
+/// Bound on `cargo xtask install` (a release build).
+const INSTALL_BOUND: Duration = Duration::from_secs(20 * 60);
 
 /// One containerd the checklist runs under: its label in row names (`1.6`), and where from.
 pub struct Version {
@@ -98,10 +105,7 @@ impl ShimKind {
     fn path(self, build: &Build) -> PathBuf {
         match self {
             ShimKind::Go => build.go_shim_v2(),
-            ShimKind::Ours => env::current_exe()
-                .ok()
-                .and_then(|exe| Some(exe.parent()?.parent()?.join(OURS_BIN)))
-                .unwrap_or_else(|| PathBuf::from(OURS_BIN)),
+            ShimKind::Ours => this_build(OURS_BIN),
         }
     }
 
@@ -135,4 +139,35 @@ pub fn configured() -> Vec<Result<ShimKind, String>> {
             other => Err(other.to_string()),
         })
         .collect()
+}
+
+/// `<target>/debug/<bin>`: a binary of this build beside the test's deps dir.
+pub fn this_build(bin: &str) -> PathBuf {
+    env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.parent()?.join(bin)))
+        .unwrap_or_else(|| PathBuf::from(bin))
+}
+
+/// `cargo xtask install --prefix <target>/e2e-install` (this build's xtask binary, as `cargo
+/// xtask` runs it), once per test process: the prefix's `bin`, or why the install failed.
+pub fn installed_ours() -> Result<PathBuf, String> {
+    static INSTALLED: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    INSTALLED
+        .get_or_init(|| {
+            let xtask = this_build("xtask");
+            let target = xtask
+                .parent()
+                .and_then(Path::parent)
+                .ok_or_else(|| format!("no target dir above {}", xtask.display()))?;
+            let prefix = target.join("e2e-install");
+            let mut cmd = Command::new(&xtask);
+            cmd.arg("install").arg("--prefix").arg(&prefix);
+            let out = e2e_kit::proc::run(cmd, INSTALL_BOUND, None);
+            if out.code() != Some(0) {
+                return Err(format!("{} install failed:\n{out}", xtask.display()));
+            }
+            Ok(prefix.join("bin"))
+        })
+        .clone()
 }

@@ -30,6 +30,10 @@ pub enum CgroupError {
     },
     /// The OOM watcher's thread has ended: it watches nothing more.
     WatcherStopped,
+    /// No v1 hierarchy has the cgroup to join (containerd's `ErrCgroupDeleted`, its words).
+    Deleted,
+    /// A cgroup path to join with a `..` component: it could leave the hierarchy.
+    BadPath(String),
 }
 
 impl fmt::Display for CgroupError {
@@ -47,6 +51,8 @@ impl fmt::Display for CgroupError {
             }
             CgroupError::Os { what, source } => write!(f, "{what}: {source}"),
             CgroupError::WatcherStopped => f.write_str("OOM watcher thread has stopped"),
+            CgroupError::Deleted => f.write_str("cgroups: cgroup deleted"),
+            CgroupError::BadPath(p) => write!(f, "cgroup path {p:?} has a .. component"),
         }
     }
 }

@@ -1,4 +1,5 @@
-//! Cgroups of containers: find a process's cgroup (v1 or v2), read its stats, watch it for OOM kills.
+//! Cgroups of containers: find a process's cgroup (v1 or v2), read its stats, watch it for OOM kills;
+//! and move a process into a named cgroup (the shim, for `shim_cgroup`).
 //!
 //! Under the task v2 API the shim, not containerd, answers Stats and reports OOM. This module
 //! reads what containerd's github.com/containerd/cgroups reads, from the same files, with the same
@@ -12,6 +13,7 @@ pub(crate) mod files;
 mod group;
 mod host;
 mod hugepages;
+mod join;
 mod membership;
 mod mountinfo;
 mod oom;
@@ -21,4 +23,5 @@ pub mod v2;
 pub use error::CgroupError;
 pub use group::{Cgroup, Metrics};
 pub use host::{Host, Mode};
+pub use join::join;
 pub use oom::{OomThread, OomWatcher};

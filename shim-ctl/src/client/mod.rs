@@ -235,9 +235,10 @@ impl Shim {
     }
 }
 
-/// Which API the shim on `client` serves: task v2 when it answers `containerd.task.v2.Task/Connect`
-/// with anything but "no such service" (Unimplemented naming the service, as Go's and our ttrpc
-/// servers word it), v1 otherwise.
+/// Which API the shim on `client` serves: the task API when it answers Connect of
+/// `containerd.task.v2.Task` (or, lacking that, of `containerd.task.v3.Task`: containerd 2.x's Go
+/// shims) with anything but "no such service" (Unimplemented naming the service, as Go's and our
+/// ttrpc servers word it), v1 otherwise.
 pub fn probe(client: &ttrpc::Client, timeout: Option<Duration>) -> Result<Protocol, RpcError> {
     match v2::Client::new(client.clone(), timeout).connect_raw("") {
         Ok(_) => Ok(Protocol::V2),

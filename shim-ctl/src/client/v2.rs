@@ -1,5 +1,7 @@
 //! [`Api`] over task API v2 (`containerd.task.v2.Task`): a process is a container id plus an exec
-//! id (empty for the container's init).
+//! id (empty for the container's init). A shim that serves only task API v3 (containerd 2.x's
+//! Go shims: the same messages under `containerd.task.v3.Task`) is found out by its first answer
+//! and spoken to under that name from then on.
 
 use super::{
     context, time, Api, CheckpointParams, Connected, CreateParams, ExecParams, Exit, PidEntry,
@@ -7,19 +9,24 @@ use super::{
 };
 use crate::error::RpcError;
 use shim_proto::any::{pack, unpack};
-use shim_proto::protobuf::Any;
+use shim_proto::protobuf::{Any, Empty};
 use shim_proto::runc_v1_options::{CheckpointOptions, Options, ProcessDetails};
 use shim_proto::task_v2 as api;
 use shim_proto::type_url;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 pub const SERVICE: &str = "containerd.task.v2.Task";
+/// Task API v3: the same methods and messages (same wire bytes) under another service name.
+pub const SERVICE_V3: &str = "containerd.task.v3.Task";
 /// The runtime binary a runc shim runs when its options name none.
 const DEFAULT_RUNTIME: &str = "runc";
 
 pub struct Client {
-    client: api::TaskClient,
+    client: ttrpc::Client,
     timeout: Option<Duration>,
+    /// The shim said it has no `containerd.task.v2.Task`: every call goes to v3.
+    v3: AtomicBool,
 }
 
 /// `(id, exec_id)` of a process as task v2 requests carry them.
@@ -27,11 +34,47 @@ fn ids(p: &Proc) -> (String, String) {
     (p.container.clone(), p.exec.clone().unwrap_or_default())
 }
 
+/// A Task request: its method's name and its answer's type.
+trait Rpc: prost::Message + Default {
+    const METHOD: &'static str;
+    type Resp: prost::Message + Default;
+}
+
+macro_rules! rpc {
+    ($($req:ident => $method:literal, $resp:ty;)*) => {
+        $(impl Rpc for api::$req {
+            const METHOD: &'static str = $method;
+            type Resp = $resp;
+        })*
+    };
+}
+
+rpc! {
+    StateRequest => "State", api::StateResponse;
+    CreateTaskRequest => "Create", api::CreateTaskResponse;
+    StartRequest => "Start", api::StartResponse;
+    DeleteRequest => "Delete", api::DeleteResponse;
+    PidsRequest => "Pids", api::PidsResponse;
+    PauseRequest => "Pause", Empty;
+    ResumeRequest => "Resume", Empty;
+    CheckpointTaskRequest => "Checkpoint", Empty;
+    KillRequest => "Kill", Empty;
+    ExecProcessRequest => "Exec", Empty;
+    ResizePtyRequest => "ResizePty", Empty;
+    CloseIoRequest => "CloseIO", Empty;
+    UpdateTaskRequest => "Update", Empty;
+    WaitRequest => "Wait", api::WaitResponse;
+    StatsRequest => "Stats", api::StatsResponse;
+    ConnectRequest => "Connect", api::ConnectResponse;
+    ShutdownRequest => "Shutdown", Empty;
+}
+
 impl Client {
     pub fn new(client: ttrpc::Client, timeout: Option<Duration>) -> Client {
         Client {
-            client: api::TaskClient::new(client),
+            client,
             timeout,
+            v3: AtomicBool::new(false),
         }
     }
 
@@ -39,12 +82,66 @@ impl Client {
         context(self.timeout)
     }
 
+    /// The service this client calls now.
+    pub fn service(&self) -> &'static str {
+        if self.v3.load(Ordering::Relaxed) {
+            SERVICE_V3
+        } else {
+            SERVICE
+        }
+    }
+
+    /// `method` of the Task service the shim serves: v2 first; a shim without it (its answer
+    /// says so, and nothing ran) is asked again under v3, which later calls use at once. A shim
+    /// with neither gets v2's refusal back.
+    fn call<Req: Rpc>(
+        &self,
+        ctx: ttrpc::context::Context,
+        req: &Req,
+    ) -> Result<Req::Resp, RpcError> {
+        match self.call_at(ctx.clone(), self.service(), Req::METHOD, req) {
+            Err(e)
+                if !self.v3.load(Ordering::Relaxed) && super::is_missing_service(&e, SERVICE) =>
+            {
+                match self.call_at(ctx, SERVICE_V3, Req::METHOD, req) {
+                    // Neither: no task shim at all; v2's answer says so.
+                    Err(v3) if super::is_missing_service(&v3, SERVICE_V3) => Err(e),
+                    other => {
+                        self.v3.store(true, Ordering::Relaxed);
+                        other
+                    }
+                }
+            }
+            other => other,
+        }
+    }
+
+    /// One call of `service`/`method`, encoded as the generated clients encode it.
+    fn call_at<Req, Resp>(
+        &self,
+        ctx: ttrpc::context::Context,
+        service: &str,
+        method: &str,
+        req: &Req,
+    ) -> Result<Resp, RpcError>
+    where
+        Req: prost::Message + Default,
+        Resp: prost::Message + Default,
+    {
+        let call = || -> ttrpc::Result<Resp> {
+            let mut resp = Resp::default();
+            ttrpc::client_request!(self, ctx, req, service, method, resp);
+            Ok(resp)
+        };
+        Ok(call()?)
+    }
+
     /// Connect, with the RPC's own error (for [`super::probe`]).
     pub fn connect_raw(&self, container: &str) -> Result<api::ConnectResponse, RpcError> {
         let req = api::ConnectRequest {
             id: container.to_string(),
         };
-        Ok(self.client.connect(self.ctx(), &req)?)
+        self.call(self.ctx(), &req)
     }
 }
 
@@ -55,9 +152,7 @@ impl Api for Client {
 
     fn state(&self, p: &Proc) -> Result<ProcessState, RpcError> {
         let (id, exec_id) = ids(p);
-        let r = self
-            .client
-            .state(self.ctx(), &api::StateRequest { id, exec_id })?;
+        let r = self.call(self.ctx(), &api::StateRequest { id, exec_id })?;
         Ok(ProcessState {
             id: r.id,
             bundle: r.bundle,
@@ -92,20 +187,18 @@ impl Api for Client {
             options,
             ..Default::default()
         };
-        Ok(self.client.create(self.ctx(), &req)?.pid)
+        Ok(self.call(self.ctx(), &req)?.pid)
     }
 
     fn start(&self, p: &Proc) -> Result<u32, RpcError> {
         let (id, exec_id) = ids(p);
         let req = api::StartRequest { id, exec_id };
-        Ok(self.client.start(self.ctx(), &req)?.pid)
+        Ok(self.call(self.ctx(), &req)?.pid)
     }
 
     fn delete(&self, p: &Proc) -> Result<Exit, RpcError> {
         let (id, exec_id) = ids(p);
-        let r = self
-            .client
-            .delete(self.ctx(), &api::DeleteRequest { id, exec_id })?;
+        let r = self.call(self.ctx(), &api::DeleteRequest { id, exec_id })?;
         Ok(Exit {
             pid: r.pid,
             exit_status: r.exit_status,
@@ -117,7 +210,7 @@ impl Api for Client {
         let req = api::PidsRequest {
             id: container.to_string(),
         };
-        let r = self.client.pids(self.ctx(), &req)?;
+        let r = self.call(self.ctx(), &req)?;
         Ok(r.processes
             .into_iter()
             .map(|p| PidEntry {
@@ -136,7 +229,7 @@ impl Api for Client {
         let req = api::PauseRequest {
             id: container.to_string(),
         };
-        self.client.pause(self.ctx(), &req)?;
+        self.call(self.ctx(), &req)?;
         Ok(())
     }
 
@@ -144,7 +237,7 @@ impl Api for Client {
         let req = api::ResumeRequest {
             id: container.to_string(),
         };
-        self.client.resume(self.ctx(), &req)?;
+        self.call(self.ctx(), &req)?;
         Ok(())
     }
 
@@ -168,7 +261,7 @@ impl Api for Client {
             path: path.to_string(),
             options: Some(pack(type_url::RUNC_V1_CHECKPOINT_OPTIONS, &opts)),
         };
-        self.client.checkpoint(self.ctx(), &req)?;
+        self.call(self.ctx(), &req)?;
         Ok(())
     }
 
@@ -180,7 +273,7 @@ impl Api for Client {
             signal,
             all,
         };
-        self.client.kill(self.ctx(), &req)?;
+        self.call(self.ctx(), &req)?;
         Ok(())
     }
 
@@ -198,7 +291,7 @@ impl Api for Client {
                 value: params.spec_json.clone(),
             }),
         };
-        self.client.exec(self.ctx(), &req)?;
+        self.call(self.ctx(), &req)?;
         Ok(())
     }
 
@@ -210,7 +303,7 @@ impl Api for Client {
             width,
             height,
         };
-        self.client.resize_pty(self.ctx(), &req)?;
+        self.call(self.ctx(), &req)?;
         Ok(())
     }
 
@@ -221,7 +314,7 @@ impl Api for Client {
             exec_id,
             stdin: true,
         };
-        self.client.close_io(self.ctx(), &req)?;
+        self.call(self.ctx(), &req)?;
         Ok(())
     }
 
@@ -234,15 +327,13 @@ impl Api for Client {
             }),
             annotations: Default::default(),
         };
-        self.client.update(self.ctx(), &req)?;
+        self.call(self.ctx(), &req)?;
         Ok(())
     }
 
     fn wait(&self, p: &Proc) -> Result<Exit, RpcError> {
         let (id, exec_id) = ids(p);
-        let r = self
-            .client
-            .wait(context(None), &api::WaitRequest { id, exec_id })?;
+        let r = self.call(context(None), &api::WaitRequest { id, exec_id })?;
         Ok(Exit {
             pid: 0,
             exit_status: r.exit_status,
@@ -267,10 +358,7 @@ impl Api for Client {
         let req = api::StatsRequest {
             id: container.to_string(),
         };
-        let r = self
-            .client
-            .stats(self.ctx(), &req)
-            .map_err(RpcError::from)?;
+        let r = self.call(self.ctx(), &req)?;
         r.stats.ok_or_else(|| {
             std::io::Error::new(
                 std::io::ErrorKind::InvalidData,
@@ -285,9 +373,7 @@ impl Api for Client {
             id: container.to_string(),
             now,
         };
-        self.client
-            .shutdown(self.ctx(), &req)
-            .map_err(RpcError::from)?;
+        self.call(self.ctx(), &req)?;
         Ok(())
     }
 }
