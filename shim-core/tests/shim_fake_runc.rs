@@ -262,18 +262,10 @@ fn a_failed_runc_delete_leaves_the_io_open_for_a_retry() {
 fn main() {
     let (reaper, _signals) = reaper::Reaper::builder().start().expect("start the reaper");
     REAPER.set(reaper).ok();
-    common::run(&[
-        (
-            "an_init_that_exits_while_paused_is_resumed_after_its_exit_is_recorded",
-            an_init_that_exits_while_paused_is_resumed_after_its_exit_is_recorded,
-        ),
-        (
-            "a_slow_runc_kill_all_for_the_init_does_not_hold_up_an_execs_exit",
-            a_slow_runc_kill_all_for_the_init_does_not_hold_up_an_execs_exit,
-        ),
-        (
-            "a_failed_runc_delete_leaves_the_io_open_for_a_retry",
-            a_failed_runc_delete_leaves_the_io_open_for_a_retry,
-        ),
-    ]);
+    trials::run_in_order(trials::trials!(
+        None;
+        an_init_that_exits_while_paused_is_resumed_after_its_exit_is_recorded,
+        a_slow_runc_kill_all_for_the_init_does_not_hold_up_an_execs_exit,
+        a_failed_runc_delete_leaves_the_io_open_for_a_retry,
+    ));
 }
