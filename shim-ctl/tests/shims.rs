@@ -3,9 +3,9 @@
 mod common;
 
 use common::*;
+use e2e_kit::cgroup::{self, Limit};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
 
 /// One `#[test]` per shim for each scenario: `<scenario>::go_shim` and `<scenario>::our_shim`.
 macro_rules! against_both_shims {
@@ -503,23 +503,14 @@ fn ls_processes_lists_the_init_and_each_started_exec(kind: Kind) {
     kill_and_delete(&b);
 }
 
-/// The v1 cgroup directory of `pid` for `controller` (`memory`, `cpu`, `pids`).
-fn cgroup_dir(pid: u64, controller: &str) -> std::path::PathBuf {
-    let table = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
-    let path = table
-        .lines()
-        .filter_map(|l| l.split_once(':')?.1.split_once(':'))
-        .find(|(ctrls, _)| ctrls.split(',').any(|c| c == controller))
-        .map(|(_, p)| p.trim_start_matches('/').to_string())
-        .unwrap_or_else(|| panic!("no {controller} cgroup in {table}"));
-    Path::new("/sys/fs/cgroup").join(controller).join(path)
-}
-
-fn read_trimmed(p: std::path::PathBuf) -> String {
-    std::fs::read_to_string(&p)
-        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-        .trim()
-        .to_string()
+/// What the cgroup file of `limit` for `pid` says (cgroup v1 or v2, as this host has), and what
+/// it should say for the OCI value `value`.
+fn limit_of(pid: u64, limit: Limit, value: u64) -> (String, String) {
+    let file = cgroup::file_of_pid(pid, limit).unwrap_or_else(|e| panic!("{e}"));
+    (
+        cgroup::read(&file),
+        limit.expected(cgroup::Version::of_host(), value),
+    )
 }
 
 fn update_writes_the_limits_into_the_containers_cgroups(kind: Kind) {
@@ -533,14 +524,10 @@ fn update_writes_the_limits_into_the_containers_cgroups(kind: Kind) {
         &["update", "--memory", "268435456", "--cpu-shares", "512"],
     ));
     assert!(out.starts_with("updated: "), "{out}");
-    assert_eq!(
-        read_trimmed(cgroup_dir(pid, "memory").join("memory.limit_in_bytes")),
-        "268435456"
-    );
-    assert_eq!(
-        read_trimmed(cgroup_dir(pid, "cpu").join("cpu.shares")),
-        "512"
-    );
+    let (now, want) = limit_of(pid, Limit::Memory, 268435456);
+    assert_eq!(now, want);
+    let (now, want) = limit_of(pid, Limit::CpuShares, 512);
+    assert_eq!(now, want);
 
     let file = b.tmp.0.join("limits.json");
     std::fs::write(&file, r#"{"pids":{"limit":64}}"#).unwrap();
@@ -549,17 +536,16 @@ fn update_writes_the_limits_into_the_containers_cgroups(kind: Kind) {
         &["--json", "update", "--resources", file.to_str().unwrap()],
     ));
     assert_eq!(v["resources"]["pids"]["limit"], 64);
-    assert_eq!(read_trimmed(cgroup_dir(pid, "pids").join("pids.max")), "64");
+    let (now, want) = limit_of(pid, Limit::Pids, 64);
+    assert_eq!(now, want);
 
     let o = shim_ctl_with_input(
         &["--bundle", b.path(), "update", "--resources", "-"],
         Some(br#"{"memory":{"limit":134217728}}"#),
     );
     ok(o);
-    assert_eq!(
-        read_trimmed(cgroup_dir(pid, "memory").join("memory.limit_in_bytes")),
-        "134217728"
-    );
+    let (now, want) = limit_of(pid, Limit::Memory, 134217728);
+    assert_eq!(now, want);
 
     let o = shim_ctl_with_input(
         &["--bundle", b.path(), "update", "--resources", "-"],

@@ -6,7 +6,8 @@ mod common;
 
 use common::v2::{run_v2, wait_gone, Containerd, V2Kind, GROUP_ANNOTATION};
 use common::*;
-use std::path::{Path, PathBuf};
+use e2e_kit::cgroup::{self, Limit};
+use std::path::Path;
 
 /// One `#[test]` per v2 shim for each scenario: `<scenario>::go_shim` and `<scenario>::our_shim`.
 macro_rules! against_both_v2_shims {
@@ -250,23 +251,6 @@ fn kill_and_wait_stop_the_container(kind: V2Kind) {
     assert_eq!(state["pid"].as_u64(), Some(init));
 }
 
-/// The v1 cgroup directory of `pid` for `controller`, or its cgroup v2 directory.
-fn cgroup_dir(pid: u64, controller: &str) -> PathBuf {
-    let table = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
-    for line in table.lines() {
-        let mut parts = line.splitn(3, ':');
-        let (_, ctrls, path) = (parts.next(), parts.next().unwrap(), parts.next().unwrap());
-        let path = path.trim_start_matches('/');
-        if ctrls.is_empty() && Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
-            return Path::new("/sys/fs/cgroup").join(path);
-        }
-        if ctrls.split(',').any(|c| c == controller) {
-            return Path::new("/sys/fs/cgroup").join(controller).join(path);
-        }
-    }
-    panic!("no {controller} cgroup in {table}");
-}
-
 fn pause_resume_update_and_stats(kind: V2Kind) {
     let cd = Containerd::start("stats", kind);
     cd.run("c1", &[], &["sleep", "1000"]);
@@ -289,17 +273,11 @@ fn pause_resume_update_and_stats(kind: V2Kind) {
     ));
     assert!(out.starts_with("updated: "), "{out}");
     let v2_host = metrics_type().ends_with("v2.Metrics");
-    let (memory_file, pids_file) = if v2_host {
-        ("memory.max", "pids.max")
-    } else {
-        ("memory.limit_in_bytes", "pids.max")
-    };
-    let read = |p: PathBuf| std::fs::read_to_string(&p).unwrap().trim().to_string();
-    assert_eq!(
-        read(cgroup_dir(init, "memory").join(memory_file)),
-        "268435456"
-    );
-    assert_eq!(read(cgroup_dir(init, "pids").join(pids_file)), "64");
+    // memory.limit_in_bytes on cgroup v1, memory.max on v2; pids.max on both.
+    let read =
+        |limit| cgroup::read(&cgroup::file_of_pid(init, limit).unwrap_or_else(|e| panic!("{e}")));
+    assert_eq!(read(Limit::Memory), "268435456");
+    assert_eq!(read(Limit::Pids), "64");
 
     let text = ok(cd.shim_ctl("c1", &["stats"]));
     let rows: Vec<&str> = text.lines().collect();

@@ -26,6 +26,7 @@ use e2e::probe::ManualShim;
 use e2e::proc::{self, Exit};
 use e2e::report::Ran;
 use e2e::sys;
+use e2e_kit::cgroup::{self, Limit};
 use e2e_kit::ctr::{sh, task_status, wait_text, with_pty, PRINT_PTY_SIZE};
 
 const SLEEP: &[&str] = &["sleep", "1000"];
@@ -729,22 +730,15 @@ fn row29_update_through_the_shim_api_changes_the_cgroup() {
                 .any(|l| l.ends_with(" update --resources - r29")),
             "no `runc … update --resources - r29` in:\n{calls}"
         );
+        // cgroup v1 or v2, whichever this host has.
         let cgroup = format!("/{}/r29", cd.ns);
-        let read = |file: &str| {
-            fs::read_to_string(file)
-                .map(|s| s.trim().to_string())
-                .unwrap_or_default()
-        };
-        assert_eq!(
-            read(&format!(
-                "/sys/fs/cgroup/memory{cgroup}/memory.limit_in_bytes"
-            )),
-            "52428800"
-        );
-        assert_eq!(
-            read(&format!("/sys/fs/cgroup/cpu{cgroup}/cpu.shares")),
-            "512"
-        );
+        let version = cgroup::Version::of_host();
+        for (limit, value) in [(Limit::Memory, 52428800), (Limit::CpuShares, 512)] {
+            assert_eq!(
+                cgroup::read(&cgroup::file(&cgroup, limit)),
+                limit.expected(version, value)
+            );
+        }
     });
 }
 

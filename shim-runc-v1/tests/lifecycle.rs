@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::thread;
 
 use common::*;
+use e2e_kit::cgroup::{self, Limit};
 use shim_proto::protobuf::Empty;
 use shim_proto::runc::ProcessDetails;
 use shim_proto::shim::{
@@ -188,14 +189,8 @@ fn update_changes_the_memory_cgroup_limit() {
     let Some((shim, client, _pid)) = running(&["sleep", "1000"]) else {
         return;
     };
-    let limit_file = format!(
-        "/sys/fs/cgroup/memory{}/memory.limit_in_bytes",
-        shim.cgroups_path
-    );
-    if !std::path::Path::new(&limit_file).exists() {
-        skip(&format!("no cgroup v1 memory controller at {limit_file}"));
-        return;
-    }
+    // memory.limit_in_bytes on cgroup v1, memory.max on v2.
+    let limit_file = cgroup::file(&shim.cgroups_path, Limit::Memory);
     let limit: u64 = 48 << 20;
     let resources = serde_json::json!({ "memory": { "limit": limit } });
     let any = shim_proto::any::pack_json(shim_proto::type_url::OCI_LINUX_RESOURCES, &resources);
@@ -207,12 +202,10 @@ fn update_changes_the_memory_cgroup_limit() {
             },
         )
         .unwrap();
-    let now: u64 = std::fs::read_to_string(&limit_file)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    assert_eq!(now, limit);
+    assert_eq!(
+        cgroup::read(&limit_file),
+        Limit::Memory.expected(cgroup::Version::of_host(), limit)
+    );
 }
 
 #[test]
