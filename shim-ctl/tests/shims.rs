@@ -7,43 +7,40 @@ use e2e_kit::cgroup::{self, Limit};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 
-/// One `#[test]` per shim for each scenario: `<scenario>::go_shim` and `<scenario>::our_shim`.
+/// Two trials per scenario, one per shim: `<scenario>::go_shim` and `<scenario>::our_shim`.
 macro_rules! against_both_shims {
     ($($scenario:ident),* $(,)?) => {
-        $(
-            mod $scenario {
-                #[test]
-                fn go_shim() {
-                    if super::root_runc_and(stringify!($scenario), super::Kind::Go) {
-                        super::$scenario(super::Kind::Go);
-                    }
-                }
-
-                #[test]
-                fn our_shim() {
-                    if super::root_runc_and(stringify!($scenario), super::Kind::Ours) {
-                        super::$scenario(super::Kind::Ours);
-                    }
-                }
-            }
-        )*
+        vec![$(
+            trials::trial(
+                concat!(stringify!($scenario), "::go_shim"),
+                missing(Kind::Go).as_deref(),
+                || $scenario(Kind::Go),
+            ),
+            trials::trial(
+                concat!(stringify!($scenario), "::our_shim"),
+                missing(Kind::Ours).as_deref(),
+                || $scenario(Kind::Ours),
+            ),
+        )*]
     };
 }
 
-against_both_shims!(
-    lifecycle_create_start_state_pids_info_kill_wait_delete,
-    exec_attaches_stdio_and_exits_with_the_process_status,
-    errors_print_class_and_code_and_exit_1_usage_errors_exit_2,
-    json_errors_go_to_stderr_as_one_object_and_exit_non_zero,
-    id_resolves_the_shim_in_containerds_v1_layout_and_ls_lists_it,
-    ls_processes_lists_the_init_and_each_started_exec,
-    update_writes_the_limits_into_the_containers_cgroups,
-    resize_sets_the_init_terminal_size,
-    close_stdin_gives_eof_once_the_client_closed_its_end_too,
-    checkpoint_failure_is_shown_as_the_shim_reports_it,
-    exec_tty_takes_the_callers_size_and_follows_sigwinch,
-    the_api_is_detected_and_task_v2_commands_are_usage_errors,
-);
+fn main() {
+    trials::run(against_both_shims!(
+        lifecycle_create_start_state_pids_info_kill_wait_delete,
+        exec_attaches_stdio_and_exits_with_the_process_status,
+        errors_print_class_and_code_and_exit_1_usage_errors_exit_2,
+        json_errors_go_to_stderr_as_one_object_and_exit_non_zero,
+        id_resolves_the_shim_in_containerds_v1_layout_and_ls_lists_it,
+        ls_processes_lists_the_init_and_each_started_exec,
+        update_writes_the_limits_into_the_containers_cgroups,
+        resize_sets_the_init_terminal_size,
+        close_stdin_gives_eof_once_the_client_closed_its_end_too,
+        checkpoint_failure_is_shown_as_the_shim_reports_it,
+        exec_tty_takes_the_callers_size_and_follows_sigwinch,
+        the_api_is_detected_and_task_v2_commands_are_usage_errors,
+    ));
+}
 
 /// `shim-ctl --bundle <b> ARGS`.
 fn at(b: &Bundle, args: &[&str]) -> std::process::Output {

@@ -1,41 +1,34 @@
 //! shim-ctl against task v2 shims run by a private containerd 1.6 in a mount namespace of its own:
 //! Go's containerd-shim-runc-v2 and, when built, our containerd-shim-rsrunc-v2 (see
-//! `common::v2::run_v2` for when a failure against ours counts).
+//! `common::v2::v2_trial` for when a failure against ours counts).
 
 mod common;
 
-use common::v2::{run_v2, wait_gone, Containerd, V2Kind, GROUP_ANNOTATION};
+use common::v2::{v2_trial, wait_gone, Containerd, V2Kind, GROUP_ANNOTATION};
 use common::*;
 use e2e_kit::cgroup::{self, Limit};
 use std::path::Path;
 
-/// One `#[test]` per v2 shim for each scenario: `<scenario>::go_shim` and `<scenario>::our_shim`.
+/// Two trials per scenario, one per v2 shim: `<scenario>::go_shim` and `<scenario>::our_shim`.
 macro_rules! against_both_v2_shims {
     ($($scenario:ident),* $(,)?) => {
-        $(
-            mod $scenario {
-                #[test]
-                fn go_shim() {
-                    super::run_v2(stringify!($scenario), super::V2Kind::Go, super::$scenario);
-                }
-
-                #[test]
-                fn our_shim() {
-                    super::run_v2(stringify!($scenario), super::V2Kind::Ours, super::$scenario);
-                }
-            }
-        )*
+        vec![$(
+            v2_trial(concat!(stringify!($scenario), "::go_shim").into(), V2Kind::Go, $scenario),
+            v2_trial(concat!(stringify!($scenario), "::our_shim").into(), V2Kind::Ours, $scenario),
+        )*]
     };
 }
 
-against_both_v2_shims!(
-    state_pids_connect_and_info_reach_the_shim_in_its_mount_namespace,
-    exec_ids_address_processes_and_unknown_ones_are_not_found,
-    kill_and_wait_stop_the_container,
-    pause_resume_update_and_stats,
-    ls_finds_the_shim_and_lists_each_container_of_a_group,
-    create_start_delete_and_shutdown_through_the_shim,
-);
+fn main() {
+    trials::run(against_both_v2_shims!(
+        state_pids_connect_and_info_reach_the_shim_in_its_mount_namespace,
+        exec_ids_address_processes_and_unknown_ones_are_not_found,
+        kill_and_wait_stop_the_container,
+        pause_resume_update_and_stats,
+        ls_finds_the_shim_and_lists_each_container_of_a_group,
+        create_start_delete_and_shutdown_through_the_shim,
+    ));
+}
 
 /// The cgroup metrics type the shim sends on this host.
 fn metrics_type() -> &'static str {

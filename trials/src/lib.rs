@@ -54,6 +54,13 @@ pub fn trial(
     }
 }
 
+/// The trial `name`, ignored for `why` even under `SHIM_REQUIRE_ROOT_TESTS=1`: for a test whose
+/// subject is not switched on here (so nothing is required of it).
+pub fn ignored(name: impl Into<String>, why: &str) -> Trial {
+    let why = why.to_string();
+    Trial::ignorable_test(name, move || Ok(Completion::ignored_with(why))).with_ignored_flag(true)
+}
+
 /// A trial that may find out only while it runs that it could not test what it is for:
 /// `test` returns `Some(why)` then, and the trial is ignored with that reason (a failure under
 /// `SHIM_REQUIRE_ROOT_TESTS=1`). `missing` is as for [`trial`].
