@@ -6,7 +6,7 @@
 //! so a test that returned early counted as passed. Here the prerequisites are looked at once,
 //! before the trials are built:
 //!
-//! ```ignore
+//! ```text
 //! fn main() {
 //!     let missing = common::missing_prerequisite(); // Option<String>: what is missing
 //!     trials::run(trials::trials!(missing; first_test, second_test));
