@@ -15,6 +15,7 @@ use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::cgroup;
 use crate::events::Events;
 use crate::proc::{self, Exit, Output, Proc};
 use crate::rootfs;
@@ -684,14 +685,10 @@ disabled_plugins = [
             .collect()
     }
 
-    /// The task's own cgroups, `/sys/fs/cgroup/<memory|pids>/<ns>/<id>`, those that exist (the
-    /// v1 controllers of this hybrid layout that hold every process of the task).
+    /// The task's own cgroups, `<ns>/<id>`, those that exist: on cgroup v1 its memory and
+    /// pids ones (each holds every process of the task), on v2 the one directory.
     pub fn task_cgroups(&self, id: &str) -> Vec<PathBuf> {
-        ["memory", "pids"]
-            .iter()
-            .map(|c| Path::new("/sys/fs/cgroup").join(c).join(&self.ns).join(id))
-            .filter(|p| p.is_dir())
-            .collect()
+        cgroup::controller_dirs(&format!("/{}/{id}", self.ns), &["memory", "pids"])
     }
 
     /// Mount points in the private mount namespace (containerd's and the shims') at or below `dir`.
@@ -706,12 +703,7 @@ disabled_plugins = [
     }
 
     fn cgroup_dirs(&self) -> Vec<PathBuf> {
-        let Ok(subs) = fs::read_dir("/sys/fs/cgroup") else {
-            return Vec::new();
-        };
-        subs.filter_map(|e| Some(e.ok()?.path().join(&self.ns)))
-            .filter(|p| p.is_dir())
-            .collect()
+        cgroup::dirs(&self.ns)
     }
 
     /// For a failure's report: the last 40 lines of containerd's log, the runc calls and the

@@ -5,6 +5,7 @@
 //! What is generic lives here (processes, events, containerd of any version with a v1 or v2
 //! runtime, rootfs, reports, prerequisites); what a checklist expects of a shim stays with it.
 
+pub mod cgroup;
 pub mod containerd;
 pub mod ctr;
 pub mod events;

@@ -1,9 +1,10 @@
-//! Library tests. harness = false: the reaper must start from main, once per process.
+//! Library tests. harness = false (`trials`): the reaper must start from main, once per process.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::mpsc::Receiver;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use nix::sys::signal::{SigSet, Signal};
@@ -65,23 +66,21 @@ fn main() {
             ten_thousand_children_from_four_threads_lose_no_exit,
         ),
     ];
-    let (mut passed, mut failed) = (0, 0);
-    for (name, test) in tests {
-        while all.try_recv().is_ok() {}
-        let run = || test(&reaper, &all, &signals);
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)) {
-            Ok(()) => {
-                println!("test {name} ... ok");
-                passed += 1;
-            }
-            Err(_) => {
-                println!("test {name} ... FAILED");
-                failed += 1;
-            }
-        }
-    }
-    println!("{passed} passed, {failed} failed");
-    std::process::exit(if failed == 0 { 0 } else { 1 });
+    // Every test shares this reaper and its channels: one after another on the main thread.
+    let shared = Arc::new(Mutex::new((reaper, all, signals)));
+    let trials = tests
+        .into_iter()
+        .map(|(name, test)| {
+            let shared = Arc::clone(&shared);
+            trials::trial(name, None, move || {
+                let guard = shared.lock().unwrap_or_else(PoisonError::into_inner);
+                let (reaper, all, signals) = &*guard;
+                while all.try_recv().is_ok() {}
+                test(reaper, all, signals);
+            })
+        })
+        .collect();
+    trials::run_in_order(trials);
 }
 
 /// The soft open-file limit this process "started with" (as if run from a shell with ulimit -n).

@@ -288,17 +288,9 @@ fn this_process_is_found_where_proc_self_cgroup_says() {
 }
 
 fn main() {
-    common::run_unless_missing(
-        missing_prerequisite().map(|why| format!("cgroup_v1_real: {why}")),
-        &[
-            (
-                "a_memory_cgroup_over_its_limit_is_reported_by_the_eventfd_watcher_and_its_stats_are_read",
-                a_memory_cgroup_over_its_limit_is_reported_by_the_eventfd_watcher_and_its_stats_are_read,
-            ),
-            (
-                "this_process_is_found_where_proc_self_cgroup_says",
-                this_process_is_found_where_proc_self_cgroup_says,
-            ),
-        ],
-    );
+    trials::run_in_order(trials::trials!(
+        missing_prerequisite();
+        a_memory_cgroup_over_its_limit_is_reported_by_the_eventfd_watcher_and_its_stats_are_read,
+        this_process_is_found_where_proc_self_cgroup_says,
+    ));
 }

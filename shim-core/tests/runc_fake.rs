@@ -605,10 +605,6 @@ fn runc_children_get_pdeathsig_kill() {
     // The script execs python3 (pdeathsig survives execve) to read PR_GET_PDEATHSIG (2).
     let probe = "import ctypes; s = ctypes.c_int(); ctypes.CDLL(None).prctl(2, ctypes.byref(s)); print(s.value)";
     let fake = Fake::new(&format!("exec python3 -c '{probe}' > \"$D/pdeathsig\""));
-    if !Path::new("/usr/bin/python3").exists() {
-        common::skip("runc_children_get_pdeathsig_kill: python3 missing");
-        return;
-    }
     fake.runc().start("c1").unwrap();
     let sig = std::fs::read_to_string(fake.dir.join("pdeathsig")).unwrap();
     assert_eq!(sig.trim(), libc::SIGKILL.to_string());
@@ -620,80 +616,33 @@ fn main() {
     std::env::set_var("SHIM_CORE_TEST_MARK", "1");
     let (reaper, _signals) = reaper::Reaper::builder().start().expect("start the reaper");
     REAPER.set(reaper).ok();
-    common::run(&[
-        (
-            "global_flags_include_criu_and_systemd_cgroup",
-            global_flags_include_criu_and_systemd_cgroup,
-        ),
-        (
-            "create_adds_console_socket_no_pivot_and_no_new_keyring_only_when_asked",
-            create_adds_console_socket_no_pivot_and_no_new_keyring_only_when_asked,
-        ),
-        (
-            "start_kill_delete_pause_and_resume_pass_go_runc_argv",
-            start_kill_delete_pause_and_resume_pass_go_runc_argv,
-        ),
-        (
-            "exec_passes_a_private_process_file_and_removes_it",
-            exec_passes_a_private_process_file_and_removes_it,
-        ),
-        ("ps_parses_the_json_pid_array", ps_parses_the_json_pid_array),
-        (
-            "update_pipes_the_resources_to_stdin",
-            update_pipes_the_resources_to_stdin,
-        ),
-        (
-            "checkpoint_argv_leaves_running_unless_exit",
-            checkpoint_argv_leaves_running_unless_exit,
-        ),
-        (
-            "restore_argv_uses_single_dash_no_subreaper",
-            restore_argv_uses_single_dash_no_subreaper,
-        ),
-        (
-            "error_is_the_last_error_line_of_log_json_with_the_op_prefix",
-            error_is_the_last_error_line_of_log_json_with_the_op_prefix,
-        ),
-        (
-            "stale_error_lines_from_earlier_calls_are_ignored",
-            stale_error_lines_from_earlier_calls_are_ignored,
-        ),
-        (
-            "exit_status_text_without_output",
-            exit_status_text_without_output,
-        ),
-        (
-            "kill_and_update_errors_are_the_raw_go_runc_text",
-            kill_and_update_errors_are_the_raw_go_runc_text,
-        ),
-        ("does_not_exist_is_recognised", does_not_exist_is_recognised),
-        (
-            "timeout_kills_runc_and_says_so",
-            timeout_kills_runc_and_says_so,
-        ),
-        (
-            "large_output_on_both_streams_does_not_deadlock",
-            large_output_on_both_streams_does_not_deadlock,
-        ),
-        (
-            "given_stdout_is_runcs_stdout_and_our_copy_is_closed",
-            given_stdout_is_runcs_stdout_and_our_copy_is_closed,
-        ),
-        (
-            "notify_socket_is_not_passed_to_runc",
-            notify_socket_is_not_passed_to_runc,
-        ),
-        (
-            "missing_runc_on_path_is_worded_like_go_exec",
-            missing_runc_on_path_is_worded_like_go_exec,
-        ),
-        (
-            "missing_runc_at_a_path_is_worded_like_go_fork_exec",
-            missing_runc_at_a_path_is_worded_like_go_fork_exec,
-        ),
-        (
-            "runc_children_get_pdeathsig_kill",
-            runc_children_get_pdeathsig_kill,
-        ),
-    ]);
+    let mut trials = trials::trials!(
+        None;
+        global_flags_include_criu_and_systemd_cgroup,
+        create_adds_console_socket_no_pivot_and_no_new_keyring_only_when_asked,
+        start_kill_delete_pause_and_resume_pass_go_runc_argv,
+        exec_passes_a_private_process_file_and_removes_it,
+        ps_parses_the_json_pid_array,
+        update_pipes_the_resources_to_stdin,
+        checkpoint_argv_leaves_running_unless_exit,
+        restore_argv_uses_single_dash_no_subreaper,
+        error_is_the_last_error_line_of_log_json_with_the_op_prefix,
+        stale_error_lines_from_earlier_calls_are_ignored,
+        exit_status_text_without_output,
+        kill_and_update_errors_are_the_raw_go_runc_text,
+        does_not_exist_is_recognised,
+        timeout_kills_runc_and_says_so,
+        large_output_on_both_streams_does_not_deadlock,
+        given_stdout_is_runcs_stdout_and_our_copy_is_closed,
+        notify_socket_is_not_passed_to_runc,
+        missing_runc_on_path_is_worded_like_go_exec,
+        missing_runc_at_a_path_is_worded_like_go_fork_exec,
+    );
+    let no_python = (!Path::new("/usr/bin/python3").exists()).then_some("/usr/bin/python3");
+    trials.push(trials::trial(
+        "runc_children_get_pdeathsig_kill",
+        no_python,
+        runc_children_get_pdeathsig_kill,
+    ));
+    trials::run_in_order(trials);
 }

@@ -175,17 +175,9 @@ fn failing_create_is_worded_from_log_json() {
 fn main() {
     let (reaper, _signals) = reaper::Reaper::builder().start().expect("start the reaper");
     REAPER.set(reaper).ok();
-    common::run_unless_missing(
-        missing_prerequisite().map(|why| format!("runc_real: {why}")),
-        &[
-            (
-                "a_created_started_and_killed_container_streams_its_output_and_deletes_cleanly",
-                a_created_started_and_killed_container_streams_its_output_and_deletes_cleanly,
-            ),
-            (
-                "failing_create_is_worded_from_log_json",
-                failing_create_is_worded_from_log_json,
-            ),
-        ],
-    );
+    trials::run_in_order(trials::trials!(
+        missing_prerequisite();
+        a_created_started_and_killed_container_streams_its_output_and_deletes_cleanly,
+        failing_create_is_worded_from_log_json,
+    ));
 }

@@ -1,5 +1,6 @@
 //! Shim over a scripted runc: runc calls that hang, fail or meet a paused init's exit on demand,
-//! which real runc cannot stage here; the "container" is a plain child of the fake.
+//! which real runc cannot stage here; the "container" is a plain child of the fake. shim-core's
+//! `log` records are captured, to see that the failures it goes on after are logged.
 
 #[path = "fixtures/common.rs"]
 mod common;
@@ -25,7 +26,8 @@ const HANG: Duration = Duration::from_secs(60);
 
 /// The fake: logs `<command> <args>` per call to `calls`, then sources `$D/<command>` if present
 /// (`$log` is runc's `--log`).
-/// `create` and `exec` start `$D/container` in the background with runc's stdio and write its pid.
+/// `create` and `exec` start `$D/container` in the background with runc's stdio and write its pid
+/// (then source `$D/<command>` too, which may spoil the pid file).
 const SCRIPT: &str = r#"#!/bin/sh
 D="$(dirname "$0")"
 log="$4"
@@ -39,6 +41,7 @@ if [ "$cmd" = create ] || [ "$cmd" = exec ]; then
   exec 3<&0
   sh "$D/container" <&3 3<&- &
   echo $! > "$pidfile"
+  [ -f "$D/$cmd" ] && . "$D/$cmd"
   exit 0
 fi
 [ -f "$D/$cmd" ] && . "$D/$cmd"
@@ -259,21 +262,126 @@ fn a_failed_runc_delete_leaves_the_io_open_for_a_retry() {
     assert_eq!(fake.calls().last().map(String::as_str), Some("delete c1"));
 }
 
+/// Every log record of this test binary, as `LEVEL message key=value...` (in the shim, the facade's
+/// backend is its logrus-format log; here a list).
+fn logs() -> &'static std::sync::Mutex<Vec<String>> {
+    struct Capture(std::sync::Mutex<Vec<String>>);
+    struct Pairs(String);
+    impl<'kvs> log::kv::VisitSource<'kvs> for Pairs {
+        fn visit_pair(
+            &mut self,
+            key: log::kv::Key<'kvs>,
+            value: log::kv::Value<'kvs>,
+        ) -> Result<(), log::kv::Error> {
+            self.0.push_str(&format!(" {key}={value}"));
+            Ok(())
+        }
+    }
+    impl log::Log for Capture {
+        fn enabled(&self, _: &log::Metadata) -> bool {
+            true
+        }
+        fn log(&self, r: &log::Record) {
+            let mut line = Pairs(format!("{} {}", r.level(), r.args()));
+            let _ = r.key_values().visit(&mut line);
+            self.0
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(line.0);
+        }
+        fn flush(&self) {}
+    }
+    static CAPTURE: OnceLock<&'static Capture> = OnceLock::new();
+    let capture = CAPTURE.get_or_init(|| {
+        let c: &'static Capture = Box::leak(Box::new(Capture(Default::default())));
+        log::set_logger(c).expect("one logger per test binary");
+        log::set_max_level(log::LevelFilter::Trace);
+        c
+    });
+    &capture.0
+}
+
+/// Waits (bounded by HANG) for a log record containing every needle, and returns it.
+fn logged(needles: &[&str]) -> String {
+    let deadline = std::time::Instant::now() + HANG;
+    loop {
+        let lines = logs().lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if let Some(line) = lines.iter().find(|l| needles.iter().all(|n| l.contains(n))) {
+            return line.clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no log record with {needles:?} in {lines:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// runc's error for a failed call, as runc writes it to log.json, then failure.
+fn runc_fails_with(message: &str) -> String {
+    format!(r#"echo '{{"level":"error","msg":"{message}","time":"t"}}' >> "$log"; exit 1"#)
+}
+
+fn a_runc_resume_that_fails_after_a_paused_inits_exit_is_logged() {
+    let fake = Fake::new("exec sleep 1000");
+    fake.behave("resume", &runc_fails_with("resume refused by the fake"));
+    let pid = fake.create(IoSpec::default());
+    fake.shim.start("c1").unwrap();
+    fake.shim.pause().unwrap();
+    sigkill(pid);
+    // The exit is recorded and published whatever resume says; its failure is logged.
+    let events = fake.events.until("c1", HANG);
+    assert_eq!((events[0].pid, events[0].exit_status), (pid, 137));
+    let line = logged(&["runc resume after the exit of a paused init"]);
+    assert!(
+        line.starts_with("WARN ")
+            && line.contains("id=c1")
+            && line.contains("resume refused by the fake"),
+        "{line}"
+    );
+    fake.shim.delete().unwrap();
+}
+
+fn a_runc_delete_that_fails_after_a_failed_create_is_logged() {
+    let fake = Fake::new("exit 0");
+    // runc create "succeeds" but leaves no pid: the create fails after runc made the container,
+    // and the cleanup (runc delete --force) fails too.
+    fake.behave("create", r#"echo not-a-pid > "$pidfile""#);
+    fake.behave("delete", &runc_fails_with("delete refused by the fake"));
+    let created = fake.shim.create(CreateRequest {
+        id: "c1".into(),
+        bundle: fake.dir.join("bundle"),
+        runtime: fake.dir.join("runc").display().to_string(),
+        rootfs: Vec::new(),
+        io: IoSpec::default(),
+        checkpoint: String::new(),
+        parent_checkpoint: String::new(),
+        options: CreateOptions::default(),
+    });
+    assert!(created.is_err(), "{created:?}");
+    assert_eq!(
+        fake.calls().last().map(String::as_str),
+        Some("delete --force c1")
+    );
+    let line = logged(&["runc delete after a failed create"]);
+    assert!(
+        line.starts_with("WARN ")
+            && line.contains("id=c1")
+            && line.contains("delete refused by the fake"),
+        "{line}"
+    );
+}
+
 fn main() {
+    logs();
     let (reaper, _signals) = reaper::Reaper::builder().start().expect("start the reaper");
     REAPER.set(reaper).ok();
-    common::run(&[
-        (
-            "an_init_that_exits_while_paused_is_resumed_after_its_exit_is_recorded",
-            an_init_that_exits_while_paused_is_resumed_after_its_exit_is_recorded,
-        ),
-        (
-            "a_slow_runc_kill_all_for_the_init_does_not_hold_up_an_execs_exit",
-            a_slow_runc_kill_all_for_the_init_does_not_hold_up_an_execs_exit,
-        ),
-        (
-            "a_failed_runc_delete_leaves_the_io_open_for_a_retry",
-            a_failed_runc_delete_leaves_the_io_open_for_a_retry,
-        ),
-    ]);
+    trials::run_in_order(trials::trials!(
+        None;
+        an_init_that_exits_while_paused_is_resumed_after_its_exit_is_recorded,
+        a_slow_runc_kill_all_for_the_init_does_not_hold_up_an_execs_exit,
+        a_failed_runc_delete_leaves_the_io_open_for_a_retry,
+        a_runc_resume_that_fails_after_a_paused_inits_exit_is_logged,
+        a_runc_delete_that_fails_after_a_failed_create_is_logged,
+    ));
 }

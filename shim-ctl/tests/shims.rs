@@ -3,47 +3,44 @@
 mod common;
 
 use common::*;
+use e2e_kit::cgroup::{self, Limit};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
 
-/// One `#[test]` per shim for each scenario: `<scenario>::go_shim` and `<scenario>::our_shim`.
+/// Two trials per scenario, one per shim: `<scenario>::go_shim` and `<scenario>::our_shim`.
 macro_rules! against_both_shims {
     ($($scenario:ident),* $(,)?) => {
-        $(
-            mod $scenario {
-                #[test]
-                fn go_shim() {
-                    if super::root_runc_and(stringify!($scenario), super::Kind::Go) {
-                        super::$scenario(super::Kind::Go);
-                    }
-                }
-
-                #[test]
-                fn our_shim() {
-                    if super::root_runc_and(stringify!($scenario), super::Kind::Ours) {
-                        super::$scenario(super::Kind::Ours);
-                    }
-                }
-            }
-        )*
+        vec![$(
+            trials::trial(
+                concat!(stringify!($scenario), "::go_shim"),
+                missing(Kind::Go).as_deref(),
+                || $scenario(Kind::Go),
+            ),
+            trials::trial(
+                concat!(stringify!($scenario), "::our_shim"),
+                missing(Kind::Ours).as_deref(),
+                || $scenario(Kind::Ours),
+            ),
+        )*]
     };
 }
 
-against_both_shims!(
-    lifecycle_create_start_state_pids_info_kill_wait_delete,
-    exec_attaches_stdio_and_exits_with_the_process_status,
-    errors_print_class_and_code_and_exit_1_usage_errors_exit_2,
-    json_errors_go_to_stderr_as_one_object_and_exit_non_zero,
-    id_resolves_the_shim_in_containerds_v1_layout_and_ls_lists_it,
-    ls_processes_lists_the_init_and_each_started_exec,
-    update_writes_the_limits_into_the_containers_cgroups,
-    resize_sets_the_init_terminal_size,
-    close_stdin_gives_eof_once_the_client_closed_its_end_too,
-    checkpoint_failure_is_shown_as_the_shim_reports_it,
-    exec_tty_takes_the_callers_size_and_follows_sigwinch,
-    the_api_is_detected_and_task_v2_commands_are_usage_errors,
-);
+fn main() {
+    trials::run(against_both_shims!(
+        lifecycle_create_start_state_pids_info_kill_wait_delete,
+        exec_attaches_stdio_and_exits_with_the_process_status,
+        errors_print_class_and_code_and_exit_1_usage_errors_exit_2,
+        json_errors_go_to_stderr_as_one_object_and_exit_non_zero,
+        id_resolves_the_shim_in_containerds_v1_layout_and_ls_lists_it,
+        ls_processes_lists_the_init_and_each_started_exec,
+        update_writes_the_limits_into_the_containers_cgroups,
+        resize_sets_the_init_terminal_size,
+        close_stdin_gives_eof_once_the_client_closed_its_end_too,
+        checkpoint_failure_is_shown_as_the_shim_reports_it,
+        exec_tty_takes_the_callers_size_and_follows_sigwinch,
+        the_api_is_detected_and_task_v2_commands_are_usage_errors,
+    ));
+}
 
 /// `shim-ctl --bundle <b> ARGS`.
 fn at(b: &Bundle, args: &[&str]) -> std::process::Output {
@@ -503,23 +500,14 @@ fn ls_processes_lists_the_init_and_each_started_exec(kind: Kind) {
     kill_and_delete(&b);
 }
 
-/// The v1 cgroup directory of `pid` for `controller` (`memory`, `cpu`, `pids`).
-fn cgroup_dir(pid: u64, controller: &str) -> std::path::PathBuf {
-    let table = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
-    let path = table
-        .lines()
-        .filter_map(|l| l.split_once(':')?.1.split_once(':'))
-        .find(|(ctrls, _)| ctrls.split(',').any(|c| c == controller))
-        .map(|(_, p)| p.trim_start_matches('/').to_string())
-        .unwrap_or_else(|| panic!("no {controller} cgroup in {table}"));
-    Path::new("/sys/fs/cgroup").join(controller).join(path)
-}
-
-fn read_trimmed(p: std::path::PathBuf) -> String {
-    std::fs::read_to_string(&p)
-        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-        .trim()
-        .to_string()
+/// What the cgroup file of `limit` for `pid` says (cgroup v1 or v2, as this host has), and what
+/// it should say for the OCI value `value`.
+fn limit_of(pid: u64, limit: Limit, value: u64) -> (String, String) {
+    let file = cgroup::file_of_pid(pid, limit).unwrap_or_else(|e| panic!("{e}"));
+    (
+        cgroup::read(&file),
+        limit.expected(cgroup::Version::of_host(), value),
+    )
 }
 
 fn update_writes_the_limits_into_the_containers_cgroups(kind: Kind) {
@@ -533,14 +521,10 @@ fn update_writes_the_limits_into_the_containers_cgroups(kind: Kind) {
         &["update", "--memory", "268435456", "--cpu-shares", "512"],
     ));
     assert!(out.starts_with("updated: "), "{out}");
-    assert_eq!(
-        read_trimmed(cgroup_dir(pid, "memory").join("memory.limit_in_bytes")),
-        "268435456"
-    );
-    assert_eq!(
-        read_trimmed(cgroup_dir(pid, "cpu").join("cpu.shares")),
-        "512"
-    );
+    let (now, want) = limit_of(pid, Limit::Memory, 268435456);
+    assert_eq!(now, want);
+    let (now, want) = limit_of(pid, Limit::CpuShares, 512);
+    assert_eq!(now, want);
 
     let file = b.tmp.0.join("limits.json");
     std::fs::write(&file, r#"{"pids":{"limit":64}}"#).unwrap();
@@ -549,17 +533,16 @@ fn update_writes_the_limits_into_the_containers_cgroups(kind: Kind) {
         &["--json", "update", "--resources", file.to_str().unwrap()],
     ));
     assert_eq!(v["resources"]["pids"]["limit"], 64);
-    assert_eq!(read_trimmed(cgroup_dir(pid, "pids").join("pids.max")), "64");
+    let (now, want) = limit_of(pid, Limit::Pids, 64);
+    assert_eq!(now, want);
 
     let o = shim_ctl_with_input(
         &["--bundle", b.path(), "update", "--resources", "-"],
         Some(br#"{"memory":{"limit":134217728}}"#),
     );
     ok(o);
-    assert_eq!(
-        read_trimmed(cgroup_dir(pid, "memory").join("memory.limit_in_bytes")),
-        "134217728"
-    );
+    let (now, want) = limit_of(pid, Limit::Memory, 134217728);
+    assert_eq!(now, want);
 
     let o = shim_ctl_with_input(
         &["--bundle", b.path(), "update", "--resources", "-"],

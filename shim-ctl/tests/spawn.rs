@@ -128,21 +128,6 @@ fn spawn_starts_the_shim_like_containerd_and_it_runs_a_container(kind: Kind) {
     drive(&b).unwrap();
 }
 
-#[test]
-fn spawn_starts_the_go_shim_like_containerd_and_it_runs_a_container() {
-    if root_runc_and("spawn_go_shim", Kind::Go) {
-        spawn_starts_the_shim_like_containerd_and_it_runs_a_container(Kind::Go);
-    }
-}
-
-#[test]
-fn spawn_starts_our_shim_like_containerd_and_it_runs_a_container() {
-    if root_runc_and("spawn_our_shim", Kind::Ours) {
-        spawn_starts_the_shim_like_containerd_and_it_runs_a_container(Kind::Ours);
-    }
-}
-
-#[test]
 fn spawn_refuses_a_bundle_without_config_json() {
     let tmp = TempDir::new("spbad");
     let o = shim_ctl(&["spawn", tmp.0.to_str().unwrap(), "--shim", "/bin/true"]);
@@ -151,11 +136,7 @@ fn spawn_refuses_a_bundle_without_config_json() {
     assert!(stderr(&o).contains("no config.json"), "{}", stderr(&o));
 }
 
-#[test]
 fn spawn_of_a_shim_that_exits_at_once_is_a_transport_error_and_cleans_up() {
-    if !root_runc_and("spawn_dead_shim", Kind::Go) {
-        return;
-    }
     let b = Bundle::new("spdead", &["sleep", "1000"]);
     let o = shim_ctl(&["spawn", b.path(), "--shim", "/bin/false"]);
     assert_eq!(o.status.code(), Some(1));
@@ -166,4 +147,30 @@ fn spawn_of_a_shim_that_exits_at_once_is_a_transport_error_and_cleans_up() {
     );
     assert!(!b.dir.join("address").exists());
     assert!(!b.dir.join("shim.pid").exists());
+}
+
+fn main() {
+    let go = missing(Kind::Go);
+    trials::run(vec![
+        trials::trial(
+            "spawn_starts_the_go_shim_like_containerd_and_it_runs_a_container",
+            go.as_deref(),
+            || spawn_starts_the_shim_like_containerd_and_it_runs_a_container(Kind::Go),
+        ),
+        trials::trial(
+            "spawn_starts_our_shim_like_containerd_and_it_runs_a_container",
+            missing(Kind::Ours).as_deref(),
+            || spawn_starts_the_shim_like_containerd_and_it_runs_a_container(Kind::Ours),
+        ),
+        trials::trial(
+            "spawn_refuses_a_bundle_without_config_json",
+            None,
+            spawn_refuses_a_bundle_without_config_json,
+        ),
+        trials::trial(
+            "spawn_of_a_shim_that_exits_at_once_is_a_transport_error_and_cleans_up",
+            go.as_deref(),
+            spawn_of_a_shim_that_exits_at_once_is_a_transport_error_and_cleans_up,
+        ),
+    ]);
 }

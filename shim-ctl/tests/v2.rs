@@ -1,40 +1,34 @@
 //! shim-ctl against task v2 shims run by a private containerd 1.6 in a mount namespace of its own:
 //! Go's containerd-shim-runc-v2 and, when built, our containerd-shim-rsrunc-v2 (see
-//! `common::v2::run_v2` for when a failure against ours counts).
+//! `common::v2::v2_trial` for when a failure against ours counts).
 
 mod common;
 
-use common::v2::{run_v2, wait_gone, Containerd, V2Kind, GROUP_ANNOTATION};
+use common::v2::{v2_trial, wait_gone, Containerd, V2Kind, GROUP_ANNOTATION};
 use common::*;
-use std::path::{Path, PathBuf};
+use e2e_kit::cgroup::{self, Limit};
+use std::path::Path;
 
-/// One `#[test]` per v2 shim for each scenario: `<scenario>::go_shim` and `<scenario>::our_shim`.
+/// Two trials per scenario, one per v2 shim: `<scenario>::go_shim` and `<scenario>::our_shim`.
 macro_rules! against_both_v2_shims {
     ($($scenario:ident),* $(,)?) => {
-        $(
-            mod $scenario {
-                #[test]
-                fn go_shim() {
-                    super::run_v2(stringify!($scenario), super::V2Kind::Go, super::$scenario);
-                }
-
-                #[test]
-                fn our_shim() {
-                    super::run_v2(stringify!($scenario), super::V2Kind::Ours, super::$scenario);
-                }
-            }
-        )*
+        vec![$(
+            v2_trial(concat!(stringify!($scenario), "::go_shim").into(), V2Kind::Go, $scenario),
+            v2_trial(concat!(stringify!($scenario), "::our_shim").into(), V2Kind::Ours, $scenario),
+        )*]
     };
 }
 
-against_both_v2_shims!(
-    state_pids_connect_and_info_reach_the_shim_in_its_mount_namespace,
-    exec_ids_address_processes_and_unknown_ones_are_not_found,
-    kill_and_wait_stop_the_container,
-    pause_resume_update_and_stats,
-    ls_finds_the_shim_and_lists_each_container_of_a_group,
-    create_start_delete_and_shutdown_through_the_shim,
-);
+fn main() {
+    trials::run(against_both_v2_shims!(
+        state_pids_connect_and_info_reach_the_shim_in_its_mount_namespace,
+        exec_ids_address_processes_and_unknown_ones_are_not_found,
+        kill_and_wait_stop_the_container,
+        pause_resume_update_and_stats,
+        ls_finds_the_shim_and_lists_each_container_of_a_group,
+        create_start_delete_and_shutdown_through_the_shim,
+    ));
+}
 
 /// The cgroup metrics type the shim sends on this host.
 fn metrics_type() -> &'static str {
@@ -250,23 +244,6 @@ fn kill_and_wait_stop_the_container(kind: V2Kind) {
     assert_eq!(state["pid"].as_u64(), Some(init));
 }
 
-/// The v1 cgroup directory of `pid` for `controller`, or its cgroup v2 directory.
-fn cgroup_dir(pid: u64, controller: &str) -> PathBuf {
-    let table = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
-    for line in table.lines() {
-        let mut parts = line.splitn(3, ':');
-        let (_, ctrls, path) = (parts.next(), parts.next().unwrap(), parts.next().unwrap());
-        let path = path.trim_start_matches('/');
-        if ctrls.is_empty() && Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
-            return Path::new("/sys/fs/cgroup").join(path);
-        }
-        if ctrls.split(',').any(|c| c == controller) {
-            return Path::new("/sys/fs/cgroup").join(controller).join(path);
-        }
-    }
-    panic!("no {controller} cgroup in {table}");
-}
-
 fn pause_resume_update_and_stats(kind: V2Kind) {
     let cd = Containerd::start("stats", kind);
     cd.run("c1", &[], &["sleep", "1000"]);
@@ -289,17 +266,11 @@ fn pause_resume_update_and_stats(kind: V2Kind) {
     ));
     assert!(out.starts_with("updated: "), "{out}");
     let v2_host = metrics_type().ends_with("v2.Metrics");
-    let (memory_file, pids_file) = if v2_host {
-        ("memory.max", "pids.max")
-    } else {
-        ("memory.limit_in_bytes", "pids.max")
-    };
-    let read = |p: PathBuf| std::fs::read_to_string(&p).unwrap().trim().to_string();
-    assert_eq!(
-        read(cgroup_dir(init, "memory").join(memory_file)),
-        "268435456"
-    );
-    assert_eq!(read(cgroup_dir(init, "pids").join(pids_file)), "64");
+    // memory.limit_in_bytes on cgroup v1, memory.max on v2; pids.max on both.
+    let read =
+        |limit| cgroup::read(&cgroup::file_of_pid(init, limit).unwrap_or_else(|e| panic!("{e}")));
+    assert_eq!(read(Limit::Memory), "268435456");
+    assert_eq!(read(Limit::Pids), "64");
 
     let text = ok(cd.shim_ctl("c1", &["stats"]));
     let rows: Vec<&str> = text.lines().collect();

@@ -18,35 +18,12 @@ fn main() {
     if let Ok(case) = std::env::var(CASE_ENV) {
         child(&case);
     }
-    let cases: [(&str, fn()); 3] = [
-        (
-            "a_vital_thread_that_fails_ends_the_process_with_died_and_says_why",
-            a_vital_thread_that_fails_ends_the_process_with_died_and_says_why,
-        ),
-        (
-            "a_vital_thread_whose_work_is_over_leaves_the_process_running",
-            a_vital_thread_whose_work_is_over_leaves_the_process_running,
-        ),
-        (
-            "a_vital_thread_that_panics_ends_the_process_with_died_and_says_why",
-            a_vital_thread_that_panics_ends_the_process_with_died_and_says_why,
-        ),
-    ];
-    let (mut passed, mut failed) = (0, 0);
-    for (name, case) in cases {
-        match std::panic::catch_unwind(case) {
-            Ok(()) => {
-                println!("test {name} ... ok");
-                passed += 1;
-            }
-            Err(_) => {
-                println!("test {name} ... FAILED");
-                failed += 1;
-            }
-        }
-    }
-    println!("{passed} passed, {failed} failed");
-    std::process::exit(if failed == 0 { 0 } else { 1 });
+    trials::run_in_order(trials::trials!(
+        None;
+        a_vital_thread_that_fails_ends_the_process_with_died_and_says_why,
+        a_vital_thread_whose_work_is_over_leaves_the_process_running,
+        a_vital_thread_that_panics_ends_the_process_with_died_and_says_why,
+    ));
 }
 
 /// The child: log as the shim does, start the vital thread, and wait for the process to end.

@@ -6,10 +6,10 @@ use shim_proto::protobuf::Empty;
 use shim_proto::shim::{CreateTaskRequest, KillRequest, StartRequest, StateRequest, WaitRequest};
 use shim_proto::time::{is_go_zero, GO_ZERO_TIME};
 use shim_proto::types::Status;
-use support::{ctx, go_shim_or_skip, GoShim, TempDir};
+use support::{ctx, GoShim, TempDir, GO_SHIM};
 
-fn spawn_go_shim(tag: &str) -> Option<(TempDir, GoShim)> {
-    let shim = go_shim_or_skip(tag)?;
+fn spawn_go_shim(tag: &str) -> (TempDir, GoShim) {
+    let shim = std::path::Path::new(GO_SHIM);
     let dir = TempDir::new(tag);
     let workdir = dir.path().join("work");
     let bundle = dir.path().join("bundle");
@@ -26,7 +26,7 @@ fn spawn_go_shim(tag: &str) -> Option<(TempDir, GoShim)> {
             &dir.path().join("runc").display().to_string(),
         ],
     );
-    Some((dir, shim))
+    (dir, shim)
 }
 
 /// Asserts `result` is an RPC status with `code` and a message containing `text`.
@@ -44,20 +44,14 @@ fn assert_status<T: std::fmt::Debug>(result: ttrpc::Result<T>, code: ttrpc::Code
     }
 }
 
-#[test]
 fn shim_info_reports_the_pid_containerd_spawned() {
-    let Some((_dir, shim)) = spawn_go_shim("shiminfo") else {
-        return;
-    };
+    let (_dir, shim) = spawn_go_shim("shiminfo");
     let info = shim.client().shim_info(ctx(), &Empty {}).unwrap();
     assert_eq!(info.shim_pid, shim.pid());
 }
 
-#[test]
 fn state_of_unknown_id_is_not_found_with_gos_exact_message() {
-    let Some((_dir, shim)) = spawn_go_shim("state404") else {
-        return;
-    };
+    let (_dir, shim) = spawn_go_shim("state404");
     let req = StateRequest {
         id: "nope".to_string(),
     };
@@ -76,11 +70,8 @@ fn state_of_unknown_id_is_not_found_with_gos_exact_message() {
     }
 }
 
-#[test]
 fn pause_before_create_is_failed_precondition() {
-    let Some((_dir, shim)) = spawn_go_shim("pause412") else {
-        return;
-    };
+    let (_dir, shim) = spawn_go_shim("pause412");
     let result = shim.client().pause(ctx(), &Empty {});
     assert_status(
         result,
@@ -89,16 +80,10 @@ fn pause_before_create_is_failed_precondition() {
     );
 }
 
-#[test]
 fn container_lifecycle_through_go_shim_decodes_with_our_types() {
     const NS: &str = "shim-proto-test";
     const ID: &str = "lifecycle";
-    if !support::can_run_containers("container_lifecycle_through_go_shim") {
-        return;
-    }
-    let Some((dir, shim)) = spawn_go_shim("lifecycle") else {
-        return;
-    };
+    let (dir, shim) = spawn_go_shim("lifecycle");
     let bundle = dir.path().join("bundle");
     support::make_busybox_bundle(&bundle, &format!("/{NS}-{ID}"));
     let _container = support::ContainerGuard::new(dir.path().join("runc").join(NS), ID);
@@ -151,4 +136,20 @@ fn container_lifecycle_through_go_shim_decodes_with_our_types() {
     let deleted = client.delete(ctx(), &Empty {}).unwrap();
     assert_eq!((deleted.pid, deleted.exit_status), (created.pid, 137));
     assert_eq!(deleted.exited_at, Some(exited_at));
+}
+
+fn main() {
+    let no_go_shim = support::go_shim_missing();
+    let mut trials = trials::trials!(
+        no_go_shim.clone();
+        shim_info_reports_the_pid_containerd_spawned,
+        state_of_unknown_id_is_not_found_with_gos_exact_message,
+        pause_before_create_is_failed_precondition,
+    );
+    trials.push(trials::trial(
+        "container_lifecycle_through_go_shim_decodes_with_our_types",
+        support::containers_missing().or(no_go_shim).as_deref(),
+        container_lifecycle_through_go_shim_decodes_with_our_types,
+    ));
+    trials::run(trials);
 }

@@ -26,6 +26,7 @@ use e2e::probe::ManualShim;
 use e2e::proc::{self, Exit};
 use e2e::report::Ran;
 use e2e::sys;
+use e2e_kit::cgroup::{self, Limit};
 use e2e_kit::ctr::{sh, task_status, wait_text, with_pty, PRINT_PTY_SIZE};
 
 const SLEEP: &[&str] = &["sleep", "1000"];
@@ -52,7 +53,6 @@ fn proc_stat_fields(pid: i32) -> Vec<String> {
     after.split_whitespace().map(str::to_string).collect()
 }
 
-#[test]
 fn row01_run_prints_output_returns_exit_code_and_publishes_lifecycle_events() {
     each_shim("row01", |shim| {
         let cd = Containerd::start(&shim.setup(), "r01");
@@ -72,7 +72,6 @@ fn row01_run_prints_output_returns_exit_code_and_publishes_lifecycle_events() {
     });
 }
 
-#[test]
 fn row02_shim_keeps_the_process_attributes_containerd_gave_it() {
     each_shim("row02", |shim| {
         let cd = Containerd::start(&shim.setup(), "r02");
@@ -109,7 +108,6 @@ fn row02_shim_keeps_the_process_attributes_containerd_gave_it() {
     });
 }
 
-#[test]
 fn row03_bundle_and_workdir_hold_the_expected_files() {
     each_shim("row03", |shim| {
         let cd = Containerd::start(&shim.setup(), "r03");
@@ -139,7 +137,6 @@ fn row03_bundle_and_workdir_hold_the_expected_files() {
     });
 }
 
-#[test]
 fn row04_exec_returns_its_exit_code_with_started_and_exit_events_only() {
     each_shim("row04", |shim| {
         let cd = Containerd::start(&shim.setup(), "r04");
@@ -175,7 +172,6 @@ fn row04_exec_returns_its_exit_code_with_started_and_exit_events_only() {
     });
 }
 
-#[test]
 fn row05_exec_of_a_missing_binary_reports_the_runc_error() {
     each_shim("row05", |shim| {
         let cd = Containerd::start(&shim.setup(), "r05");
@@ -189,7 +185,6 @@ fn row05_exec_of_a_missing_binary_reports_the_runc_error() {
     });
 }
 
-#[test]
 fn row06_create_failure_reports_the_runc_error_and_removes_the_bundle() {
     each_shim("row06", |shim| {
         let cd = Containerd::start(&shim.setup(), "r06");
@@ -203,7 +198,6 @@ fn row06_create_failure_reports_the_runc_error_and_removes_the_bundle() {
     });
 }
 
-#[test]
 fn row07_tty_run_gets_a_pty_of_the_client_size() {
     each_shim("row07", |shim| {
         let cd = Containerd::start(&shim.setup(), "r07");
@@ -245,7 +239,6 @@ fn flag_value<'a>(line: &'a str, flag: &str) -> Option<&'a str> {
     words.next()
 }
 
-#[test]
 fn row08_tty_exec_is_resized_to_the_client_size() {
     each_shim("row08", |shim| {
         let cd = Containerd::start(&shim.setup(), "r08");
@@ -261,7 +254,6 @@ fn row08_tty_exec_is_resized_to_the_client_size() {
     });
 }
 
-#[test]
 fn row09_pause_and_resume_change_status_and_publish_events() {
     each_shim("row09", |shim| {
         let cd = Containerd::start(&shim.setup(), "r09");
@@ -275,7 +267,6 @@ fn row09_pause_and_resume_change_status_and_publish_events() {
     });
 }
 
-#[test]
 fn row10_pausing_a_paused_task_is_refused() {
     each_shim("row10", |shim| {
         let cd = Containerd::start(&shim.setup(), "r10");
@@ -286,7 +277,6 @@ fn row10_pausing_a_paused_task_is_refused() {
     });
 }
 
-#[test]
 fn row11_resuming_a_running_task_is_refused() {
     each_shim("row11", |shim| {
         let cd = Containerd::start(&shim.setup(), "r11");
@@ -296,7 +286,6 @@ fn row11_resuming_a_running_task_is_refused() {
     });
 }
 
-#[test]
 fn row12_exec_in_a_paused_task_is_refused() {
     each_shim("row12", |shim| {
         let cd = Containerd::start(&shim.setup(), "r12");
@@ -307,7 +296,6 @@ fn row12_exec_in_a_paused_task_is_refused() {
     });
 }
 
-#[test]
 fn row13_duplicate_exec_id_is_refused() {
     each_shim("row13", |shim| {
         let cd = Containerd::start(&shim.setup(), "r13");
@@ -318,7 +306,6 @@ fn row13_duplicate_exec_id_is_refused() {
     });
 }
 
-#[test]
 fn row14_kill_of_an_unknown_exec_is_not_found() {
     each_shim("row14", |shim| {
         let cd = Containerd::start(&shim.setup(), "r14");
@@ -328,7 +315,6 @@ fn row14_kill_of_an_unknown_exec_is_not_found() {
     });
 }
 
-#[test]
 fn row15_kill_of_an_exited_exec_is_not_found() {
     each_shim("row15", |shim| {
         let cd = Containerd::start(&shim.setup(), "r15");
@@ -342,7 +328,6 @@ fn row15_kill_of_an_exited_exec_is_not_found() {
     });
 }
 
-#[test]
 fn row16_ps_names_init_and_execs_and_marks_other_pids() {
     each_shim("row16", |shim| {
         let cd = Containerd::start(&shim.setup(), "r16");
@@ -364,7 +349,6 @@ fn row16_ps_names_init_and_execs_and_marks_other_pids() {
     });
 }
 
-#[test]
 fn row17_kill_all_with_sigkill_ends_the_task_with_137() {
     each_shim("row17", |shim| {
         let cd = Containerd::start(&shim.setup(), "r17");
@@ -397,7 +381,6 @@ fn stopped_task(cd: &Containerd) {
     cd.events.wait("/tasks/exit", "t9");
 }
 
-#[test]
 fn row18_kill_of_a_stopped_init_is_not_found_but_kill_all_succeeds() {
     each_shim("row18", |shim| {
         let cd = Containerd::start(&shim.setup(), "r18");
@@ -408,7 +391,6 @@ fn row18_kill_of_a_stopped_init_is_not_found_but_kill_all_succeeds() {
     });
 }
 
-#[test]
 fn row19_exec_and_pause_on_a_stopped_task_are_refused() {
     each_shim("row19", |shim| {
         let cd = Containerd::start(&shim.setup(), "r19");
@@ -420,7 +402,6 @@ fn row19_exec_and_pause_on_a_stopped_task_are_refused() {
     });
 }
 
-#[test]
 fn row20_deleting_a_deleted_task_is_not_found() {
     each_shim("row20", |shim| {
         let cd = Containerd::start(&shim.setup(), "r20");
@@ -431,7 +412,6 @@ fn row20_deleting_a_deleted_task_is_not_found() {
     });
 }
 
-#[test]
 fn row21_stdin_is_copied_and_its_eof_reaches_the_container() {
     each_shim("row21", |shim| {
         let cd = Containerd::start(&shim.setup(), "r21");
@@ -451,7 +431,6 @@ fn row21_stdin_is_copied_and_its_eof_reaches_the_container() {
     });
 }
 
-#[test]
 fn row22_null_io_prints_nothing_and_keeps_the_exit_code() {
     each_shim("row22", |shim| {
         let cd = Containerd::start(&shim.setup(), "r22");
@@ -463,7 +442,6 @@ fn row22_null_io_prints_nothing_and_keeps_the_exit_code() {
     });
 }
 
-#[test]
 fn row23_file_log_uri_appends_both_streams_to_one_file() {
     each_shim("row23", |shim| {
         let cd = Containerd::start(&shim.setup(), "r23");
@@ -513,7 +491,6 @@ fn row23_file_log_uri_appends_both_streams_to_one_file() {
     });
 }
 
-#[test]
 fn row24_binary_log_uri_fails_in_go_and_works_when_the_namespace_comes_from_argv() {
     each_shim("row24", |shim| {
         let cd = Containerd::start(&shim.setup(), "r24");
@@ -568,7 +545,6 @@ fn row24_binary_log_uri_fails_in_go_and_works_when_the_namespace_comes_from_argv
     });
 }
 
-#[test]
 fn row25_no_pivot_reaches_runc_create() {
     // ctr sends `--no-pivot` as the CreateOptions Any {no_pivot_root: true}. Neither shim logs
     // the Any it received, so it is observed through its one effect: `--no-pivot` on runc
@@ -596,7 +572,6 @@ fn row25_no_pivot_reaches_runc_create() {
     });
 }
 
-#[test]
 fn row26_memory_limit_oom_gives_oom_events_and_137() {
     each_shim("row26", |shim| {
         let cd = Containerd::start(&shim.setup(), "r26");
@@ -607,7 +582,6 @@ fn row26_memory_limit_oom_gives_oom_events_and_137() {
     });
 }
 
-#[test]
 fn row27_checkpoint_runs_runc_checkpoint_and_reports_the_criu_failure() {
     each_shim("row27", |shim| {
         let cd = Containerd::start(&shim.setup(), "r27");
@@ -671,7 +645,6 @@ fn criu_error(cd: &Containerd, id: &str) -> String {
         .unwrap_or_else(|| "criu failed".into())
 }
 
-#[test]
 fn row28_restore_needs_a_checkpoint_image_which_criu_cannot_make_on_this_kernel() {
     // Restore starts from a checkpoint image. Try to make one for real: where criu cannot dump
     // (this kernel's vDSO layout), the row cannot run, and says so with criu's own words.
@@ -697,7 +670,6 @@ fn row28_restore_needs_a_checkpoint_image_which_criu_cannot_make_on_this_kernel(
     });
 }
 
-#[test]
 fn row29_update_through_the_shim_api_changes_the_cgroup() {
     // ctr 1.6 has no `task update`: call the shim's Update directly, reaching its socket inside
     // the private mount namespace through /proc/<holder>/root.
@@ -729,26 +701,18 @@ fn row29_update_through_the_shim_api_changes_the_cgroup() {
                 .any(|l| l.ends_with(" update --resources - r29")),
             "no `runc … update --resources - r29` in:\n{calls}"
         );
+        // cgroup v1 or v2, whichever this host has.
         let cgroup = format!("/{}/r29", cd.ns);
-        let read = |file: &str| {
-            fs::read_to_string(file)
-                .map(|s| s.trim().to_string())
-                .unwrap_or_default()
-        };
-        assert_eq!(
-            read(&format!(
-                "/sys/fs/cgroup/memory{cgroup}/memory.limit_in_bytes"
-            )),
-            "52428800"
-        );
-        assert_eq!(
-            read(&format!("/sys/fs/cgroup/cpu{cgroup}/cpu.shares")),
-            "512"
-        );
+        let version = cgroup::Version::of_host();
+        for (limit, value) in [(Limit::Memory, 52428800), (Limit::CpuShares, 512)] {
+            assert_eq!(
+                cgroup::read(&cgroup::file(&cgroup, limit)),
+                limit.expected(version, value)
+            );
+        }
     });
 }
 
-#[test]
 fn row30_killed_shim_is_cleaned_up_by_containerd() {
     each_shim("row30", |shim| {
         let cd = Containerd::start(&shim.setup(), "r30");
@@ -827,7 +791,6 @@ fn row30_killed_shim_is_cleaned_up_by_containerd() {
     });
 }
 
-#[test]
 fn row31_init_killed_while_containerd_is_down_shows_stopped_and_137() {
     each_shim("row31", |shim| {
         let mut cd = Containerd::start(&shim.setup(), "r31");
@@ -882,7 +845,6 @@ fn row31_init_killed_while_containerd_is_down_shows_stopped_and_137() {
     });
 }
 
-#[test]
 fn row32_shim_killed_while_containerd_is_down_is_cleaned_up_at_load() {
     each_shim("row32", |shim| {
         let mut cd = Containerd::start(&shim.setup(), "r32");
@@ -907,7 +869,6 @@ fn row32_shim_killed_while_containerd_is_down_is_cleaned_up_at_load() {
     });
 }
 
-#[test]
 fn row33_sigterm_of_a_reconnected_shim_is_cleaned_up_through_connection_eof() {
     each_shim("row33", |shim| {
         let mut cd = Containerd::start(&shim.setup(), "r33");
@@ -926,7 +887,6 @@ fn row33_sigterm_of_a_reconnected_shim_is_cleaned_up_through_connection_eof() {
     });
 }
 
-#[test]
 fn row34_output_nobody_reads_waits_for_attach_and_none_is_lost() {
     // With `run -d` nobody reads the fifo: 1 MiB cannot fit the fifo and pipe buffers, so the
     // container has to wait for a reader. `ctr t attach` must then get every byte, and the task
@@ -971,7 +931,6 @@ fn row34_output_nobody_reads_waits_for_attach_and_none_is_lost() {
     });
 }
 
-#[test]
 fn row35_criu_path_flag_is_fatal_for_go_and_accepted_by_ours() {
     each_shim("row35", |shim| {
         let mut m = ManualShim::start(shim, "r35", &["-criu-path", "/usr/sbin/criu"]);
@@ -989,7 +948,6 @@ fn row35_criu_path_flag_is_fatal_for_go_and_accepted_by_ours() {
     });
 }
 
-#[test]
 fn row36_io_and_the_shim_log_resume_after_a_containerd_restart() {
     // Contract §7.1: a reconnected task keeps working, IO included, and the shim's log lines
     // resume in the new containerd's log (shim_debug forwards the shim's log fifo).
@@ -1054,7 +1012,6 @@ fn stress_code(round: u32, i: u32) -> i32 {
     ((round * 7 + i) % 64) as i32
 }
 
-#[test]
 fn row37_fifty_concurrent_short_execs_keep_every_output_and_exit_code() {
     // 50 `ctr t exec` at once into one container, each printing one line and exiting with a
     // code of its own, 20 rounds (Go: 5). Every exit code ctr reports must be right, and for
@@ -1265,7 +1222,6 @@ fn one_gib_of_seq_digest() -> String {
     sum.finish()
 }
 
-#[test]
 fn row38_one_gib_of_stdout_reaches_ctr_whole() {
     // `ctr run` of a container writing 1 GiB (not one repeating byte: 1 MiB of seq output over
     // and over) to stdout; ctr's stdout is counted and hashed as it arrives.
@@ -1374,4 +1330,48 @@ fn first_log_line(
         let _ = tx.send(found);
     });
     rx.recv_timeout(PROCESS_BOUND).ok().flatten()
+}
+
+fn main() {
+    trials::run(trials::trials!(
+        e2e::missing();
+        row01_run_prints_output_returns_exit_code_and_publishes_lifecycle_events,
+        row02_shim_keeps_the_process_attributes_containerd_gave_it,
+        row03_bundle_and_workdir_hold_the_expected_files,
+        row04_exec_returns_its_exit_code_with_started_and_exit_events_only,
+        row05_exec_of_a_missing_binary_reports_the_runc_error,
+        row06_create_failure_reports_the_runc_error_and_removes_the_bundle,
+        row07_tty_run_gets_a_pty_of_the_client_size,
+        row08_tty_exec_is_resized_to_the_client_size,
+        row09_pause_and_resume_change_status_and_publish_events,
+        row10_pausing_a_paused_task_is_refused,
+        row11_resuming_a_running_task_is_refused,
+        row12_exec_in_a_paused_task_is_refused,
+        row13_duplicate_exec_id_is_refused,
+        row14_kill_of_an_unknown_exec_is_not_found,
+        row15_kill_of_an_exited_exec_is_not_found,
+        row16_ps_names_init_and_execs_and_marks_other_pids,
+        row17_kill_all_with_sigkill_ends_the_task_with_137,
+        row18_kill_of_a_stopped_init_is_not_found_but_kill_all_succeeds,
+        row19_exec_and_pause_on_a_stopped_task_are_refused,
+        row20_deleting_a_deleted_task_is_not_found,
+        row21_stdin_is_copied_and_its_eof_reaches_the_container,
+        row22_null_io_prints_nothing_and_keeps_the_exit_code,
+        row23_file_log_uri_appends_both_streams_to_one_file,
+        row24_binary_log_uri_fails_in_go_and_works_when_the_namespace_comes_from_argv,
+        row25_no_pivot_reaches_runc_create,
+        row26_memory_limit_oom_gives_oom_events_and_137,
+        row27_checkpoint_runs_runc_checkpoint_and_reports_the_criu_failure,
+        row28_restore_needs_a_checkpoint_image_which_criu_cannot_make_on_this_kernel,
+        row29_update_through_the_shim_api_changes_the_cgroup,
+        row30_killed_shim_is_cleaned_up_by_containerd,
+        row31_init_killed_while_containerd_is_down_shows_stopped_and_137,
+        row32_shim_killed_while_containerd_is_down_is_cleaned_up_at_load,
+        row33_sigterm_of_a_reconnected_shim_is_cleaned_up_through_connection_eof,
+        row34_output_nobody_reads_waits_for_attach_and_none_is_lost,
+        row35_criu_path_flag_is_fatal_for_go_and_accepted_by_ours,
+        row36_io_and_the_shim_log_resume_after_a_containerd_restart,
+        row37_fifty_concurrent_short_execs_keep_every_output_and_exit_code,
+        row38_one_gib_of_stdout_reaches_ctr_whole,
+    ));
 }

@@ -52,11 +52,7 @@ fn decode_exit(bytes: &[u8]) -> TaskExit {
     shim_proto::any::unpack(&any, shim_proto::type_url::TASK_EXIT).unwrap()
 }
 
-#[test]
 fn a_publish_that_hangs_delays_neither_state_nor_wait() {
-    if !ready() {
-        return;
-    }
     // The fake containerd holds `gate` open (read-write: that open never blocks), says it
     // entered, then blocks reading a line from `gate` until the test writes one.
     let dir = TempDir::new();
@@ -103,11 +99,7 @@ fn a_publish_that_hangs_delays_neither_state_nor_wait() {
     );
 }
 
-#[test]
 fn exits_queued_while_publishing_fails_go_out_in_order_exec_then_init() {
-    if !ready() {
-        return;
-    }
     // While `down` exists the fake containerd fails (and says so once on `failing`); then it
     // stores each event as event-<n> and announces <n> on `delivered`.
     let dir = TempDir::new();
@@ -176,11 +168,7 @@ fn exits_queued_while_publishing_fails_go_out_in_order_exec_then_init() {
     assert_eq!(init.container_id, shim.id);
 }
 
-#[test]
 fn an_undeliverable_exit_is_given_up_once_the_task_is_deleted_and_the_log_says_so() {
-    if !ready() {
-        return;
-    }
     // containerd stays away for good: every publish fails.
     let script = "cat >/dev/null; echo 'failed to dial: connection refused' >&2; exit 1";
     let shim = ShimUnderTest::start_full(&["sh", "-c", "exit 4"], false, Mode::Fd3, Some(script));
@@ -280,11 +268,7 @@ fn shim_with_fake_events(
     (shim, calls, dir)
 }
 
-#[test]
 fn an_exit_containerd_refuses_is_dropped_and_the_next_exit_still_arrives() {
-    if !ready() {
-        return;
-    }
     let invalid = ttrpc::Code::INVALID_ARGUMENT as i32;
     let (shim, calls, _dir) = shim_with_fake_events(&["sleep", "1000"], vec![invalid], 2);
     let client = shim.client();
@@ -333,11 +317,7 @@ fn an_exit_containerd_refuses_is_dropped_and_the_next_exit_still_arrives() {
     );
 }
 
-#[test]
 fn an_exit_containerd_answers_unavailable_is_retried_until_it_is_taken() {
-    if !ready() {
-        return;
-    }
     let unavailable = ttrpc::Code::UNAVAILABLE as i32;
     let (shim, calls, _dir) =
         shim_with_fake_events(&["sh", "-c", "exit 5"], vec![unavailable, unavailable], 3);
@@ -369,4 +349,15 @@ fn an_exit_containerd_answers_unavailable_is_retried_until_it_is_taken() {
     let log = shim.log_text();
     assert_eq!(log.matches("msg=\"post event\"").count(), 2, "{log}");
     assert!(!log.contains("event refused"), "{log}");
+}
+
+fn main() {
+    trials::run(trials::trials!(
+        missing();
+        a_publish_that_hangs_delays_neither_state_nor_wait,
+        exits_queued_while_publishing_fails_go_out_in_order_exec_then_init,
+        an_undeliverable_exit_is_given_up_once_the_task_is_deleted_and_the_log_says_so,
+        an_exit_containerd_refuses_is_dropped_and_the_next_exit_still_arrives,
+        an_exit_containerd_answers_unavailable_is_retried_until_it_is_taken,
+    ));
 }

@@ -12,11 +12,8 @@ use shim_proto::shim::{
 use shim_proto::time::is_go_zero;
 use shim_proto::types::Status;
 
-#[test]
 fn exec_reports_its_exit_code_output_and_delete_response() {
-    let Some((shim, client, _)) = running(&["sleep", "1000"]) else {
-        return;
-    };
+    let (shim, client, _) = running(&["sleep", "1000"]);
     let (out, err) = (shim.fifo("e1-stdout"), shim.fifo("e1-stderr"));
     let (reader, _err_reader) = (FifoReader::start(&out), FifoReader::start(&err));
     let io = Stdio3 {
@@ -63,11 +60,8 @@ fn exec_reports_its_exit_code_output_and_delete_response() {
     );
 }
 
-#[test]
 fn duplicate_exec_ids_already_exist_and_unknown_ids_are_not_found() {
-    let Some((shim, client, _)) = running(&["sleep", "1000"]) else {
-        return;
-    };
+    let (shim, client, _) = running(&["sleep", "1000"]);
     let req = |id: &str| ExecProcessRequest {
         id: id.into(),
         spec: Some(process_spec(&["true"], false)),
@@ -94,11 +88,8 @@ fn duplicate_exec_ids_already_exist_and_unknown_ids_are_not_found() {
     }
 }
 
-#[test]
 fn fifty_concurrent_execs_each_report_their_own_code() {
-    let Some((shim, client, _)) = running(&["sleep", "1000"]) else {
-        return;
-    };
+    let (shim, client, _) = running(&["sleep", "1000"]);
     let client = Arc::new(client);
     let shim = Arc::new(shim);
     let workers: Vec<_> = (0..50)
@@ -118,11 +109,8 @@ fn fifty_concurrent_execs_each_report_their_own_code() {
     }
 }
 
-#[test]
 fn killing_an_exec_gives_137_and_killing_it_again_is_not_found() {
-    let Some((shim, client, _)) = running(&["sleep", "1000"]) else {
-        return;
-    };
+    let (shim, client, _) = running(&["sleep", "1000"]);
     exec_started(&shim, &client, "k1", &["sleep", "1000"], Stdio3::default());
     kill_process(&client, "k1", 9).unwrap();
     assert_eq!(shim.wait_for(&client, "k1"), 137);
@@ -131,4 +119,14 @@ fn killing_an_exec_gives_137_and_killing_it_again_is_not_found() {
     // The init is untouched.
     let st = state_now(&client, &shim.id);
     assert_eq!(st.status(), Status::Running);
+}
+
+fn main() {
+    trials::run(trials::trials!(
+        missing();
+        exec_reports_its_exit_code_output_and_delete_response,
+        duplicate_exec_ids_already_exist_and_unknown_ids_are_not_found,
+        fifty_concurrent_execs_each_report_their_own_code,
+        killing_an_exec_gives_137_and_killing_it_again_is_not_found,
+    ));
 }

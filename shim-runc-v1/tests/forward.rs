@@ -38,11 +38,7 @@ fn serve_one_forward(listener: UnixListener) -> (String, String, ForwardRequest)
     (req.service, req.method, forward)
 }
 
-#[test]
 fn an_exit_is_forwarded_to_containerds_ttrpc_socket_and_the_publish_binary_is_not_run() {
-    if !ready() {
-        return;
-    }
     let dir = TempDir::new();
     let address = dir.path().join("containerd.sock");
     let listener = UnixListener::bind(dir.path().join("containerd.sock.ttrpc")).unwrap();
@@ -84,4 +80,11 @@ fn an_exit_is_forwarded_to_containerds_ttrpc_socket_and_the_publish_binary_is_no
     assert_eq!((exit.pid, exit.exit_status), (pid, 6));
     assert_eq!(exit.exited_at, waited.exited_at);
     assert!(!marker.exists(), "the publish binary ran");
+}
+
+fn main() {
+    trials::run(trials::trials!(
+        missing();
+        an_exit_is_forwarded_to_containerds_ttrpc_socket_and_the_publish_binary_is_not_run,
+    ));
 }

@@ -7,11 +7,7 @@ use std::io::Write;
 use common::*;
 use shim_proto::shim::{CloseIoRequest, ExecProcessRequest, ResizePtyRequest, StartRequest};
 
-#[test]
 fn stdout_and_stderr_arrive_byte_exact_and_separately() {
-    if !ready() {
-        return;
-    }
     let shim = ShimUnderTest::start(
         &["sh", "-c", "echo out; echo err >&2; echo more; exit 0"],
         false,
@@ -31,11 +27,7 @@ fn stdout_and_stderr_arrive_byte_exact_and_separately() {
     assert_eq!(err_r.finish().text(), "err\n");
 }
 
-#[test]
 fn sixty_four_mib_of_stdout_arrive_intact() {
-    if !ready() {
-        return;
-    }
     const SIZE: u64 = 64 << 20;
     let shim = ShimUnderTest::start(&["sh", "-c", "yes abcdefgh | head -c 67108864"], false);
     let client = shim.client();
@@ -64,11 +56,7 @@ fn sixty_four_mib_of_stdout_arrive_intact() {
     assert_eq!(got.hash, expected, "content differs");
 }
 
-#[test]
 fn stdin_reaches_the_container_and_closeio_gives_it_eof() {
-    if !ready() {
-        return;
-    }
     let shim = ShimUnderTest::start(&["cat"], false);
     let client = shim.client();
     let (inp, out, err) = (shim.fifo("stdin"), shim.fifo("stdout"), shim.fifo("stderr"));
@@ -99,11 +87,7 @@ fn stdin_reaches_the_container_and_closeio_gives_it_eof() {
     assert_eq!(reader.finish().head, data);
 }
 
-#[test]
 fn a_terminal_sees_the_size_set_by_resize_pty() {
-    if !ready() {
-        return;
-    }
     let shim = ShimUnderTest::start(&["sh", "-c", "read x; stty size"], true);
     let client = shim.client();
     let (inp, out) = (shim.fifo("stdin"), shim.fifo("stdout"));
@@ -138,11 +122,8 @@ fn a_terminal_sees_the_size_set_by_resize_pty() {
     assert!(text.contains("45 123"), "stty size printed {text:?}");
 }
 
-#[test]
 fn a_resize_sent_before_a_terminal_exec_starts_is_applied_to_its_console() {
-    let Some((shim, client, _)) = running(&["sleep", "1000"]) else {
-        return;
-    };
+    let (shim, client, _) = running(&["sleep", "1000"]);
     let (inp, out) = (shim.fifo("t1-stdin"), shim.fifo("t1-stdout"));
     let writer = open_writer(&inp);
     let reader = FifoReader::start(&out);
@@ -180,11 +161,7 @@ fn a_resize_sent_before_a_terminal_exec_starts_is_applied_to_its_console() {
     assert!(text.contains("33 101"), "stty size printed {text:?}");
 }
 
-#[test]
 fn a_binary_log_uri_runs_the_logger_with_the_namespace_from_the_command_line() {
-    if !ready() {
-        return;
-    }
     // The Go shim fails here ("namespace is required"): containerd 1.6 sends no metadata.
     let shim = ShimUnderTest::start(&["sh", "-c", "echo out; echo err >&2"], false);
     let dir = shim.dir().join("logger");
@@ -223,4 +200,16 @@ fn a_binary_log_uri_runs_the_logger_with_the_namespace_from_the_command_line() {
     assert!(meta.contains(&format!("ns={}", shim.namespace)), "{meta}");
     assert_eq!(read("stdout"), "out\n");
     assert_eq!(read("stderr"), "err\n");
+}
+
+fn main() {
+    trials::run(trials::trials!(
+        missing();
+        stdout_and_stderr_arrive_byte_exact_and_separately,
+        sixty_four_mib_of_stdout_arrive_intact,
+        stdin_reaches_the_container_and_closeio_gives_it_eof,
+        a_terminal_sees_the_size_set_by_resize_pty,
+        a_resize_sent_before_a_terminal_exec_starts_is_applied_to_its_console,
+        a_binary_log_uri_runs_the_logger_with_the_namespace_from_the_command_line,
+    ));
 }

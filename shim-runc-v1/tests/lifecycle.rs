@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::thread;
 
 use common::*;
+use e2e_kit::cgroup::{self, Limit};
 use shim_proto::protobuf::Empty;
 use shim_proto::runc::ProcessDetails;
 use shim_proto::shim::{
@@ -17,11 +18,7 @@ use shim_proto::types::Status;
 
 const SIGKILL: u32 = 9;
 
-#[test]
 fn init_runs_to_exit_and_wait_reports_the_code_before_and_after() {
-    if !ready() {
-        return;
-    }
     let shim = ShimUnderTest::start(&["sh", "-c", "exit 3"], false);
     let client = Arc::new(shim.client());
     let pid = shim.create_plain(&client);
@@ -78,11 +75,7 @@ fn init_runs_to_exit_and_wait_reports_the_code_before_and_after() {
     assert_eq!((code, msg.as_str()), (9, "container must be created"));
 }
 
-#[test]
 fn deleting_a_never_started_init_reports_status_zero_and_zero_time() {
-    if !ready() {
-        return;
-    }
     let shim = ShimUnderTest::start(&["sleep", "1000"], false);
     let client = shim.client();
     let pid = shim.create_plain(&client);
@@ -93,22 +86,16 @@ fn deleting_a_never_started_init_reports_status_zero_and_zero_time() {
     assert!(shim.runc_list().is_empty());
 }
 
-#[test]
 fn killing_the_init_gives_137_and_killing_it_again_is_not_found() {
-    let Some((shim, client, _pid)) = running(&["sleep", "1000"]) else {
-        return;
-    };
+    let (shim, client, _pid) = running(&["sleep", "1000"]);
     kill_process(&client, &shim.id, SIGKILL).unwrap();
     assert_eq!(shim.wait_for(&client, &shim.id), 137);
     let (code, msg) = status_of(kill_process(&client, &shim.id, SIGKILL));
     assert_eq!(code, 5, "{msg}");
 }
 
-#[test]
 fn state_and_kill_are_answered_while_a_wait_blocks_on_the_same_connection() {
-    let Some((shim, client, pid)) = running(&["sleep", "1000"]) else {
-        return;
-    };
+    let (shim, client, pid) = running(&["sleep", "1000"]);
     let client = Arc::new(client);
     let waiter = {
         let client = client.clone();
@@ -123,11 +110,8 @@ fn state_and_kill_are_answered_while_a_wait_blocks_on_the_same_connection() {
     assert_eq!(waiter.join().unwrap().exit_status, 137);
 }
 
-#[test]
 fn pause_blocks_exec_and_resume_allows_it_again() {
-    let Some((shim, client, _pid)) = running(&["sleep", "1000"]) else {
-        return;
-    };
+    let (shim, client, _pid) = running(&["sleep", "1000"]);
     client.pause(ctx(), &Empty {}).unwrap();
     let st = state_now(&client, &shim.id);
     assert_eq!(st.status(), Status::Paused);
@@ -153,11 +137,8 @@ fn pause_blocks_exec_and_resume_allows_it_again() {
     assert_eq!(shim.wait_for(&client, "e1"), 0);
 }
 
-#[test]
 fn list_pids_names_the_init_and_each_exec() {
-    let Some((shim, client, pid)) = running(&["sleep", "1000"]) else {
-        return;
-    };
+    let (shim, client, pid) = running(&["sleep", "1000"]);
     let exec_pid = exec_started(&shim, &client, "e1", &["sleep", "1000"], Stdio3::default());
     let resp = client
         .list_pids(
@@ -183,19 +164,10 @@ fn list_pids_names_the_init_and_each_exec() {
     assert_eq!(exec_id_of(exec_pid).as_deref(), Some("e1"), "{resp:?}");
 }
 
-#[test]
 fn update_changes_the_memory_cgroup_limit() {
-    let Some((shim, client, _pid)) = running(&["sleep", "1000"]) else {
-        return;
-    };
-    let limit_file = format!(
-        "/sys/fs/cgroup/memory{}/memory.limit_in_bytes",
-        shim.cgroups_path
-    );
-    if !std::path::Path::new(&limit_file).exists() {
-        skip(&format!("no cgroup v1 memory controller at {limit_file}"));
-        return;
-    }
+    let (shim, client, _pid) = running(&["sleep", "1000"]);
+    // memory.limit_in_bytes on cgroup v1, memory.max on v2.
+    let limit_file = cgroup::file(&shim.cgroups_path, Limit::Memory);
     let limit: u64 = 48 << 20;
     let resources = serde_json::json!({ "memory": { "limit": limit } });
     let any = shim_proto::any::pack_json(shim_proto::type_url::OCI_LINUX_RESOURCES, &resources);
@@ -207,19 +179,13 @@ fn update_changes_the_memory_cgroup_limit() {
             },
         )
         .unwrap();
-    let now: u64 = std::fs::read_to_string(&limit_file)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    assert_eq!(now, limit);
+    assert_eq!(
+        cgroup::read(&limit_file),
+        Limit::Memory.expected(cgroup::Version::of_host(), limit)
+    );
 }
 
-#[test]
 fn standalone_socket_mode_serves_with_a_private_socket() {
-    if !ready() {
-        return;
-    }
     let shim = ShimUnderTest::start_with(&["true"], false, Mode::Standalone);
     let info = shim.client().shim_info(ctx(), &Empty {}).unwrap();
     assert_eq!(info.shim_pid, shim.pid());
@@ -232,11 +198,7 @@ fn standalone_socket_mode_serves_with_a_private_socket() {
     assert_eq!(mode, 0o600);
 }
 
-#[test]
 fn an_exit_is_published_through_the_containerd_binary() {
-    if !ready() {
-        return;
-    }
     // The fake containerd writes its argv and then its stdin (the event) into a fifo we read.
     let dir = TempDir::new();
     let fifo = dir.path().join("published");
@@ -275,11 +237,7 @@ fn an_exit_is_published_through_the_containerd_binary() {
     );
 }
 
-#[test]
 fn a_publish_that_fails_is_retried_in_order_until_containerd_takes_it() {
-    if !ready() {
-        return;
-    }
     // containerd is "down" for the first two attempts, then takes the event.
     let dir = TempDir::new();
     let fifo = dir.path().join("published");
@@ -312,11 +270,7 @@ fn a_publish_that_fails_is_retried_in_order_until_containerd_takes_it() {
     );
 }
 
-#[test]
 fn the_container_inherits_no_fd_of_the_shim_not_even_the_listener_on_fd_3() {
-    if !ready() {
-        return;
-    }
     // containerd's listening socket arrives on fd 3: runc and the container must never get it.
     let shim = ShimUnderTest::start(&["sh", "-c", "ls /proc/self/fd"], false);
     let client = shim.client();
@@ -339,11 +293,7 @@ fn the_container_inherits_no_fd_of_the_shim_not_even_the_listener_on_fd_3() {
     assert_eq!(fds, ["0", "1", "2", "3"], "the container saw extra fds");
 }
 
-#[test]
 fn state_and_kill_answer_while_runc_pause_is_stuck_and_state_says_pausing() {
-    if !ready() {
-        return;
-    }
     // The runtime is real runc behind a wrapper that, for `pause`, says it entered and then
     // blocks until the test opens the gate: a slow runc call, with no timing in the test.
     let shim = ShimUnderTest::start(&["sleep", "1000"], false);
@@ -408,11 +358,7 @@ fn state_and_kill_answer_while_runc_pause_is_stuck_and_state_says_pausing() {
     assert_eq!(shim.wait_for(&client, &shim.id), 137);
 }
 
-#[test]
 fn resize_pty_needs_an_id_of_a_live_process() {
-    if !ready() {
-        return;
-    }
     let shim = ShimUnderTest::start(&["sh", "-c", "exit 0"], false);
     let client = shim.client();
     let resize = |id: &str| {
@@ -442,11 +388,7 @@ fn resize_pty_needs_an_id_of_a_live_process() {
     );
 }
 
-#[test]
 fn delete_process_before_create_is_not_found() {
-    if !ready() {
-        return;
-    }
     let shim = ShimUnderTest::start(&["sleep", "1000"], false);
     let client = shim.client();
     let (code, msg) =
@@ -454,11 +396,8 @@ fn delete_process_before_create_is_not_found() {
     assert_eq!((code, msg.as_str()), (5, "process e1 does not exist"));
 }
 
-#[test]
 fn update_with_resources_that_are_not_a_json_object_is_invalid_argument() {
-    let Some((_shim, client, _pid)) = running(&["sleep", "1000"]) else {
-        return;
-    };
+    let (_shim, client, _pid) = running(&["sleep", "1000"]);
     for bad in [&b"not json"[..], b"[1, 2]"] {
         let any = shim_proto::protobuf::Any {
             type_url: shim_proto::type_url::OCI_LINUX_RESOURCES.into(),
@@ -491,11 +430,7 @@ fn update_with_resources_that_are_not_a_json_object_is_invalid_argument() {
         .unwrap();
 }
 
-#[test]
 fn a_restore_from_an_empty_checkpoint_is_created_until_start_reports_runcs_failure() {
-    if !ready() {
-        return;
-    }
     // criu cannot restore on this kernel; an empty image fails anywhere, through the same path.
     let shim = ShimUnderTest::start(&["sleep", "1000"], false);
     let client = shim.client();
@@ -531,4 +466,26 @@ fn a_restore_from_an_empty_checkpoint_is_created_until_start_reports_runcs_failu
     assert!(msg.starts_with("OCI runtime restore failed: "), "{msg}");
     assert_eq!(state(&client).status(), Status::Created);
     client.delete(ctx(), &Empty {}).unwrap();
+}
+
+fn main() {
+    trials::run(trials::trials!(
+        missing();
+        init_runs_to_exit_and_wait_reports_the_code_before_and_after,
+        deleting_a_never_started_init_reports_status_zero_and_zero_time,
+        killing_the_init_gives_137_and_killing_it_again_is_not_found,
+        state_and_kill_are_answered_while_a_wait_blocks_on_the_same_connection,
+        pause_blocks_exec_and_resume_allows_it_again,
+        list_pids_names_the_init_and_each_exec,
+        update_changes_the_memory_cgroup_limit,
+        standalone_socket_mode_serves_with_a_private_socket,
+        an_exit_is_published_through_the_containerd_binary,
+        a_publish_that_fails_is_retried_in_order_until_containerd_takes_it,
+        the_container_inherits_no_fd_of_the_shim_not_even_the_listener_on_fd_3,
+        state_and_kill_answer_while_runc_pause_is_stuck_and_state_says_pausing,
+        resize_pty_needs_an_id_of_a_live_process,
+        delete_process_before_create_is_not_found,
+        update_with_resources_that_are_not_a_json_object_is_invalid_argument,
+        a_restore_from_an_empty_checkpoint_is_created_until_start_reports_runcs_failure,
+    ));
 }

@@ -57,11 +57,7 @@ fn raw(shim: &ShimUnderTest) -> UnixStream {
     s
 }
 
-#[test]
 fn invalid_ids_are_invalid_argument_and_create_nothing() {
-    if !ready() {
-        return;
-    }
     let shim = ShimUnderTest::start(&["sleep", "1000"], false);
     let client = shim.client();
     for id in ["a/b", "..", "a\0b", &"x".repeat(1100), ""] {
@@ -82,11 +78,7 @@ fn invalid_ids_are_invalid_argument_and_create_nothing() {
     shim.create_plain(&client);
 }
 
-#[test]
 fn a_huge_id_is_refused_by_every_method_without_being_echoed() {
-    if !ready() {
-        return;
-    }
     let shim = ShimUnderTest::start(&["sleep", "1000"], false);
     let mut sock = raw(&shim);
     let huge = "x".repeat(1 << 20);
@@ -136,11 +128,7 @@ fn a_huge_id_is_refused_by_every_method_without_being_echoed() {
     }
 }
 
-#[test]
 fn relative_or_missing_bundles_are_invalid_argument() {
-    if !ready() {
-        return;
-    }
     let shim = ShimUnderTest::start(&["sleep", "1000"], false);
     let client = shim.client();
     for bundle in ["bundle", "", "/nonexistent/shim-it-bundle"] {
@@ -155,11 +143,7 @@ fn relative_or_missing_bundles_are_invalid_argument() {
     assert!(shim.runc_list().is_empty());
 }
 
-#[test]
 fn unknown_any_type_urls_are_invalid_argument() {
-    if !ready() {
-        return;
-    }
     let shim = ShimUnderTest::start(&["sleep", "1000"], false);
     let client = shim.client();
     let bogus = Any {
@@ -186,11 +170,7 @@ fn unknown_any_type_urls_are_invalid_argument() {
     assert_eq!(status_of(client.exec(ctx(), &exec)).0, 3);
 }
 
-#[test]
 fn malformed_requests_get_an_answer_and_the_connection_survives() {
-    if !ready() {
-        return;
-    }
     let shim = ShimUnderTest::start(&["sleep", "1000"], false);
     let mut sock = raw(&shim);
 
@@ -223,11 +203,7 @@ fn malformed_requests_get_an_answer_and_the_connection_survives() {
     );
 }
 
-#[test]
 fn even_stream_ids_are_invalid_argument_and_odd_ones_are_served() {
-    if !ready() {
-        return;
-    }
     let shim = ShimUnderTest::start(&["sleep", "1000"], false);
     let mut sock = raw(&shim);
     for stream in [0u32, 1, 2, 3] {
@@ -248,11 +224,7 @@ fn even_stream_ids_are_invalid_argument_and_odd_ones_are_served() {
     }
 }
 
-#[test]
 fn an_oversized_frame_is_refused_and_the_shim_stays_up() {
-    if !ready() {
-        return;
-    }
     let shim = ShimUnderTest::start(&["sleep", "1000"], false);
     let mut sock = raw(&shim);
     let big = vec![0u8; 5 << 20];
@@ -345,11 +317,7 @@ fn pipeline_unread(
     (base, peak, after)
 }
 
-#[test]
 fn a_client_pipelining_huge_requests_without_reading_cannot_grow_the_shim() {
-    if !ready() {
-        return;
-    }
     // Replies as big as the requests: Create names the options type it refuses.
     let bogus_create = |url: &str| {
         CreateTaskRequest {
@@ -396,11 +364,8 @@ fn wait_in_flight(shim: &ShimUnderTest) -> UnixStream {
     sock
 }
 
-#[test]
 fn a_client_that_disconnects_mid_wait_harms_nothing() {
-    let Some((shim, client, _)) = running(&["sleep", "1000"]) else {
-        return;
-    };
+    let (shim, client, _) = running(&["sleep", "1000"]);
     drop(wait_in_flight(&shim));
     let st = state_now(&client, &shim.id);
     assert_eq!(st.status(), shim_proto::types::Status::Running);
@@ -409,11 +374,8 @@ fn a_client_that_disconnects_mid_wait_harms_nothing() {
     client.shim_info(ctx(), &Empty {}).unwrap();
 }
 
-#[test]
 fn abandoned_waits_keep_neither_threads_nor_sockets_once_their_clients_hang_up() {
-    let Some((shim, client, _)) = running(&["sleep", "1000"]) else {
-        return;
-    };
+    let (shim, client, _) = running(&["sleep", "1000"]);
     let fds = || {
         std::fs::read_dir(format!("/proc/{}/fd", shim.pid()))
             .unwrap()
@@ -450,11 +412,8 @@ fn threads(pid: u32) -> usize {
         .unwrap_or(0)
 }
 
-#[test]
 fn ten_thousand_waits_from_connections_closed_at_once_cost_tens_of_threads_not_thousands() {
-    let Some((shim, client, _)) = running(&["sleep", "1000"]) else {
-        return;
-    };
+    let (shim, client, _) = running(&["sleep", "1000"]);
     let pid = shim.pid();
     let idle = threads(pid);
     // Sample the thread count from before the storm until the shim has run every job of it.
@@ -506,11 +465,7 @@ fn ten_thousand_waits_from_connections_closed_at_once_cost_tens_of_threads_not_t
     assert_eq!(shim.wait_for(&client, &shim.id), 137);
 }
 
-#[test]
 fn a_shim_out_of_file_descriptors_still_serves_a_new_client_state_kill_and_wait() {
-    if !ready() {
-        return;
-    }
     // 64 fds and no more (soft = hard: raising the soft limit cannot help).
     const LIMIT: usize = 64;
     let shim =
@@ -583,11 +538,7 @@ fn a_shim_out_of_file_descriptors_still_serves_a_new_client_state_kill_and_wait(
     shim.client().shim_info(ctx(), &Empty {}).unwrap();
 }
 
-#[test]
 fn the_shim_raises_its_open_file_limit_and_its_children_start_with_the_original() {
-    if !ready() {
-        return;
-    }
     let dir = TempDir::new();
     let seen = dir.path().join("limits");
     // The publish binary is a child of the shim like runc and the loggers: it says what it got.
@@ -662,11 +613,7 @@ fn client_as(uid: u32, socket: &std::path::Path) -> Option<i32> {
     cmd.status().unwrap().code()
 }
 
-#[test]
 fn a_connection_from_another_user_is_refused() {
-    if !ready() {
-        return;
-    }
     let shim = ShimUnderTest::start(&["sleep", "1000"], false);
     // Let the other user reach the socket at all (the check under test is the peer credential one).
     use std::os::unix::fs::PermissionsExt;
@@ -684,4 +631,24 @@ fn a_connection_from_another_user_is_refused() {
     );
     // We are still served.
     shim.client().shim_info(ctx(), &Empty {}).unwrap();
+}
+
+fn main() {
+    trials::run(trials::trials!(
+        missing();
+        invalid_ids_are_invalid_argument_and_create_nothing,
+        a_huge_id_is_refused_by_every_method_without_being_echoed,
+        relative_or_missing_bundles_are_invalid_argument,
+        unknown_any_type_urls_are_invalid_argument,
+        malformed_requests_get_an_answer_and_the_connection_survives,
+        even_stream_ids_are_invalid_argument_and_odd_ones_are_served,
+        an_oversized_frame_is_refused_and_the_shim_stays_up,
+        a_client_pipelining_huge_requests_without_reading_cannot_grow_the_shim,
+        a_client_that_disconnects_mid_wait_harms_nothing,
+        abandoned_waits_keep_neither_threads_nor_sockets_once_their_clients_hang_up,
+        ten_thousand_waits_from_connections_closed_at_once_cost_tens_of_threads_not_thousands,
+        a_shim_out_of_file_descriptors_still_serves_a_new_client_state_kill_and_wait,
+        the_shim_raises_its_open_file_limit_and_its_children_start_with_the_original,
+        a_connection_from_another_user_is_refused,
+    ));
 }

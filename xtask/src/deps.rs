@@ -204,7 +204,14 @@ fn apt_get_args(args: &[&str]) -> Vec<String> {
 
 /// Wait, up to APT_LOCK_WAIT, until no other process holds any of these apt/dpkg locks.
 fn wait_for_apt_locks(locks: &[&str]) -> Result<()> {
-    let deadline = Instant::now() + APT_LOCK_WAIT;
+    wait_for_locks(locks, APT_LOCK_WAIT, |line| println!("{line}"))
+}
+
+/// Wait, up to `limit`, until no other process holds any of `locks`; `say` is told once what
+/// we wait for and who holds it. An error names the lock still held at the limit.
+fn wait_for_locks(locks: &[&str], limit: Duration, mut say: impl FnMut(&str)) -> Result<()> {
+    let deadline = Instant::now() + limit;
+    let minutes = limit.as_secs() / 60;
     let mut told = false;
     loop {
         let Some((lock, holder)) = locks
@@ -214,18 +221,16 @@ fn wait_for_apt_locks(locks: &[&str]) -> Result<()> {
             return Ok(());
         };
         if !told {
-            println!(
+            say(&format!(
                 "waiting for the apt lock held by another apt/dpkg (e.g. unattended-upgrades), \
-                 up to {} min: {lock} is held by {holder}",
-                APT_LOCK_WAIT.as_secs() / 60
-            );
+                 up to {minutes} min: {lock} is held by {holder}"
+            ));
             told = true;
         }
         if Instant::now() >= deadline {
             bail!(
-                "{lock} is still held by {holder} after {} min; run cargo xtask deps again \
-                 once that apt/dpkg is done",
-                APT_LOCK_WAIT.as_secs() / 60
+                "{lock} is still held by {holder} after {minutes} min; run cargo xtask deps again \
+                 once that apt/dpkg is done"
             );
         }
         thread::sleep(Duration::from_secs(1));
@@ -301,6 +306,62 @@ mod tests {
             apt_get_args(&["install", "-y", "runc"]),
             ["-o", "DPkg::Lock::Timeout=600", "install", "-y", "runc"]
         );
+    }
+
+    /// A temp file with an open file description write lock on it (as apt's), released on drop.
+    fn held_lock(tag: &str) -> (std::path::PathBuf, File) {
+        let path = std::env::temp_dir().join(format!("xtask-{tag}-{}", std::process::id()));
+        let holder = File::create(&path).unwrap();
+        // SAFETY: as in lock_holder; F_OFD_SETLK wants l_pid = 0.
+        let mut lock: libc::flock = unsafe { std::mem::zeroed() };
+        lock.l_type = libc::F_WRLCK as libc::c_short;
+        lock.l_whence = libc::SEEK_SET as libc::c_short;
+        // SAFETY: an open fd and a valid flock.
+        let rc = unsafe { libc::fcntl(holder.as_raw_fd(), libc::F_OFD_SETLK, &lock) };
+        assert_eq!(rc, 0);
+        (path, holder)
+    }
+
+    #[test]
+    fn deps_waits_for_a_held_apt_lock_saying_so_and_goes_on_once_it_is_free() {
+        let (path, holder) = held_lock("wait-test");
+        let released = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = std::sync::Arc::clone(&released);
+        let letting_go = thread::spawn(move || {
+            thread::sleep(Duration::from_millis(1500));
+            flag.store(true, std::sync::atomic::Ordering::SeqCst);
+            drop(holder);
+        });
+        let mut said = Vec::new();
+        let lock = path.to_str().unwrap();
+        wait_for_locks(&[lock], APT_LOCK_WAIT, |l| said.push(l.to_string())).unwrap();
+        assert!(
+            released.load(std::sync::atomic::Ordering::SeqCst),
+            "went on while the lock was held"
+        );
+        assert_eq!(said.len(), 1, "{said:?}");
+        assert!(
+            said[0].starts_with("waiting for the apt lock")
+                && said[0].ends_with(&format!("{lock} is held by another process")),
+            "{said:?}"
+        );
+        letting_go.join().unwrap();
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn deps_fails_naming_the_lock_still_held_at_the_limit() {
+        let (path, holder) = held_lock("limit-test");
+        let lock = path.to_str().unwrap();
+        let err = wait_for_locks(&[lock], Duration::ZERO, |_| {}).unwrap_err();
+        assert!(
+            err.to_string().starts_with(&format!(
+                "{lock} is still held by another process after 0 min"
+            )),
+            "{err}"
+        );
+        drop(holder);
+        std::fs::remove_file(&path).unwrap();
     }
 
     #[test]

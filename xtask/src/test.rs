@@ -163,7 +163,9 @@ fn tee(
     Ok(())
 }
 
-/// Add up libtest's `test result:` lines and the plain `N passed, N failed` lines of harness=false tests.
+/// Add up the `test result:` lines of libtest and of libtest-mimic (the harness=false binaries
+/// on `trials`, whose tests missing a prerequisite are ignored: counted as skipped), and plain
+/// `N passed, N failed` lines.
 fn count(line: &str, c: &mut Counts) {
     let line = line.trim();
     let body = match line.strip_prefix("test result: ") {
@@ -199,5 +201,22 @@ mod tests {
         count("6 passed, 0 failed", &mut c);
         count("test foo ... ok", &mut c);
         assert_eq!((c.passed, c.failed, c.skipped), (14, 3, 2));
+    }
+
+    #[test]
+    fn libtest_mimic_closing_lines_count_ignored_tests_as_skipped_not_passed() {
+        let mut c = Counts::default();
+        // A trials binary run unprivileged: every test ignored for its missing prerequisite.
+        count("ignoring 9 test(s): missing: not root", &mut c);
+        count(
+            "test init_and_execs_live_and_die_in_contract_order ... ignored",
+            &mut c,
+        );
+        count("test result: ok. 0 passed; 0 failed; 9 ignored; 0 measured; 0 filtered out; finished in 0.00s", &mut c);
+        assert_eq!((c.passed, c.failed, c.skipped), (0, 0, 9));
+        // The same as root, with one failure; then one with its status coloured (--color always).
+        count("test result: FAILED. 8 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out; finished in 12.34s", &mut c);
+        count("test result: \x1b[32mok\x1b[0m. 2 passed; 0 failed; 1 ignored; 0 measured; 3 filtered out; finished in 0.01s", &mut c);
+        assert_eq!((c.passed, c.failed, c.skipped), (10, 1, 10));
     }
 }

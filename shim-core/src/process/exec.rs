@@ -1,5 +1,6 @@
 //! An exec process: added in created state, started with `runc exec --detach`, signalled directly.
 
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -18,6 +19,59 @@ struct Fields {
     pid: u32,
 }
 
+/// How Kill reaches the process: through a pidfd, which stays pinned to this process (a pid the
+/// kernel gave to another process after the reaper took this one's exit is never signalled); by
+/// pid where the kernel has no pidfds; not at all once it is gone.
+enum Signaller {
+    Unstarted,
+    Pidfd(OwnedFd),
+    Pid,
+    Gone,
+}
+
+impl Signaller {
+    /// A pidfd for `pid`, just started: Gone if it was already reaped (its pid may be another's).
+    fn open(pid: u32) -> Signaller {
+        let Ok(pid) = libc::pid_t::try_from(pid) else {
+            return Signaller::Pid;
+        };
+        // SAFETY: pidfd_open takes a pid and flags and returns a new fd (close-on-exec) or -1.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+        match i32::try_from(fd) {
+            // SAFETY: a fresh fd that nothing else owns.
+            Ok(fd) if fd >= 0 => Signaller::Pidfd(unsafe { OwnedFd::from_raw_fd(fd) }),
+            _ if nix::Error::last() == nix::Error::ESRCH => Signaller::Gone,
+            _ => Signaller::Pid,
+        }
+    }
+
+    /// Send `sig`: the raw result (0 or -1 with errno), or None when the process is gone.
+    fn send(&self, pid: i32, sig: i32) -> Option<Result<(), nix::Error>> {
+        let rc = match self {
+            // SAFETY: pidfd_send_signal with our open pidfd, a signal number, no siginfo, no flags.
+            Signaller::Pidfd(fd) => unsafe {
+                libc::syscall(
+                    libc::SYS_pidfd_send_signal,
+                    fd.as_raw_fd(),
+                    sig,
+                    std::ptr::null::<libc::siginfo_t>(),
+                    0,
+                )
+            },
+            // SAFETY: kill(2) takes two integers and touches no memory of ours.
+            Signaller::Pid | Signaller::Unstarted => {
+                libc::c_long::from(unsafe { libc::kill(pid, sig) })
+            }
+            Signaller::Gone => return None,
+        };
+        Some(if rc == 0 {
+            Ok(())
+        } else {
+            Err(nix::Error::last())
+        })
+    }
+}
+
 pub struct Exec {
     pub id: String,
     pub container_id: String,
@@ -34,6 +88,8 @@ pub struct Exec {
     /// Its exit was claimed from the reaper: the pid is free for the kernel to reuse, so no
     /// signal may go to it any more, even while the exit waits for its output to drain.
     reaped: AtomicBool,
+    /// How Kill signals it (a pidfd from its start until its exit is claimed).
+    signaller: Mutex<Signaller>,
     pub exit: ExitCell,
     pub stdio: ProcIo,
 }
@@ -60,6 +116,7 @@ impl Exec {
             }),
             op: Mutex::new(()),
             reaped: AtomicBool::new(false),
+            signaller: Mutex::new(Signaller::Unstarted),
             exit: ExitCell::default(),
             stdio: ProcIo::default(),
         }
@@ -108,6 +165,7 @@ impl Exec {
             .exec(&self.container_id, &self.spec, &opts, stdio)?;
         prepared.finish(&self.io, &self.stdio, &what)?;
         let pid = read_pid_file(&self.pid_file())?;
+        *self.signaller() = Signaller::open(pid);
         let mut f = self.fields();
         f.pid = pid;
         if f.state == ExecState::Created {
@@ -133,14 +191,17 @@ impl Exec {
         let (Ok(pid), Ok(sig)) = (i32::try_from(pid), i32::try_from(signal)) else {
             return Err(Error::InvalidArgument(format!("invalid signal {signal}")));
         };
-        // SAFETY: kill(2) takes two integers and touches no memory of ours.
-        if unsafe { libc::kill(pid, sig) } == 0 {
-            return Ok(());
-        }
-        match nix::Error::last() {
-            nix::Error::ESRCH => Err(Error::NotFound("process already finished".into())),
-            nix::Error::EINVAL => Err(Error::InvalidArgument(format!("invalid signal {signal}"))),
-            e => Err(Error::Internal(format!("kill {pid}: {e}"))),
+        // Under the lock, so that the claim of its exit cannot close the pidfd meanwhile.
+        let sent = self.signaller().send(pid, sig);
+        match sent {
+            Some(Ok(())) => Ok(()),
+            None | Some(Err(nix::Error::ESRCH)) => {
+                Err(Error::NotFound("process already finished".into()))
+            }
+            Some(Err(nix::Error::EINVAL)) => {
+                Err(Error::InvalidArgument(format!("invalid signal {signal}")))
+            }
+            Some(Err(e)) => Err(Error::Internal(format!("kill {pid}: {e}"))),
         }
     }
 
@@ -165,6 +226,11 @@ impl Exec {
     /// The reaper reported its death: its pid may be reused from now on.
     pub(crate) fn reaped(&self) {
         self.reaped.store(true, Ordering::SeqCst);
+        *self.signaller() = Signaller::Gone;
+    }
+
+    fn signaller(&self) -> MutexGuard<'_, Signaller> {
+        self.signaller.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Record its exit (its output already had its time to drain). False if already recorded.

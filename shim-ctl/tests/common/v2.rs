@@ -3,7 +3,7 @@
 //! only in there), driven with `ctr`, torn down on drop. Scenarios run against Go's
 //! containerd-shim-runc-v2 and, when it is built, our containerd-shim-rsrunc-v2.
 
-use super::{require_all, which, BUSYBOX, HANG_GUARD};
+use super::{which, BUSYBOX, HANG_GUARD};
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::symlink;
 use std::os::unix::process::CommandExt;
@@ -80,31 +80,28 @@ fn missing(kind: V2Kind) -> Option<String> {
     None
 }
 
-/// Runs `scenario` against `kind`, or says why not:
-/// - Go's shim: skipped when something is missing, a failure under SHIM_REQUIRE_ROOT_TESTS=1;
-/// - ours: skipped when missing; when present it runs, but until SHIM_CTL_V2_OURS=1 a failure is
+/// The trial `name` running `scenario` against `kind`:
+/// - Go's shim: ignored when something is missing, a failure under SHIM_REQUIRE_ROOT_TESTS=1;
+/// - ours: ignored when missing; when present it runs, but until SHIM_CTL_V2_OURS=1 a failure is
 ///   reported and not counted. With SHIM_CTL_V2_OURS=1 it counts, and so does its absence under
 ///   SHIM_REQUIRE_ROOT_TESTS=1.
-pub fn run_v2(test: &str, kind: V2Kind, scenario: fn(V2Kind)) {
+pub fn v2_trial(name: String, kind: V2Kind, scenario: fn(V2Kind)) -> trials::Trial {
     let counted = kind == V2Kind::Go || ours_switched_on();
-    if let Some(why) = missing(kind) {
-        if counted && require_all() {
-            panic!("{test} ({kind:?}): SHIM_REQUIRE_ROOT_TESTS=1 but {why}");
-        }
-        eprintln!("skipping {test} ({kind:?}): {why}");
-        return;
-    }
-    if counted {
-        scenario(kind);
-        return;
-    }
-    if let Err(e) = std::panic::catch_unwind(|| scenario(kind)) {
-        let why = e
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_default();
-        eprintln!("{test} failed against our v2 shim, not counted until {OURS_SWITCH}=1: {why}");
+    match missing(kind) {
+        Some(why) if !counted => trials::ignored(name, &format!("missing: {why}")),
+        missing if counted => trials::trial(name, missing.as_deref(), move || scenario(kind)),
+        _ => trials::trial(name.clone(), None, move || {
+            if let Err(e) = std::panic::catch_unwind(|| scenario(kind)) {
+                let why = e
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default();
+                eprintln!(
+                    "{name} failed against our v2 shim, not counted until {OURS_SWITCH}=1: {why}"
+                );
+            }
+        }),
     }
 }
 

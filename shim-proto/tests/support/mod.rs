@@ -12,18 +12,10 @@ use shim_proto::shim::ShimClient;
 
 pub const GO_SHIM: &str = "/usr/bin/containerd-shim";
 
-/// The Go shim's path, or `None` after printing why the caller should skip.
-/// With `SHIM_REQUIRE_ROOT_TESTS=1` a missing shim is a failure instead.
-pub fn go_shim_or_skip(test: &str) -> Option<&'static Path> {
-    let path = Path::new(GO_SHIM);
-    if path.exists() {
-        return Some(path);
-    }
-    if std::env::var("SHIM_REQUIRE_ROOT_TESTS").as_deref() == Ok("1") {
-        panic!("{test}: {GO_SHIM} is missing and SHIM_REQUIRE_ROOT_TESTS=1");
-    }
-    eprintln!("skipping {test}: {GO_SHIM} is not installed");
-    None
+/// Why the Go shim cannot be run here, if it cannot (`trials` ignores the tests needing it,
+/// or fails them under `SHIM_REQUIRE_ROOT_TESTS=1`).
+pub fn go_shim_missing() -> Option<String> {
+    (!Path::new(GO_SHIM).exists()).then(|| format!("{GO_SHIM} is not installed"))
 }
 
 /// A directory removed (recursively) on drop.
@@ -199,27 +191,15 @@ pub fn to_hex(bytes: &[u8]) -> String {
 pub const RUNC: &str = "/usr/sbin/runc";
 pub const BUSYBOX: &str = "/usr/bin/busybox";
 
-/// True when a real container can run here (root, runc, busybox); otherwise prints why not.
-/// With `SHIM_REQUIRE_ROOT_TESTS=1` a missing prerequisite is a failure instead.
-pub fn can_run_containers(test: &str) -> bool {
-    let missing = if nix::unistd::geteuid().as_raw() != 0 {
-        Some("not root".to_string())
-    } else {
-        [RUNC, BUSYBOX]
-            .iter()
-            .find(|p| !Path::new(p).exists())
-            .map(|p| format!("{p} is missing"))
-    };
-    match missing {
-        None => true,
-        Some(why) if std::env::var("SHIM_REQUIRE_ROOT_TESTS").as_deref() == Ok("1") => {
-            panic!("{test}: {why} and SHIM_REQUIRE_ROOT_TESTS=1")
-        }
-        Some(why) => {
-            eprintln!("skipping {test}: {why}");
-            false
-        }
+/// Why a real container cannot run here (not root, no runc or busybox), if it cannot.
+pub fn containers_missing() -> Option<String> {
+    if nix::unistd::geteuid().as_raw() != 0 {
+        return Some("not root".to_string());
     }
+    [RUNC, BUSYBOX]
+        .iter()
+        .find(|p| !Path::new(p).exists())
+        .map(|p| format!("{p} is missing"))
 }
 
 /// Writes an OCI bundle running `busybox sleep 3600` from a rootfs holding only busybox.

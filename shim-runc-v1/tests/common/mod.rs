@@ -48,33 +48,19 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}{}-{n}-{:x}", std::process::id(), nanos & 0xffff)
 }
 
-/// The one way a test of this crate skips: prints why, or panics when SHIM_REQUIRE_ROOT_TESTS=1
-/// (then everything must run). The caller returns after it.
-pub fn skip(why: &str) {
-    if std::env::var("SHIM_REQUIRE_ROOT_TESTS").as_deref() == Ok("1") {
-        panic!("SHIM_REQUIRE_ROOT_TESTS=1 but {why}");
-    }
-    eprintln!("skipping: {why}");
-}
-
-/// Root and runc are needed. Skip (print why, return false) unless SHIM_REQUIRE_ROOT_TESTS=1.
-pub fn ready() -> bool {
+/// What this machine lacks for these tests (root, runc, busybox), if anything: every test is
+/// then ignored, or failed under SHIM_REQUIRE_ROOT_TESTS=1 (`trials`).
+pub fn missing() -> Option<String> {
     let why = if !nix::unistd::geteuid().is_root() {
-        Some("not running as root")
+        "not running as root"
     } else if which("runc").is_none() {
-        Some("runc not found in PATH")
+        "runc not found in PATH"
     } else if !Path::new("/usr/bin/busybox").exists() {
-        Some("/usr/bin/busybox missing")
+        "/usr/bin/busybox missing"
     } else {
-        None
+        return None;
     };
-    match why {
-        None => true,
-        Some(why) => {
-            skip(why);
-            false
-        }
-    }
+    Some(why.to_string())
 }
 
 pub fn which(name: &str) -> Option<PathBuf> {
@@ -697,11 +683,8 @@ pub fn open_writer(path: &Path) -> mpsc::Receiver<File> {
     rx
 }
 
-/// A shim whose init (`args`, no stdio) is created and started. None when tests must skip.
-pub fn running(args: &[&str]) -> Option<(ShimUnderTest, ShimClient, u32)> {
-    if !ready() {
-        return None;
-    }
+/// A shim whose init (`args`, no stdio) is created and started.
+pub fn running(args: &[&str]) -> (ShimUnderTest, ShimClient, u32) {
     let shim = ShimUnderTest::start(args, false);
     let client = shim.client();
     let created = shim.create_plain(&client);
@@ -710,7 +693,7 @@ pub fn running(args: &[&str]) -> Option<(ShimUnderTest, ShimClient, u32)> {
         created, started,
         "Start must report the pid Create returned"
     );
-    Some((shim, client, started))
+    (shim, client, started)
 }
 
 /// Exec `args` as `exec_id` with the given stdio and start it; returns its pid.

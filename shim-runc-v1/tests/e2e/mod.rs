@@ -15,6 +15,20 @@ use std::thread;
 use report::{Outcome, Ran};
 use shims::Shim;
 
+/// Why no row can run here, if none can: not root, a tool missing, or not one configured shim
+/// built. Every row is then ignored, or failed under SHIM_REQUIRE_ROOT_TESTS=1 (`trials`); a
+/// row that can run for some shims records the others as skipped (report.rs).
+pub fn missing() -> Option<String> {
+    if let Err(why) = prereq::missing(&["containerd", "ctr"]) {
+        return Some(why);
+    }
+    let absent: Vec<String> = shims::configured()
+        .into_iter()
+        .map(|choice| choice.err().map(|(_, why)| why))
+        .collect::<Option<_>>()?;
+    Some(absent.join("; "))
+}
+
 /// Runs `body` once per configured shim, concurrently, and records each outcome (report.rs).
 /// Panics if any shim failed. `body` returns `()` or a [`Ran`].
 pub fn each_shim<R: Into<Ran> + Send + 'static>(row: &str, body: fn(&Shim) -> R) {

@@ -1,5 +1,6 @@
 //! What is fuzzed: the server's frame reader, ttrpc request decoding, every request message a
-//! front decodes (the `requests!` table), and the helpers that quote client strings.
+//! front decodes (the `requests!` table: runtime v1's Shim, task v2's and v3's Task), the runtime
+//! options the v2 shim reads on stdin, and the helpers that quote client strings.
 
 use prost::Message;
 use shim_core::validate;
@@ -7,12 +8,16 @@ use shim_host::server::frames::{Incoming, Reader};
 use shim_host::wire::{self, HEADER_LEN, MAX_PAYLOAD, TYPE_REQUEST, TYPE_RESPONSE};
 use shim_proto::protobuf::{Any, Empty};
 use shim_proto::runc::{CheckpointOptions, CreateOptions};
+use shim_proto::runc_v1_options::{CheckpointOptions as V1CheckpointOptions, Options as V1Options};
 use shim_proto::shim::{
     CheckpointTaskRequest, CloseIoRequest, CreateTaskRequest, DeleteProcessRequest,
     ExecProcessRequest, KillRequest, ListPidsRequest, ResizePtyRequest, StartRequest, StateRequest,
     UpdateTaskRequest, WaitRequest,
 };
-use shim_proto::type_url::{CHECKPOINT_OPTIONS, CREATE_OPTIONS};
+use shim_proto::type_url::{
+    CHECKPOINT_OPTIONS, CREATE_OPTIONS, OCI_PROCESS, RUNC_V1_CHECKPOINT_OPTIONS, RUNC_V1_OPTIONS,
+};
+use shim_proto::{task_v2 as v2, task_v3 as v3};
 
 use crate::engine::{fnv, Rng, Target};
 
@@ -21,6 +26,7 @@ pub const TARGETS: &[Target] = &[
     ("frames", frames),
     ("server-path", server_path),
     ("request-messages", request_messages),
+    ("runtime-options-stdin", runtime_options_stdin),
     ("client-strings", client_strings),
 ];
 
@@ -34,7 +40,9 @@ pub struct Request {
 
 /// The request table, one line per message: `"Method" => Type` decodes the payload as `Type`
 /// (and checks the round trip); `[check]` after it also runs `check` on the decoded message.
-/// The v2 Task service goes in as a second block of the same form.
+/// The task v2 and v3 Task services (the same messages in two packages) are blocks of the same
+/// form, checked as the v2 front's dispatch checks them: ids within bounds (`ids`), then the
+/// options (`containerd.runc.v1.Options`, `.CheckpointOptions`), exec spec and resources Anys.
 macro_rules! requests {
     ($($service:literal { $($method:literal => $ty:ty $([$check:expr])?,)* })*) => {
         pub const REQUESTS: &[Request] = &[$($(Request {
@@ -63,12 +71,50 @@ requests! {
         "Resume" => Empty,
         "Checkpoint" => CheckpointTaskRequest [|m: &CheckpointTaskRequest| options::<CheckpointOptions>(&m.options, CHECKPOINT_OPTIONS)],
         "Kill" => KillRequest,
-        "Exec" => ExecProcessRequest,
+        "Exec" => ExecProcessRequest [|m: &ExecProcessRequest| spec(&m.spec)],
         "ResizePty" => ResizePtyRequest,
         "CloseIO" => CloseIoRequest,
         "ShimInfo" => Empty,
         "Update" => UpdateTaskRequest [|m: &UpdateTaskRequest| resources(&m.resources)],
         "Wait" => WaitRequest,
+    }
+    "containerd.task.v2.Task" {
+        "State" => v2::StateRequest [|m: &v2::StateRequest| ids(&m.id, Some(&m.exec_id))],
+        "Create" => v2::CreateTaskRequest [|m: &v2::CreateTaskRequest| { ids(&m.id, None); options::<V1Options>(&m.options, RUNC_V1_OPTIONS) }],
+        "Start" => v2::StartRequest [|m: &v2::StartRequest| ids(&m.id, Some(&m.exec_id))],
+        "Delete" => v2::DeleteRequest [|m: &v2::DeleteRequest| ids(&m.id, Some(&m.exec_id))],
+        "Pids" => v2::PidsRequest [|m: &v2::PidsRequest| ids(&m.id, None)],
+        "Pause" => v2::PauseRequest [|m: &v2::PauseRequest| ids(&m.id, None)],
+        "Resume" => v2::ResumeRequest [|m: &v2::ResumeRequest| ids(&m.id, None)],
+        "Checkpoint" => v2::CheckpointTaskRequest [|m: &v2::CheckpointTaskRequest| { ids(&m.id, None); options::<V1CheckpointOptions>(&m.options, RUNC_V1_CHECKPOINT_OPTIONS) }],
+        "Kill" => v2::KillRequest [|m: &v2::KillRequest| ids(&m.id, Some(&m.exec_id))],
+        "Exec" => v2::ExecProcessRequest [|m: &v2::ExecProcessRequest| { ids(&m.id, Some(&m.exec_id)); spec(&m.spec) }],
+        "ResizePty" => v2::ResizePtyRequest [|m: &v2::ResizePtyRequest| ids(&m.id, Some(&m.exec_id))],
+        "CloseIO" => v2::CloseIoRequest [|m: &v2::CloseIoRequest| ids(&m.id, Some(&m.exec_id))],
+        "Update" => v2::UpdateTaskRequest [|m: &v2::UpdateTaskRequest| { ids(&m.id, None); resources(&m.resources) }],
+        "Wait" => v2::WaitRequest [|m: &v2::WaitRequest| ids(&m.id, Some(&m.exec_id))],
+        "Stats" => v2::StatsRequest [|m: &v2::StatsRequest| ids(&m.id, None)],
+        "Connect" => v2::ConnectRequest [|m: &v2::ConnectRequest| ids(&m.id, None)],
+        "Shutdown" => v2::ShutdownRequest [|m: &v2::ShutdownRequest| ids(&m.id, None)],
+    }
+    "containerd.task.v3.Task" {
+        "State" => v3::StateRequest [|m: &v3::StateRequest| ids(&m.id, Some(&m.exec_id))],
+        "Create" => v3::CreateTaskRequest [|m: &v3::CreateTaskRequest| { ids(&m.id, None); options::<V1Options>(&m.options, RUNC_V1_OPTIONS) }],
+        "Start" => v3::StartRequest [|m: &v3::StartRequest| ids(&m.id, Some(&m.exec_id))],
+        "Delete" => v3::DeleteRequest [|m: &v3::DeleteRequest| ids(&m.id, Some(&m.exec_id))],
+        "Pids" => v3::PidsRequest [|m: &v3::PidsRequest| ids(&m.id, None)],
+        "Pause" => v3::PauseRequest [|m: &v3::PauseRequest| ids(&m.id, None)],
+        "Resume" => v3::ResumeRequest [|m: &v3::ResumeRequest| ids(&m.id, None)],
+        "Checkpoint" => v3::CheckpointTaskRequest [|m: &v3::CheckpointTaskRequest| { ids(&m.id, None); options::<V1CheckpointOptions>(&m.options, RUNC_V1_CHECKPOINT_OPTIONS) }],
+        "Kill" => v3::KillRequest [|m: &v3::KillRequest| ids(&m.id, Some(&m.exec_id))],
+        "Exec" => v3::ExecProcessRequest [|m: &v3::ExecProcessRequest| { ids(&m.id, Some(&m.exec_id)); spec(&m.spec) }],
+        "ResizePty" => v3::ResizePtyRequest [|m: &v3::ResizePtyRequest| ids(&m.id, Some(&m.exec_id))],
+        "CloseIO" => v3::CloseIoRequest [|m: &v3::CloseIoRequest| ids(&m.id, Some(&m.exec_id))],
+        "Update" => v3::UpdateTaskRequest [|m: &v3::UpdateTaskRequest| { ids(&m.id, None); resources(&m.resources) }],
+        "Wait" => v3::WaitRequest [|m: &v3::WaitRequest| ids(&m.id, Some(&m.exec_id))],
+        "Stats" => v3::StatsRequest [|m: &v3::StatsRequest| ids(&m.id, None)],
+        "Connect" => v3::ConnectRequest [|m: &v3::ConnectRequest| ids(&m.id, None)],
+        "Shutdown" => v3::ShutdownRequest [|m: &v3::ShutdownRequest| ids(&m.id, None)],
     }
 }
 
@@ -86,6 +132,41 @@ fn decode<M: Message + Default + PartialEq>(bytes: &[u8]) -> Option<M> {
 fn options<M: Message + Default>(any: &Option<Any>, expected: &str) {
     if let Err(s) = shim_host::options::decode::<M>(any.as_ref(), expected) {
         assert!(s.message.len() < 300, "a {}-byte message", s.message.len());
+    }
+}
+
+/// A task API request's ids as the v2 front's dispatch checks them before any handler: within
+/// `validate::MAX_ID_BYTES`, refused with a short message.
+fn ids(id: &str, exec_id: Option<&str>) {
+    for (kind, id) in [("container", Some(id)), ("exec", exec_id)] {
+        if let Some(Err(e)) = id.map(|id| validate::id_size(kind, id)) {
+            assert!(
+                e.to_string().len() < 300,
+                "a {}-byte message",
+                e.to_string().len()
+            );
+        }
+    }
+}
+
+/// Exec's process spec: the OCI JSON Any as every front reads it.
+fn spec(any: &Option<Any>) {
+    if let Err(s) = shim_host::options::json(any.clone(), OCI_PROCESS, "spec") {
+        assert!(s.message.len() < 300, "a {}-byte message", s.message.len());
+    }
+}
+
+/// What the v2 shim reads on stdin (`start`, `-info`): an Any holding `containerd.runc.v1.Options`.
+fn runtime_options_stdin(input: &[u8]) -> u64 {
+    let Ok(any) = Any::decode(input) else {
+        return 1;
+    };
+    match shim_host::options::decode::<V1Options>(Some(&any), RUNC_V1_OPTIONS) {
+        Ok(_) => 2,
+        Err(s) => {
+            assert!(s.message.len() < 300, "a {}-byte message", s.message.len());
+            4
+        }
     }
 }
 
@@ -348,6 +429,82 @@ pub fn seeds() -> Vec<Vec<u8>> {
         seeds.push(f);
     }
     seeds.push(stream);
+    // Task v2 and v3: the messages whose Anys the v2 front reads, with typical contents; and the
+    // runtime options as `start` and `-info` read them on stdin.
+    let runc_v1 = shim_proto::any::pack(
+        RUNC_V1_OPTIONS,
+        &V1Options {
+            binary_name: "runc".into(),
+            root: "/run/containerd/runc".into(),
+            systemd_cgroup: true,
+            ..Default::default()
+        },
+    );
+    for service in ["containerd.task.v2.Task", "containerd.task.v3.Task"] {
+        let v2_examples: Vec<(&str, Vec<u8>)> = vec![
+            (
+                "Create",
+                v2::CreateTaskRequest {
+                    id: "c1".into(),
+                    bundle: "/run/bundle".into(),
+                    options: Some(runc_v1.clone()),
+                    ..Default::default()
+                }
+                .encode_to_vec(),
+            ),
+            (
+                "Exec",
+                v2::ExecProcessRequest {
+                    id: "c1".into(),
+                    exec_id: "e1".into(),
+                    spec: Some(json(OCI_PROCESS, r#"{"args":["sh"],"cwd":"/"}"#)),
+                    ..Default::default()
+                }
+                .encode_to_vec(),
+            ),
+            (
+                "Update",
+                v2::UpdateTaskRequest {
+                    id: "c1".into(),
+                    resources: Some(json(
+                        shim_proto::type_url::OCI_LINUX_RESOURCES,
+                        r#"{"pids":{"limit":64}}"#,
+                    )),
+                    ..Default::default()
+                }
+                .encode_to_vec(),
+            ),
+            (
+                "Checkpoint",
+                v2::CheckpointTaskRequest {
+                    id: "c1".into(),
+                    path: "/tmp/cp".into(),
+                    options: Some(shim_proto::any::pack(
+                        RUNC_V1_CHECKPOINT_OPTIONS,
+                        &V1CheckpointOptions {
+                            exit: true,
+                            ..Default::default()
+                        },
+                    )),
+                }
+                .encode_to_vec(),
+            ),
+            (
+                "Kill",
+                v2::KillRequest {
+                    id: "c1".into(),
+                    exec_id: "e1".into(),
+                    signal: 9,
+                    all: false,
+                }
+                .encode_to_vec(),
+            ),
+        ];
+        for (i, (method, payload)) in v2_examples.into_iter().enumerate() {
+            seeds.push(frame(2 * i as u32 + 1, service, method, payload));
+        }
+    }
+    seeds.push(runc_v1.encode_to_vec());
     seeds.push(frame(2, v1, "State", Vec::new())); // even stream id
     seeds.push(frame(1, "no.such.Service", "Nope", Vec::new()));
     seeds.push(wire::frame(1, TYPE_REQUEST, &[])); // zero-length payload
@@ -375,11 +532,22 @@ mod tests {
     }
 
     #[test]
-    fn every_v1_method_is_in_the_table_once() {
-        let mut methods: Vec<&str> = REQUESTS.iter().map(|r| r.method).collect();
-        methods.sort_unstable();
-        methods.dedup();
-        assert_eq!(methods.len(), REQUESTS.len());
-        assert_eq!(REQUESTS.len(), 16);
+    fn every_method_of_each_service_is_in_the_table_once() {
+        for (service, rpcs) in [
+            ("containerd.runtime.linux.shim.v1.Shim", 16),
+            ("containerd.task.v2.Task", 17),
+            ("containerd.task.v3.Task", 17),
+        ] {
+            let mut methods: Vec<&str> = REQUESTS
+                .iter()
+                .filter(|r| r.service == service)
+                .map(|r| r.method)
+                .collect();
+            assert_eq!(methods.len(), rpcs, "{service}");
+            methods.sort_unstable();
+            methods.dedup();
+            assert_eq!(methods.len(), rpcs, "{service} has a method twice");
+        }
+        assert_eq!(REQUESTS.len(), 16 + 17 + 17);
     }
 }
