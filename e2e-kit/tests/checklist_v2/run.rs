@@ -146,6 +146,26 @@ fn selected(rows: &[Row]) -> Vec<Row> {
 
 /// The checklist under `version`, for every configured shim side by side; records each
 /// outcome and panics if any failed.
+/// What stops `version` from running for every configured shim (`None` when one at least can
+/// run): the checklist is then reported ignored (trials), not passed.
+pub fn missing(version: &Version) -> Option<String> {
+    if let Err(why) = prereq::missing(&[]) {
+        return Some(why);
+    }
+    let build = match version.build() {
+        Ok(b) => b,
+        Err(why) => return Some(why),
+    };
+    let why: Vec<String> = shims::configured()
+        .into_iter()
+        .map(|c| match c {
+            Ok(kind) => kind.setup(&build).err(),
+            Err(name) => Some(format!("E2E_V2_SHIMS names {name:?}: not go or ours")),
+        })
+        .collect::<Option<_>>()?;
+    Some(why.join("; "))
+}
+
 pub fn checklist(version: &Version, rows: &[Row]) {
     let rows = &selected(rows);
     let unrunnable = prereq::missing(&[]).err();
