@@ -166,9 +166,11 @@ fn attach_and_run(shim: &Shim, process: &Proc, tty: bool, fifos: Fifos) -> anyho
     let started = shim.start(process);
     let result = started.map_err(anyhow::Error::from).and_then(|pid| {
         if tty {
-            if let Some((cols, rows)) = local_size() {
-                let _ = shim.resize(process, cols, rows);
-            }
+            // The first resize goes through the signal watcher too, as a window change of our
+            // own: it reads the size when it handles it, in order with real SIGWINCHes. Sent
+            // from here, a size read before a resize of the terminal could land after the
+            // watcher's newer one and undo it.
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::this(), Signal::SIGWINCH);
         }
         let input = match fifos.stdin {
             Some((_, fifo)) => {
