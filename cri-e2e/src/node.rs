@@ -660,12 +660,7 @@ disabled_plugins = [
         }
         if let Ok(subs) = fs::read_dir("/sys/fs/cgroup") {
             for sub in subs.filter_map(|e| e.ok()) {
-                let top = sub.path().join(&self.name);
-                let mut dirs = walk_dirs(&top);
-                dirs.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
-                for d in dirs {
-                    let _ = fs::remove_dir(d);
-                }
+                e2e_kit::sys::remove_cgroup_tree(&sub.path().join(&self.name));
             }
         }
         let _ = fs::remove_dir_all(&self.dir);
@@ -687,24 +682,4 @@ pub fn cmdline(pid: i32) -> String {
                 .replace('\0', " ")
         })
         .unwrap_or_default()
-}
-
-/// `dir` and every directory below it (none when `dir` does not exist).
-fn walk_dirs(dir: &Path) -> Vec<PathBuf> {
-    if !dir.is_dir() {
-        return Vec::new();
-    }
-    let mut out = vec![dir.to_path_buf()];
-    let mut i = 0;
-    while i < out.len() {
-        if let Ok(rd) = fs::read_dir(&out[i]) {
-            out.extend(
-                rd.filter_map(|e| e.ok())
-                    .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
-                    .map(|e| e.path()),
-            );
-        }
-        i += 1;
-    }
-    out
 }

@@ -743,7 +743,7 @@ disabled_plugins = [
         // Container processes left behind (their shim died): thaw, then kill by cgroup.
         let cgroups = self.cgroup_dirs();
         for cg in &cgroups {
-            for sub in walk_dirs(cg) {
+            for sub in sys::walk_dirs(cg) {
                 let _ = fs::write(sub.join("freezer.state"), "THAWED");
                 let procs = fs::read_to_string(sub.join("cgroup.procs")).unwrap_or_default();
                 for pid in procs
@@ -771,34 +771,13 @@ disabled_plugins = [
             }
         }
         for cg in &cgroups {
-            let mut dirs = walk_dirs(cg);
-            dirs.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
-            for d in dirs {
-                let _ = fs::remove_dir(d);
-            }
+            sys::remove_cgroup_tree(cg);
         }
         if thread::panicking() {
             eprintln!("{}", self.diagnostics());
         }
         let _ = fs::remove_dir_all(&self.dir);
     }
-}
-
-/// `dir` and every directory below it.
-fn walk_dirs(dir: &Path) -> Vec<PathBuf> {
-    let mut out = vec![dir.to_path_buf()];
-    let mut i = 0;
-    while i < out.len() {
-        if let Ok(rd) = fs::read_dir(&out[i]) {
-            out.extend(
-                rd.filter_map(|e| e.ok())
-                    .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
-                    .map(|e| e.path()),
-            );
-        }
-        i += 1;
-    }
-    out
 }
 
 impl Drop for Containerd {

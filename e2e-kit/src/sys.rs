@@ -4,7 +4,7 @@ use std::ffi::CString;
 use std::io;
 use std::os::raw::{c_char, c_int, c_long, c_short, c_ulong};
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub const SIGKILL: i32 = 9;
@@ -150,4 +150,31 @@ pub fn holds_socket(pid: i32, inodes: &[u64]) -> bool {
             l.strip_prefix("socket:[")?.strip_suffix(']')?.parse().ok()
         })
         .any(|inode: u64| inodes.contains(&inode))
+}
+
+/// `dir` and every directory below it (just `dir` when it cannot be read).
+pub fn walk_dirs(dir: &Path) -> Vec<PathBuf> {
+    let mut out = vec![dir.to_path_buf()];
+    let mut i = 0;
+    while i < out.len() {
+        if let Ok(rd) = std::fs::read_dir(&out[i]) {
+            out.extend(
+                rd.filter_map(|e| e.ok())
+                    .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
+                    .map(|e| e.path()),
+            );
+        }
+        i += 1;
+    }
+    out
+}
+
+/// Remove the cgroup directory `top` and every one below it, deepest first; best effort (a
+/// cgroup that still has processes, or none at all, stays as it is).
+pub fn remove_cgroup_tree(top: &Path) {
+    let mut dirs = walk_dirs(top);
+    dirs.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    for d in dirs {
+        let _ = std::fs::remove_dir(d);
+    }
 }
