@@ -259,6 +259,7 @@ impl Console {
                 linger: true,
                 done: Some(LatchGuard(console.drained.clone())),
                 dropped: Some(console.dropped.clone()),
+                batch: false,
                 label: format!("terminal output to {}", spec.stdout),
             })?;
             console.output_copy = Some(id);
@@ -276,6 +277,7 @@ impl Console {
                 linger: false,
                 done: None,
                 dropped: None,
+                batch: false,
                 label: format!("terminal input from {}", spec.stdin),
             })?;
             console.input_copy = Some(id);

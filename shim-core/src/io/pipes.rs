@@ -218,6 +218,7 @@ impl ProcessIo {
                 linger: true,
                 done: Some(LatchGuard(self.drained.clone())),
                 dropped: Some(self.dropped.clone()),
+                batch: true,
                 label,
             })?;
             self.output_copies.push(id);
@@ -243,6 +244,7 @@ impl ProcessIo {
                 linger: false,
                 done: None,
                 dropped: None,
+                batch: false,
                 label,
             })?);
         }

@@ -14,6 +14,10 @@
 //! by hundreds of milliseconds), or may have opened it without having read yet: closing our last
 //! end then throws the output away. The kernel says nothing when a reader empties a pipe that was
 //! not full, so a lingering copy looks at FIONREAD on a short timer that backs off.
+//!
+//! An output that streams is moved in batches (see `rest`): its source goes unwatched for a
+//! millisecond while its pipe gathers the container's small writes, instead of one wake-up here
+//! and one in the client per write.
 
 use std::collections::{HashMap, VecDeque};
 use std::fs::File;
@@ -36,11 +40,22 @@ use super::IoError;
 const SPLICE_MAX: usize = 1 << 20;
 /// The buffer size a spliced copy asks for on both its pipes (the kernel's default is 64 KiB).
 /// A bigger pipe lets each wake-up move more: on 1 GiB of stdout it cut the splice calls from
-/// about 94,000 to 28,000 (1 MiB did no better). Best effort: the kernel may refuse (a lower
-/// pipe-max-size, or a user over pipe-user-pages-soft), and the copy works either way. The
-/// pages are charged to the container that wrote them, and a client that never reads holds at
-/// most this much per pipe.
+/// about 94,000 to 28,000 (1 MiB alone did no better; a batched source gets 1 MiB, see
+/// `BATCH_PIPE_SIZE`). Best effort: the kernel may refuse (a lower pipe-max-size, or a user
+/// over pipe-user-pages-soft), and the copy works either way. The pages are charged to the
+/// container that wrote them, and a client that never reads holds at most this much per pipe
+/// (its source pipe's too).
 const PIPE_SIZE: libc::c_int = 256 << 10;
+/// Batching of a streaming output (see `rest`): a wake-up that moved less than this...
+const BATCH_BELOW: usize = 64 << 10;
+/// ...no longer than this after the one before it...
+const BATCH_WINDOW: Duration = Duration::from_millis(1);
+/// ...leaves the source unwatched this long (the epoll timeout's millisecond, rounded up).
+const BATCH_DELAY: Duration = Duration::from_millis(1);
+/// The source pipe of a batched copy: what a container can write while its batch gathers, so
+/// the delay caps a stream at about this much per `BATCH_DELAY` (about 900 MiB/s). A pipe the
+/// kernel will not grow this far is not batched.
+const BATCH_PIPE_SIZE: libc::c_int = 1 << 20;
 /// Buffer of a copy that cannot splice (pty, regular file).
 const BUF: usize = 32 * 1024;
 /// Transfers one copy may make before the others get a turn.
@@ -81,6 +96,9 @@ pub(crate) struct Copy {
     pub done: Option<LatchGuard>,
     /// Bytes thrown away after `dst` failed.
     pub dropped: Option<Arc<AtomicU64>>,
+    /// A source that streams is read in batches, at most `BATCH_DELAY` late (output to a
+    /// client through pipes; never a terminal's, where a keystroke's echo must not wait).
+    pub batch: bool,
     /// Names the stream in log lines (`stdout fifo /run/…/e1-stdout`).
     pub label: String,
 }
@@ -183,6 +201,14 @@ struct Job {
     /// Registered with epoll (pipes, fifos, ttys; regular files cannot be and are always ready).
     src_polled: bool,
     dst_polled: bool,
+    /// The source's readiness is asked for: false while a batch gathers (see `rest`).
+    src_armed: bool,
+    /// A streaming source is read in batches: asked for, and the source pipe could hold one.
+    batch: bool,
+    /// When the source is watched again, while a batch gathers.
+    rearm_at: Option<Instant>,
+    /// When the copy last moved bytes.
+    last_moved: Option<Instant>,
     /// `dst` is a fifo (or pipe): only then can the copy linger.
     dst_fifo: bool,
     /// False once a write failed and the copy only drains its source.
@@ -221,12 +247,16 @@ struct Loop {
     scratch: Box<[u8]>,
 }
 
-/// Ask for a `PIPE_SIZE` buffer on pipe `f`; a refusal is logged at debug level only.
-fn grow_pipe(f: &File) {
+/// Ask for a `size` buffer on pipe `f`; its capacity after. A refusal is logged at debug level only.
+fn grow_pipe(f: &File, size: libc::c_int) -> usize {
     // SAFETY: F_SETPIPE_SZ on an fd we own; it changes only the pipe's capacity.
-    if unsafe { libc::fcntl(f.as_raw_fd(), libc::F_SETPIPE_SZ, PIPE_SIZE) } < 0 {
-        log::debug!("pipe size stays: {}", io::Error::last_os_error());
+    let got = unsafe { libc::fcntl(f.as_raw_fd(), libc::F_SETPIPE_SZ, size) };
+    if got >= 0 {
+        return got as usize;
     }
+    log::debug!("pipe size stays: {}", io::Error::last_os_error());
+    // SAFETY: as above; F_GETPIPE_SZ only reads.
+    unsafe { libc::fcntl(f.as_raw_fd(), libc::F_GETPIPE_SZ) }.max(0) as usize
 }
 
 /// Bytes in a pipe's buffer that no reader has taken yet.
@@ -276,7 +306,7 @@ impl Loop {
             let timeout = if !self.ready.is_empty() {
                 EpollTimeout::ZERO
             } else {
-                match self.next_linger_check() {
+                match self.next_timer() {
                     None => EpollTimeout::NONE,
                     Some(at) => {
                         let left = at.saturating_duration_since(Instant::now());
@@ -300,6 +330,7 @@ impl Loop {
                     self.pump(ev.data() >> 1);
                 }
             }
+            self.rearm_due();
             for _ in 0..self.ready.len() {
                 if let Some(id) = self.ready.pop_front() {
                     self.pump(id);
@@ -309,10 +340,11 @@ impl Loop {
         }
     }
 
-    fn next_linger_check(&self) -> Option<Instant> {
+    /// The next timer: a lingering copy's look at its fifo, or a batch's end.
+    fn next_timer(&self) -> Option<Instant> {
         self.jobs
             .values()
-            .filter_map(|j| j.linger.as_ref().map(|l| l.next))
+            .filter_map(|j| j.linger.as_ref().map(|l| l.next).or(j.rearm_at))
             .min()
     }
 
@@ -361,10 +393,15 @@ impl Loop {
     fn add(&mut self, id: u64, copy: Copy) {
         let ((src_pipe, src_file), (dst_pipe, dst_file)) = (kind(&copy.src), kind(&copy.dst));
         let splice = src_pipe && dst_pipe;
+        let mut batch = false;
         let mode = if splice {
-            for f in [&copy.src, &copy.dst] {
-                grow_pipe(f);
-            }
+            let want = if copy.batch {
+                BATCH_PIPE_SIZE
+            } else {
+                PIPE_SIZE
+            };
+            batch = copy.batch && grow_pipe(&copy.src, want) >= want as usize;
+            grow_pipe(&copy.dst, PIPE_SIZE);
             Mode::Splice
         } else {
             Mode::Buffered {
@@ -407,6 +444,10 @@ impl Loop {
                 mode,
                 src_polled,
                 dst_polled,
+                src_armed: src_polled,
+                batch,
+                rearm_at: None,
+                last_moved: None,
                 dst_fifo: dst_pipe,
                 dst_ok: true,
                 dropped: 0,
@@ -438,6 +479,7 @@ impl Loop {
             job.dst_polled = false;
         }
         job.copy.keep.clear();
+        job.rearm_at = None;
         let now = Instant::now();
         job.linger = Some(Linger {
             since: now,
@@ -509,16 +551,80 @@ impl Loop {
         if job.linger.is_some() {
             return; // an event from before its source ended: nothing is left to move
         }
-        match step(job, &self.epoll, &mut self.scratch) {
+        let (progress, moved) = step(job, &self.epoll, &mut self.scratch);
+        if moved > 0 {
+            rest(job, &self.epoll, id, moved);
+        }
+        match progress {
             Progress::Blocked => {}
             Progress::More => self.ready.push_back(id),
             Progress::Finished => self.source_ended(id),
         }
     }
+
+    /// Watch again the sources whose batch has gathered, and pump them.
+    fn rearm_due(&mut self) {
+        let now = Instant::now();
+        for (id, job) in &mut self.jobs {
+            if job.rearm_at.is_some_and(|at| at <= now) {
+                job.rearm_at = None;
+                arm_source(job, &self.epoll, *id, true);
+                self.ready.push_back(*id);
+            }
+        }
+    }
 }
 
-/// Move what can be moved now, within the budget.
-fn step(job: &mut Job, epoll: &Epoll, scratch: &mut [u8]) -> Progress {
+/// After a wake-up that moved `moved` bytes: batch a streaming source.
+///
+/// The kernel wakes an epoll'd pipe's reader on every write into it, and a container streaming
+/// output writes small pieces (busybox `head`: 4 KiB). Served as they come, each piece costs a
+/// wake-up here and another in the client (ctr reads 32 KiB at a time but got 4 KiB): on 1 GiB
+/// of stdout that was 65,000 wake-ups a second and about 2.6 KiB per splice, and Go's shim does
+/// the same. So when a wake-up moved little and came right after the one before (the source
+/// streams), the source goes unwatched for `BATCH_DELAY` while its pipe gathers the next pieces;
+/// then it is watched again (EPOLL_CTL_MOD looks at its readiness anew: nothing is missed, its
+/// EOF included) and pumped. Output written now and then is moved at once, as before; a stream
+/// waits at most `BATCH_DELAY` (plus the epoll timeout's rounding) more.
+fn rest(job: &mut Job, epoll: &Epoll, id: u64, moved: usize) {
+    let now = Instant::now();
+    let streaming = job
+        .last_moved
+        .is_some_and(|t| now.duration_since(t) < BATCH_WINDOW);
+    job.last_moved = Some(now);
+    let batch = job.batch && job.dst_ok && moved < BATCH_BELOW && streaming;
+    if batch && job.rearm_at.is_none() && arm_source(job, epoll, id, false) {
+        job.rearm_at = Some(now + BATCH_DELAY);
+    }
+}
+
+/// Ask (or stop asking) for the source's readiness; false when epoll refused (the source then
+/// stays as it was: armed means wake-ups as before, never a missed one).
+fn arm_source(job: &mut Job, epoll: &Epoll, id: u64, arm: bool) -> bool {
+    if !job.src_polled || arm == job.src_armed {
+        return job.src_polled;
+    }
+    let flags = if arm {
+        EpollFlags::EPOLLIN | EpollFlags::EPOLLRDHUP
+    } else {
+        EpollFlags::empty()
+    };
+    let mut event = EpollEvent::new(flags | EpollFlags::EPOLLET, id << 1);
+    match epoll.modify(&job.copy.src, &mut event) {
+        Ok(()) => {
+            job.src_armed = arm;
+            true
+        }
+        Err(e) => {
+            log::debug!("{}: source interest stays: {e}", job.copy.label);
+            false
+        }
+    }
+}
+
+/// Move what can be moved now, within the budget; with the bytes delivered to the destination.
+fn step(job: &mut Job, epoll: &Epoll, scratch: &mut [u8]) -> (Progress, usize) {
+    let mut delivered = 0;
     for _ in 0..BUDGET {
         let moved = if !job.dst_ok {
             discard(job, scratch)
@@ -531,20 +637,20 @@ fn step(job: &mut Job, epoll: &Epoll, scratch: &mut [u8]) -> Progress {
             }
         };
         match moved {
-            Moved::Some => {}
-            Moved::Blocked => return Progress::Blocked,
-            Moved::Eof => return Progress::Finished,
+            Moved::Some(n) => delivered += n,
+            Moved::Blocked => return (Progress::Blocked, delivered),
+            Moved::Eof => return (Progress::Finished, delivered),
             Moved::ReadFailed(e) => {
                 log::warn!(
                     "{}: reading the source failed, taken as its end: {e}",
                     job.copy.label
                 );
-                return Progress::Finished;
+                return (Progress::Finished, delivered);
             }
             Moved::WriteFailed(e) => match job.copy.on_error {
                 OnWriteError::Stop => {
                     log::debug!("{}: stopped: writing failed: {e}", job.copy.label);
-                    return Progress::Finished;
+                    return (Progress::Finished, delivered);
                 }
                 OnWriteError::Drain => {
                     log::warn!(
@@ -567,11 +673,12 @@ fn step(job: &mut Job, epoll: &Epoll, scratch: &mut [u8]) -> Progress {
             },
         }
     }
-    Progress::More
+    (Progress::More, delivered)
 }
 
 enum Moved {
-    Some,
+    /// Bytes moved; the count is what reached the destination (0 for a read into our buffer).
+    Some(usize),
     Blocked,
     Eof,
     /// Reading failed other than with a pty's EIO: the copy ends there.
@@ -611,7 +718,7 @@ fn splice(src: &File, dst: &File) -> Moved {
         };
         match n {
             0 => return Moved::Eof,
-            n if n > 0 => return Moved::Some,
+            n if n > 0 => return Moved::Some(n as usize),
             _ => {
                 let e = io::Error::last_os_error();
                 if retry(&e) {
@@ -643,9 +750,9 @@ fn buffered(
                 if *start == *end {
                     (*start, *end) = (0, 0);
                 }
-                Moved::Some
+                Moved::Some(n)
             }
-            Err(e) if retry(&e) => Moved::Some,
+            Err(e) if retry(&e) => Moved::Some(0),
             Err(e) if blocked(&e) => Moved::Blocked,
             Err(e) => Moved::WriteFailed(e),
         };
@@ -654,9 +761,9 @@ fn buffered(
         Ok(0) => Moved::Eof,
         Ok(n) => {
             (*start, *end) = (0, n);
-            Moved::Some
+            Moved::Some(0)
         }
-        Err(e) if retry(&e) => Moved::Some,
+        Err(e) if retry(&e) => Moved::Some(0),
         Err(e) if blocked(&e) => Moved::Blocked,
         Err(e) => source_end(e),
     }
@@ -668,9 +775,9 @@ fn discard(job: &mut Job, scratch: &mut [u8]) -> Moved {
         Ok(0) => Moved::Eof,
         Ok(n) => {
             add_dropped(job, n as u64);
-            Moved::Some
+            Moved::Some(0)
         }
-        Err(e) if retry(&e) => Moved::Some,
+        Err(e) if retry(&e) => Moved::Some(0),
         Err(e) if blocked(&e) => Moved::Blocked,
         Err(e) => source_end(e),
     }
