@@ -434,6 +434,16 @@ fn bench(plan: &Plan, pair: &Pair, dir: &Path, rootfs: &Path) -> Result<Outcome>
         pair_of(&exec, |s| median(&s.cpu_ms)),
     );
     rows.add("exec shim CPU mean", "ms", exec_shim_cpu);
+    // The floor under both: runc exec alone, on ours' idle-0 (the same container kind).
+    let bare_exec = (0..plan.runs)
+        .map(|_| measure::bare_exec(&cds[0], &idle_id(0)))
+        .collect::<Result<Vec<_>>>()?;
+    let bare_exec_median = median(&bare_exec);
+    rows.add(
+        "shim overhead (exec - bare runc exec)",
+        "ms",
+        pair_of(&exec, |s| median(&s.value) - bare_exec_median),
+    );
 
     println!(
         "==> IO: {} to stdout, {} run(s) per shim",
@@ -541,6 +551,11 @@ fn bench(plan: &Plan, pair: &Pair, dir: &Path, rootfs: &Path) -> Result<Outcome>
             p90(&bare_wall),
             median(&bare_cpu)
         ),
+        format!(
+            "bare runc exec (idle-0, /bin/true, through nsenter as ctr is): median {:.1} ms, p90 {:.1} ms",
+            bare_exec_median,
+            p90(&bare_exec)
+        ),
         format!("containerd: {}", pair.containerd_version),
         format!("CPU: {cpu_source}"),
         format!("IO: {}", plan.io_note()),
@@ -551,7 +566,8 @@ fn bench(plan: &Plan, pair: &Pair, dir: &Path, rootfs: &Path) -> Result<Outcome>
          rest of exec CPU is containerd's and runc's (bare runc run above)"
             .into(),
         "shim overhead: the start median minus bare runc run; besides the shim it holds ctr, \
-         containerd, and runc started three times (create, start, delete) instead of once"
+         containerd, and runc started three times (create, start, delete) instead of once; for \
+         exec, the exec median minus bare runc exec: ctr, containerd and the shim"
             .into(),
     ];
     let json = json!({
@@ -570,6 +586,11 @@ fn bench(plan: &Plan, pair: &Pair, dir: &Path, rootfs: &Path) -> Result<Outcome>
             "p90_ms": p90(&bare_wall),
             "cpu_median_ms": median(&bare_cpu),
             "wall_ms": bare_wall,
+        },
+        "bare_runc_exec": {
+            "median_ms": bare_exec_median,
+            "p90_ms": p90(&bare_exec),
+            "wall_ms": bare_exec,
         },
         "samples": {
             "start": series_json(&start),

@@ -264,6 +264,17 @@ disabled_plugins = [
         cmd
     }
 
+    /// `nsenter -t <containerd> -m runc --root /run/containerd/runc/<ns> <args>`: runc itself on
+    /// this containerd's containers, with the root both shims give it.
+    pub fn runc(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new("nsenter");
+        cmd.args(["-t", &self.pid().to_string(), "-m", "runc", "--root"])
+            .arg(Path::new("/run/containerd/runc").join(&self.ns))
+            .args(args)
+            .stdin(Stdio::null());
+        cmd
+    }
+
     /// `ctr run --runtime <v1 name | v2 shim path> <flags> --rootfs <rootfs> <id> <argv>`
     pub fn run_cmd(&self, flags: &[&str], rootfs: &Path, id: &str, argv: &[&str]) -> Command {
         let mut cmd = self.ctr(&["run", "--runtime", &self.runtime]);
