@@ -450,11 +450,14 @@ fn bench(plan: &Plan, pair: &Pair, dir: &Path, rootfs: &Path) -> Result<Outcome>
         plan.io_note(),
         plan.io_runs
     );
-    let mut io_shim_cpu = [Vec::new(), Vec::new()];
+    let (mut io_shim_cpu, mut io_ctr_cpu) = ([Vec::new(), Vec::new()], [Vec::new(), Vec::new()]);
+    let mut io_busy = [Vec::new(), Vec::new()];
     let io = measure::interleaved(&cds, plan.io_runs, |cd, i| {
-        let (mibs, shim_cpu) = measure::io(cd, rootfs, i, plan.io_bytes)?;
-        io_shim_cpu[usize::from(cd.name != "ours")].push(shim_cpu);
-        Ok(mibs)
+        let run = measure::io(cd, rootfs, i, plan.io_bytes)?;
+        io_shim_cpu[usize::from(cd.name != "ours")].push(run.shim_cpu_ms);
+        io_ctr_cpu[usize::from(cd.name != "ours")].push(run.container_cpu_ms);
+        io_busy[usize::from(cd.name != "ours")].push(run.writer_busy);
+        Ok(run.mib_per_s)
     })?;
     let mib = plan.io_bytes / MIB;
     let gib = plan.io_bytes as f64 / (1u64 << 30) as f64;
@@ -468,10 +471,24 @@ fn bench(plan: &Plan, pair: &Pair, dir: &Path, rootfs: &Path) -> Result<Outcome>
         "ms",
         pair_of(&io, |s| median(&s.cpu_ms)),
     );
+    // The writer alone into a pipe we read at once, no container, shim or ctr (a note).
+    let bare_io = (0..plan.io_runs)
+        .map(|_| measure::bare_io(Path::new(BUSYBOX), plan.io_bytes))
+        .collect::<Result<Vec<_>>>()?;
     rows.add(
         "IO shim CPU per GiB median",
         "ms",
         [median(&io_shim_cpu[0]) / gib, median(&io_shim_cpu[1]) / gib],
+    );
+    rows.add(
+        "IO container CPU per GiB median",
+        "ms",
+        [median(&io_ctr_cpu[0]) / gib, median(&io_ctr_cpu[1]) / gib],
+    );
+    rows.add(
+        "IO writer busy (its CPU / stream time)",
+        "%",
+        [median(&io_busy[0]) * 100.0, median(&io_busy[1]) * 100.0],
     );
 
     // Sampled now, long after they started: every shim has settled into idle (no RPC for tens
@@ -556,11 +573,17 @@ fn bench(plan: &Plan, pair: &Pair, dir: &Path, rootfs: &Path) -> Result<Outcome>
             bare_exec_median,
             p90(&bare_exec)
         ),
+        format!(
+            "bare writer (busybox head -c {} /dev/zero into a pipe read at once, no shim or ctr): median {:.1} MiB/s",
+            plan.io_bytes,
+            median(&bare_io)
+        ),
         format!("containerd: {}", pair.containerd_version),
         format!("CPU: {cpu_source}"),
         format!("IO: {}", plan.io_note()),
         "IO shim CPU: the shim process's own user+system time until the stream's last byte \
-         (/proc/PID/stat)"
+         (/proc/PID/stat); IO container CPU: the writer's, from its cgroup v1 cpuacct.usage at \
+         the last byte (NaN without cpuacct)"
             .into(),
         "exec shim CPU: the idle-0 shim's own user+system time over all exec runs, per run; the \
          rest of exec CPU is containerd's and runc's (bare runc run above)"
@@ -595,9 +618,10 @@ fn bench(plan: &Plan, pair: &Pair, dir: &Path, rootfs: &Path) -> Result<Outcome>
         "samples": {
             "start": series_json(&start),
             "exec": series_json(&exec),
+            "bare_io_mib_per_s": bare_io,
             "io": {
-                "ours": {"mib_per_s": io[0].value, "cpu_ms": io[0].cpu_ms, "shim_cpu_ms": io_shim_cpu[0]},
-                "go": {"mib_per_s": io[1].value, "cpu_ms": io[1].cpu_ms, "shim_cpu_ms": io_shim_cpu[1]},
+                "ours": {"mib_per_s": io[0].value, "cpu_ms": io[0].cpu_ms, "shim_cpu_ms": io_shim_cpu[0], "container_cpu_ms": io_ctr_cpu[0]},
+                "go": {"mib_per_s": io[1].value, "cpu_ms": io[1].cpu_ms, "shim_cpu_ms": io_shim_cpu[1], "container_cpu_ms": io_ctr_cpu[1]},
             },
             "pods": pod_json,
             "burst": burst_json,

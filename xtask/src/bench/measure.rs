@@ -189,9 +189,32 @@ pub fn memory(pid: i32) -> Result<Usage> {
     })
 }
 
+/// One IO run.
+pub struct IoRun {
+    /// From the first byte to EOF.
+    pub mib_per_s: f64,
+    /// The shim's own CPU until the last byte.
+    pub shim_cpu_ms: f64,
+    /// The container's (the writer's), from its cgroup v1 cpuacct group; NaN without one.
+    pub container_cpu_ms: f64,
+    /// The container's CPU over the stream's time: near 1, the writer is the bottleneck.
+    pub writer_busy: f64,
+}
+
+/// The container's CPU ms so far: ctr puts it in `/<namespace>/<id>` of each hierarchy.
+fn container_cpu_ms(cd: &Containerd, id: &str) -> f64 {
+    let p = Path::new("/sys/fs/cgroup/cpuacct")
+        .join(&cd.ns)
+        .join(id)
+        .join("cpuacct.usage");
+    fs::read_to_string(p)
+        .ok()
+        .and_then(|s| s.trim().parse::<f64>().ok())
+        .map_or(f64::NAN, |ns| ns / 1e6)
+}
+
 /// The container writes `bytes` of zeros to stdout; we count what ctr hands us.
-/// (MiB/s from the first byte to EOF, the shim's own CPU ms until the last byte.)
-pub fn io(cd: &Containerd, rootfs: &Path, i: usize, bytes: u64) -> Result<(f64, f64)> {
+pub fn io(cd: &Containerd, rootfs: &Path, i: usize, bytes: u64) -> Result<IoRun> {
     let id = format!("io-{i}");
     let n = bytes.to_string();
     let mut cmd = cd.run_cmd(
@@ -211,6 +234,7 @@ pub fn io(cd: &Containerd, rootfs: &Path, i: usize, bytes: u64) -> Result<(f64, 
     let mut first = None;
     let mut shim = None;
     let mut shim_cpu = None;
+    let mut container_cpu = f64::NAN;
     loop {
         let r = out.read(&mut buf).context("read ctr stdout")?;
         if r == 0 {
@@ -226,6 +250,7 @@ pub fn io(cd: &Containerd, rootfs: &Path, i: usize, bytes: u64) -> Result<(f64, 
             // The last byte is here: the shim has done its copying, and it lives until the exit
             // reaches ctr and ctr deletes the task (EOF of ctr's stdout comes after that).
             shim_cpu = shim.map(process_cpu_ms).transpose()?;
+            container_cpu = container_cpu_ms(cd, &id);
         }
     }
     let secs = first.map_or(0.0, |t| t.elapsed().as_secs_f64());
@@ -238,7 +263,39 @@ pub fn io(cd: &Containerd, rootfs: &Path, i: usize, bytes: u64) -> Result<(f64, 
             String::from_utf8_lossy(&out.stderr).trim()
         );
     }
-    Ok((bytes as f64 / (1 << 20) as f64 / secs.max(1e-9), shim_cpu))
+    Ok(IoRun {
+        mib_per_s: bytes as f64 / (1 << 20) as f64 / secs.max(1e-9),
+        shim_cpu_ms: shim_cpu,
+        container_cpu_ms: container_cpu,
+        writer_busy: container_cpu / (secs * 1e3).max(1e-9),
+    })
+}
+
+/// The same writer as `io` (`busybox head -c <bytes> /dev/zero`, 4 KiB writes) straight into a
+/// pipe we read, no container, shim or ctr: the ceiling of any shim's IO figure (MiB/s from the
+/// first byte to EOF).
+pub fn bare_io(busybox: &Path, bytes: u64) -> Result<f64> {
+    let mut child = Command::new(busybox)
+        .args(["head", "-c", &bytes.to_string(), "/dev/zero"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("spawn busybox head")?;
+    let mut out = child.stdout.take().context("head stdout")?;
+    let mut buf = vec![0u8; 1 << 20];
+    let (mut total, mut first) = (0u64, None);
+    loop {
+        let r = out.read(&mut buf).context("read head stdout")?;
+        if r == 0 {
+            break;
+        }
+        first.get_or_insert_with(Instant::now);
+        total += r as u64;
+    }
+    let secs = first.map_or(0.0, |t| t.elapsed().as_secs_f64());
+    if !child.wait()?.success() || total != bytes {
+        bail!("bare io: {total} of {bytes} bytes");
+    }
+    Ok(bytes as f64 / (1 << 20) as f64 / secs.max(1e-9))
 }
 
 /// User+system CPU ms of process `pid` so far (all its threads, live or exited).
