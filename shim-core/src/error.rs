@@ -12,6 +12,12 @@ use crate::runc::RuncError;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Error {
     NotFound(String),
+    /// No process `id` (an exec id, or the container's for a single-container shim): a NotFound
+    /// whose id a front may word as its Go shim does; the message is Go v1's.
+    NoSuchProcess {
+        id: String,
+        message: String,
+    },
     AlreadyExists(String),
     /// The operation needs something that is not there yet: "container must be created".
     FailedPrecondition(String),
@@ -28,6 +34,7 @@ impl Error {
     pub fn message(&self) -> &str {
         match self {
             Error::NotFound(m)
+            | Error::NoSuchProcess { message: m, .. }
             | Error::AlreadyExists(m)
             | Error::FailedPrecondition(m)
             | Error::InvalidState(m)
@@ -38,7 +45,10 @@ impl Error {
     }
 
     pub(crate) fn no_such_process(id: &str) -> Error {
-        Error::NotFound(format!("process {} does not exist", shown(id)))
+        Error::NoSuchProcess {
+            id: id.to_string(),
+            message: format!("process {} does not exist", shown(id)),
+        }
     }
 
     pub(crate) fn container_not_found(id: &str) -> Error {

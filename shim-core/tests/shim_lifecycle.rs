@@ -243,7 +243,7 @@ fn invalid_state(r: Result<impl std::fmt::Debug, Error>, text: &str) {
 
 fn not_found(r: Result<impl std::fmt::Debug, Error>, text: &str) {
     match r {
-        Err(Error::NotFound(m)) => assert_eq!(m, text),
+        Err(Error::NotFound(m) | Error::NoSuchProcess { message: m, .. }) => assert_eq!(m, text),
         other => panic!("want NotFound({text:?}), got {other:?}"),
     }
 }

@@ -14,7 +14,7 @@ pub fn status(code: Code, message: impl Into<String>) -> Status {
 /// The ttrpc code containerd's `errdefs.FromGRPC` needs to pick the error class.
 pub fn code_of(e: &Error) -> Code {
     match e {
-        Error::NotFound(_) => Code::NOT_FOUND,
+        Error::NotFound(_) | Error::NoSuchProcess { .. } => Code::NOT_FOUND,
         Error::AlreadyExists(_) => Code::ALREADY_EXISTS,
         Error::FailedPrecondition(_) => Code::FAILED_PRECONDITION,
         Error::InvalidArgument(_) => Code::INVALID_ARGUMENT,

@@ -4,7 +4,7 @@
 use prost::Message;
 use shim_core::validate;
 use shim_host::server::{self, Respond};
-use shim_host::status::{self, classed, Reply};
+use shim_host::status::{self, Reply};
 use shim_proto::protobuf::Empty;
 use shim_proto::task_v2::{
     CheckpointTaskRequest, CloseIoRequest, ConnectRequest, CreateTaskRequest, DeleteRequest,
@@ -12,6 +12,7 @@ use shim_proto::task_v2::{
     ShutdownRequest, StartRequest, StateRequest, StatsRequest, UpdateTaskRequest, WaitRequest,
 };
 
+use crate::refusal::refused;
 use crate::service::{wait_response, Service, Shutdown};
 
 /// containerd 1.6, 1.7 and 2.x (bootstrap version 2) call this one.
@@ -83,9 +84,9 @@ where
 fn decode<Req: Message + Default + Ids>(payload: &[u8]) -> Reply<Req> {
     let req = Req::decode(payload).map_err(status::undecodable)?;
     let (id, exec_id) = req.ids();
-    validate::id_size("container", id).map_err(classed)?;
+    validate::id_size("container", id).map_err(refused)?;
     if let Some(exec_id) = exec_id {
-        validate::id_size("exec", exec_id).map_err(classed)?;
+        validate::id_size("exec", exec_id).map_err(refused)?;
     }
     Ok(req)
 }

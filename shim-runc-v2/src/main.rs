@@ -8,6 +8,7 @@ mod dispatch;
 mod flags;
 mod info;
 mod options;
+mod refusal;
 mod service;
 mod socket;
 mod spawn;

@@ -5,7 +5,7 @@ use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
 use shim_core::service::{self as core, ExitOf, Shim};
-use shim_host::status::{classed, status, Reply};
+use shim_host::status::{status, Reply};
 use shim_host::types;
 use shim_proto::protobuf::Empty;
 use shim_proto::runc_v1_options::ProcessDetails;
@@ -19,6 +19,7 @@ use shim_proto::task_v2::{
 use shim_proto::type_url::{OCI_LINUX_RESOURCES, OCI_PROCESS, RUNC_V1_PROCESS_DETAILS};
 use shim_proto::types::ProcessInfo;
 
+use crate::refusal::refused;
 use crate::{bundle, options, stats, version};
 
 /// The server side of `containerd.task.v2.Task` (and v3) over a shim-core `Shim`.
@@ -59,7 +60,7 @@ impl Service {
 /// One method per RPC of `containerd.task.v2.Task` (routed by `dispatch`).
 impl Service {
     pub fn state(&self, req: StateRequest) -> Reply<StateResponse> {
-        let s = self.core.state(&req.id, &req.exec_id).map_err(classed)?;
+        let s = self.core.state(&req.id, &req.exec_id).map_err(refused)?;
         Ok(StateResponse {
             id: s.id,
             bundle: s.bundle.to_string_lossy().into_owned(),
@@ -108,17 +109,17 @@ impl Service {
                 systemd_cgroup: o.systemd_cgroup,
             },
         };
-        let pid = self.core.create_with(request, prepare).map_err(classed)?;
+        let pid = self.core.create_with(request, prepare).map_err(refused)?;
         Ok(CreateTaskResponse { pid })
     }
 
     pub fn start(&self, req: StartRequest) -> Reply<StartResponse> {
-        let pid = self.core.start(&req.id, &req.exec_id).map_err(classed)?;
+        let pid = self.core.start(&req.id, &req.exec_id).map_err(refused)?;
         Ok(StartResponse { pid })
     }
 
     pub fn delete(&self, req: DeleteRequest) -> Reply<DeleteResponse> {
-        let e = self.core.delete(&req.id, &req.exec_id).map_err(classed)?;
+        let e = self.core.delete(&req.id, &req.exec_id).map_err(refused)?;
         Ok(DeleteResponse {
             pid: e.pid,
             exit_status: e.status,
@@ -128,7 +129,7 @@ impl Service {
 
     /// Every pid of the container; an exec's carries its exec id (the init's nothing, as Go).
     pub fn pids(&self, req: PidsRequest) -> Reply<PidsResponse> {
-        let pids = self.core.list_pids(&req.id).map_err(classed)?;
+        let pids = self.core.list_pids(&req.id).map_err(refused)?;
         let processes = pids
             .into_iter()
             .map(|p| ProcessInfo {
@@ -142,12 +143,12 @@ impl Service {
     }
 
     pub fn pause(&self, req: PauseRequest) -> Reply<Empty> {
-        self.core.pause(&req.id).map_err(classed)?;
+        self.core.pause(&req.id).map_err(refused)?;
         Ok(Empty {})
     }
 
     pub fn resume(&self, req: ResumeRequest) -> Reply<Empty> {
-        self.core.resume(&req.id).map_err(classed)?;
+        self.core.resume(&req.id).map_err(refused)?;
         Ok(Empty {})
     }
 
@@ -164,14 +165,14 @@ impl Service {
         };
         self.core
             .checkpoint(&req.id, &req.path, opts)
-            .map_err(classed)?;
+            .map_err(refused)?;
         Ok(Empty {})
     }
 
     pub fn kill(&self, req: KillRequest) -> Reply<Empty> {
         self.core
             .kill(&req.id, &req.exec_id, req.signal, req.all)
-            .map_err(classed)?;
+            .map_err(refused)?;
         Ok(Empty {})
     }
 
@@ -182,37 +183,37 @@ impl Service {
             io: types::io(req.stdin, req.stdout, req.stderr, req.terminal),
             spec_json,
         };
-        self.core.exec(&req.id, request).map_err(classed)?;
+        self.core.exec(&req.id, request).map_err(refused)?;
         Ok(Empty {})
     }
 
     pub fn resize_pty(&self, req: ResizePtyRequest) -> Reply<Empty> {
         self.core
             .resize_pty(&req.id, &req.exec_id, req.width, req.height)
-            .map_err(classed)?;
+            .map_err(refused)?;
         Ok(Empty {})
     }
 
     pub fn close_io(&self, req: CloseIoRequest) -> Reply<Empty> {
         // As Go, `stdin` is not looked at: CloseIO always closes the process's stdin.
-        self.core.close_io(&req.id, &req.exec_id).map_err(classed)?;
+        self.core.close_io(&req.id, &req.exec_id).map_err(refused)?;
         Ok(Empty {})
     }
 
     /// Resources only; the annotations are ignored, as Go's runc shim ignores them.
     pub fn update(&self, req: UpdateTaskRequest) -> Reply<Empty> {
         let resources = shim_host::options::json(req.resources, OCI_LINUX_RESOURCES, "resources")?;
-        self.core.update(&req.id, &resources).map_err(classed)?;
+        self.core.update(&req.id, &resources).map_err(refused)?;
         Ok(Empty {})
     }
 
     /// Wait without holding a thread: the process's exit, to watch (see `wait_response`).
     pub fn wait(&self, req: WaitRequest) -> Reply<ExitOf> {
-        self.core.exit_of(&req.id, &req.exec_id).map_err(classed)
+        self.core.exit_of(&req.id, &req.exec_id).map_err(refused)
     }
 
     pub fn stats(&self, req: StatsRequest) -> Reply<StatsResponse> {
-        let metrics = self.core.stats(&req.id).map_err(classed)?;
+        let metrics = self.core.stats(&req.id).map_err(refused)?;
         Ok(StatsResponse {
             stats: Some(stats::to_any(&metrics)),
         })

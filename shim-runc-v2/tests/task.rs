@@ -507,7 +507,7 @@ fn a_second_create_of_a_live_id_and_unknown_or_bad_exec_ids_are_refused_and_chan
     };
     assert_eq!(
         status(call::<_, Empty>(&socket, "Kill", &kill("nope"))),
-        (5, "process nope does not exist: not found".to_string())
+        (5, "process does not exist nope: not found".to_string())
     );
     // Exec ids that are not ids: InvalidArgument, and no exec is added.
     let huge = "x".repeat(2000);

@@ -279,7 +279,9 @@ fn row03_exec_code_output_events_and_unknown_exec_id(cd: &Containerd, kind: Shim
         cd.events.transcript()
     );
     let unknown = cd.ctr(&["t", "kill", "--exec-id", "nope", "r03"]);
-    unknown.expect_error("nope");
+    // Go's runc v2 words it `process does not exist <id>` (its v1 shim, and our v1 front, the
+    // other way round); both shims must say it the same.
+    unknown.expect_error("process does not exist nope");
     unknown.expect_error("not found");
     notes.push(format!("unknown exec id: {}", said(&unknown)));
     ran(notes)
