@@ -28,6 +28,36 @@ fn exec_spec(args: &[&str]) -> Any {
     }
 }
 
+/// Wait for process `exec_id` of `id` (empty: the init) to exit: its Wait reply.
+fn wait(socket: &std::path::Path, id: &str, exec_id: &str) -> WaitResponse {
+    let req = WaitRequest {
+        id: id.into(),
+        exec_id: exec_id.into(),
+    };
+    call(socket, "Wait", &req).unwrap()
+}
+
+/// Delete process `exec_id` of `id` (empty: the container): its Delete reply.
+fn delete(socket: &std::path::Path, id: &str, exec_id: &str) -> DeleteResponse {
+    let req = DeleteRequest {
+        id: id.into(),
+        exec_id: exec_id.into(),
+    };
+    call(socket, "Delete", &req).unwrap()
+}
+
+/// SIGKILL the init of `id`, wait for it and delete the container: the Wait and Delete replies.
+fn kill_wait_delete(socket: &std::path::Path, id: &str) -> (WaitResponse, DeleteResponse) {
+    let kill = KillRequest {
+        id: id.into(),
+        exec_id: String::new(),
+        signal: 9,
+        all: false,
+    };
+    let _: Empty = call(socket, "Kill", &kill).unwrap();
+    (wait(socket, id, ""), delete(socket, id, ""))
+}
+
 fn code<T: std::fmt::Debug>(r: Result<T, CallError>) -> i32 {
     match r {
         Err(CallError::Status(code, _)) => code,
@@ -128,30 +158,13 @@ fn a_container_lives_and_dies_through_the_task_api_and_containerd_hears_of_it_in
     )
     .unwrap()
     .pid;
-    let waited: WaitResponse = call(
-        &socket,
-        "Wait",
-        &WaitRequest {
-            id: id.into(),
-            exec_id: "e1".into(),
-        },
-    )
-    .unwrap();
-    assert_eq!(waited.exit_status, 3);
+    assert_eq!(wait(&socket, id, "e1").exit_status, 3);
     let s = state("e1");
     assert_eq!(
         (s.status, s.exit_status, s.exec_id.as_str()),
         (STOPPED, 3, "e1")
     );
-    let d: DeleteResponse = call(
-        &socket,
-        "Delete",
-        &DeleteRequest {
-            id: id.into(),
-            exec_id: "e1".into(),
-        },
-    )
-    .unwrap();
+    let d = delete(&socket, id, "e1");
     assert_eq!((d.pid, d.exit_status), (exec_pid, 3));
 
     // This host is cgroup v1 (hybrid): Go's runc shim answers with v1 Metrics here.
@@ -180,36 +193,8 @@ fn a_container_lives_and_dies_through_the_task_api_and_containerd_hears_of_it_in
     .unwrap();
     assert_eq!(w.daemons(), vec![daemon]);
 
-    let _: Empty = call(
-        &socket,
-        "Kill",
-        &KillRequest {
-            id: id.into(),
-            exec_id: String::new(),
-            signal: 9,
-            all: false,
-        },
-    )
-    .unwrap();
-    let waited: WaitResponse = call(
-        &socket,
-        "Wait",
-        &WaitRequest {
-            id: id.into(),
-            exec_id: String::new(),
-        },
-    )
-    .unwrap();
+    let (waited, d) = kill_wait_delete(&socket, id);
     assert_eq!(waited.exit_status, 137);
-    let d: DeleteResponse = call(
-        &socket,
-        "Delete",
-        &DeleteRequest {
-            id: id.into(),
-            exec_id: String::new(),
-        },
-    )
-    .unwrap();
     assert_eq!((d.pid, d.exit_status), (created.pid, 137));
     assert_eq!(
         code(call::<_, StateResponse>(
@@ -372,28 +357,12 @@ fn oom_kill_round(name: &str) {
         },
     )
     .unwrap();
-    let waited: WaitResponse = call(
-        &socket,
-        "Wait",
-        &WaitRequest {
-            id: id.into(),
-            exec_id: String::new(),
-        },
-    )
-    .unwrap();
     assert_eq!(
-        waited.exit_status, 137,
+        wait(&socket, id, "").exit_status,
+        137,
         "the pipeline's tail was OOM-killed"
     );
-    let _: DeleteResponse = call(
-        &socket,
-        "Delete",
-        &DeleteRequest {
-            id: id.into(),
-            exec_id: String::new(),
-        },
-    )
-    .unwrap();
+    delete(&socket, id, "");
     // Once the daemon is gone every event it had is out (it flushes before exiting).
     let _: Empty = call(&socket, "Shutdown", &ShutdownRequest::default()).unwrap();
     // SAFETY: reap the daemon this test started (our orphan).
@@ -527,25 +496,7 @@ fn a_second_create_of_a_live_id_and_unknown_or_bad_exec_ids_are_refused_and_chan
         pids.processes.iter().all(|p| p.info.is_none()),
         "an exec was added: {pids:?}"
     );
-    let _: Empty = call(&socket, "Kill", &kill("")).unwrap();
-    let waited: WaitResponse = call(
-        &socket,
-        "Wait",
-        &WaitRequest {
-            id: id.into(),
-            exec_id: String::new(),
-        },
-    )
-    .unwrap();
+    let (waited, _) = kill_wait_delete(&socket, id);
     assert_eq!(waited.exit_status, 137);
-    let _: DeleteResponse = call(
-        &socket,
-        "Delete",
-        &DeleteRequest {
-            id: id.into(),
-            exec_id: String::new(),
-        },
-    )
-    .unwrap();
     let _: Empty = call(&socket, "Shutdown", &ShutdownRequest::default()).unwrap();
 }
