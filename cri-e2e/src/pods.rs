@@ -50,6 +50,13 @@ pub fn pod_config(node: &Node, name: &str, host_network: bool) -> PodSandboxConf
 }
 
 /// RunPodSandbox through the node's handler; returns the pod's id.
+/// `pod_config` run at once: the config (its containers need it) and the pod's id.
+pub fn new_pod(node: &Node, name: &str, host_network: bool) -> (PodSandboxConfig, String) {
+    let cfg = pod_config(node, name, host_network);
+    let pod = run_pod(node, &cfg);
+    (cfg, pod)
+}
+
 pub fn run_pod(node: &Node, config: &PodSandboxConfig) -> String {
     try_run_pod(node, config).unwrap_or_else(|e| panic!("RunPodSandbox: {e}"))
 }

@@ -15,8 +15,7 @@ use harness::both;
 #[test]
 fn pod_with_host_network_runs_ready_and_is_served_by_one_shim() {
     both("pod_host_network", |node| {
-        let cfg = pod_config(node, "hostnet", true);
-        let pod = run_pod(node, &cfg);
+        let (_, pod) = new_pod(node, "hostnet", true);
         let s = pod_status(node, &pod);
         assert_eq!(s.state, PodSandboxState::SandboxReady as i32, "{s:?}");
         let shims = node.shim_pids();
@@ -27,8 +26,7 @@ fn pod_with_host_network_runs_ready_and_is_served_by_one_shim() {
 #[test]
 fn pod_on_the_bridge_network_gets_an_ip_of_the_pod_subnet() {
     both("pod_bridge_ip", |node| {
-        let cfg = pod_config(node, "bridged", false);
-        let pod = run_pod(node, &cfg);
+        let (_, pod) = new_pod(node, "bridged", false);
         let s = pod_status(node, &pod);
         assert_eq!(s.state, PodSandboxState::SandboxReady as i32, "{s:?}");
         let ip = s.network.map(|n| n.ip).unwrap_or_default();
@@ -43,8 +41,7 @@ fn pod_on_the_bridge_network_gets_an_ip_of_the_pod_subnet() {
 #[test]
 fn two_containers_of_one_pod_are_listed_and_exit_with_code_and_reason() {
     both("two_containers_exit_reason", |node| {
-        let cfg = pod_config(node, "two", false);
-        let pod = run_pod(node, &cfg);
+        let (cfg, pod) = new_pod(node, "two", false);
         let ok = start(node, &pod, &cfg, &sh("ok", "echo ok"));
         let bad = start(node, &pod, &cfg, &sh("bad", "exit 3"));
         let listed: Vec<String> = list_containers(node, &pod)
@@ -65,8 +62,7 @@ fn two_containers_of_one_pod_are_listed_and_exit_with_code_and_reason() {
 #[test]
 fn exec_sync_returns_stdout_stderr_exit_code_and_a_mebibyte() {
     both("exec_sync_output", |node| {
-        let cfg = pod_config(node, "execs", true);
-        let pod = run_pod(node, &cfg);
+        let (cfg, pod) = new_pod(node, "execs", true);
         let id = start(node, &pod, &cfg, &container("sleeper", &["sleep", "3600"]));
         let r = exec_sync(
             node,
@@ -96,8 +92,7 @@ fn exec_sync_returns_stdout_stderr_exit_code_and_a_mebibyte() {
 #[test]
 fn exec_sync_past_its_timeout_fails_and_its_process_is_killed() {
     both("exec_sync_timeout", |node| {
-        let cfg = pod_config(node, "exectimeout", true);
-        let pod = run_pod(node, &cfg);
+        let (cfg, pod) = new_pod(node, "exectimeout", true);
         let id = start(node, &pod, &cfg, &container("sleeper", &["sleep", "3600"]));
         let r = exec_sync(node, &id, &["sleep", "7777"], 2);
         let Err(e) = r else {
@@ -122,8 +117,7 @@ fn exec_sync_past_its_timeout_fails_and_its_process_is_killed() {
 #[test]
 fn container_logs_are_written_in_cri_format_line_by_line() {
     both("logs_cri_format", |node| {
-        let cfg = pod_config(node, "logs", true);
-        let pod = run_pod(node, &cfg);
+        let (cfg, pod) = new_pod(node, "logs", true);
         let id = start(
             node,
             &pod,
@@ -171,8 +165,7 @@ fn one_shim_serves_each_pod_of_three_containers() {
     both("one_shim_per_pod", |node| {
         let mut pods = Vec::new();
         for name in ["first", "second"] {
-            let cfg = pod_config(node, name, true);
-            let pod = run_pod(node, &cfg);
+            let (cfg, pod) = new_pod(node, name, true);
             for c in ["a", "b", "c"] {
                 start(node, &pod, &cfg, &container(c, &["sleep", "3600"]));
             }
@@ -186,8 +179,7 @@ fn one_shim_serves_each_pod_of_three_containers() {
 #[test]
 fn stop_container_honours_sigterm_and_sigkills_after_the_grace_period() {
     both("stop_grace", |node| {
-        let cfg = pod_config(node, "stops", true);
-        let pod = run_pod(node, &cfg);
+        let (cfg, pod) = new_pod(node, "stops", true);
         let polite = start(
             node,
             &pod,
@@ -224,8 +216,7 @@ fn stop_container_honours_sigterm_and_sigkills_after_the_grace_period() {
 #[test]
 fn stopped_and_removed_pods_leave_no_process_mount_cgroup_or_shim() {
     both("remove_leaves_nothing", |node| {
-        let cfg = pod_config(node, "gone", false);
-        let pod = run_pod(node, &cfg);
+        let (cfg, pod) = new_pod(node, "gone", false);
         let ids: Vec<String> = ["a", "b"]
             .iter()
             .map(|c| start(node, &pod, &cfg, &container(c, &["sleep", "3600"])))
@@ -276,8 +267,7 @@ fn stopped_and_removed_pods_leave_no_process_mount_cgroup_or_shim() {
 #[test]
 fn a_busy_container_and_its_pod_show_non_zero_cpu_and_memory_stats() {
     both("stats_non_zero", |node| {
-        let cfg = pod_config(node, "busy", true);
-        let pod = run_pod(node, &cfg);
+        let (cfg, pod) = new_pod(node, "busy", true);
         // Holds 8 MiB in a shell variable, and spins.
         let script = "x=$(head -c 8388608 /dev/zero | tr '\\0' a); while :; do :; done";
         let id = start(node, &pod, &cfg, &sh("spinner", script));
@@ -326,8 +316,7 @@ fn a_busy_container_and_its_pod_show_non_zero_cpu_and_memory_stats() {
 #[test]
 fn update_container_resources_shows_in_the_containers_cgroup() {
     both("update_resources", |node| {
-        let cfg = pod_config(node, "updates", true);
-        let pod = run_pod(node, &cfg);
+        let (cfg, pod) = new_pod(node, "updates", true);
         let id = start(node, &pod, &cfg, &container("sleeper", &["sleep", "3600"]));
         let linux = LinuxContainerResources {
             memory_limit_in_bytes: 96 << 20,
@@ -364,8 +353,7 @@ fn update_container_resources_shows_in_the_containers_cgroup() {
 #[test]
 fn a_container_over_its_32_mib_limit_ends_oom_killed() {
     both("oom_killed", |node| {
-        let cfg = pod_config(node, "ooms", true);
-        let pod = run_pod(node, &cfg);
+        let (cfg, pod) = new_pod(node, "ooms", true);
         let mut c = container(
             "hog",
             &["dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"],
@@ -391,8 +379,7 @@ fn a_container_over_its_32_mib_limit_ends_oom_killed() {
 #[test]
 fn containerd_restarted_while_pods_run_reports_exits_of_meanwhile_and_execs_again() {
     both("containerd_restart", |node| {
-        let cfg = pod_config(node, "survivor", false);
-        let pod = run_pod(node, &cfg);
+        let (cfg, pod) = new_pod(node, "survivor", false);
         let stays = start(node, &pod, &cfg, &container("stays", &["sleep", "3600"]));
         let script = "while [ ! -e /tmp/go ]; do sleep 0.1; done; exit 5 # leaver";
         let leaves = start(node, &pod, &cfg, &sh("leaves", script));
@@ -467,8 +454,7 @@ fn failed_start(
 #[test]
 fn bad_input_gives_a_clear_error_and_leaks_nothing() {
     both("bad_input", |node| {
-        let cfg = pod_config(node, "bad", true);
-        let pod = run_pod(node, &cfg);
+        let (cfg, pod) = new_pod(node, "bad", true);
         failed_start(
             node,
             &pod,
