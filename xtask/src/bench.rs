@@ -439,6 +439,9 @@ fn bench(plan: &Plan, pair: &Pair, dir: &Path, rootfs: &Path) -> Result<Outcome>
         .map(|_| measure::bare_exec(&cds[0], &idle_id(0)))
         .collect::<Result<Vec<_>>>()?;
     let bare_exec_median = median(&bare_exec);
+    let runc_call = (0..plan.runs)
+        .map(|_| measure::runc_call_cpu(&cds[0], &idle_id(0)))
+        .collect::<Result<Vec<_>>>()?;
     rows.add(
         "shim overhead (exec - bare runc exec)",
         "ms",
@@ -578,6 +581,10 @@ fn bench(plan: &Plan, pair: &Pair, dir: &Path, rootfs: &Path) -> Result<Outcome>
             plan.io_bytes,
             median(&bare_io)
         ),
+        format!(
+            "one runc call (runc state of idle-0): CPU median {:.1} ms; a start makes three (create, start, delete), an exec one",
+            median(&runc_call)
+        ),
         format!("containerd: {}", pair.containerd_version),
         format!("CPU: {cpu_source}"),
         format!("IO: {}", plan.io_note()),
@@ -610,6 +617,7 @@ fn bench(plan: &Plan, pair: &Pair, dir: &Path, rootfs: &Path) -> Result<Outcome>
             "cpu_median_ms": median(&bare_cpu),
             "wall_ms": bare_wall,
         },
+        "runc_call_cpu_ms": runc_call,
         "bare_runc_exec": {
             "median_ms": bare_exec_median,
             "p90_ms": p90(&bare_exec),
