@@ -12,6 +12,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use e2e_kit::sys::{remove_cgroup_tree, walk_dirs};
 
 use super::cpu::Meter;
 
@@ -371,17 +372,13 @@ disabled_plugins = [
             })
             .unwrap_or_default();
         for cg in cgroups.iter().filter(|p| p.is_dir()) {
-            let mut dirs = walk_dirs(cg);
-            for d in &dirs {
+            for d in &walk_dirs(cg) {
                 let procs = fs::read_to_string(d.join("cgroup.procs")).unwrap_or_default();
                 for pid in procs.split_whitespace().filter_map(|p| p.parse().ok()) {
                     kill_and_reap(pid);
                 }
             }
-            dirs.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
-            for d in dirs {
-                let _ = fs::remove_dir(d);
-            }
+            remove_cgroup_tree(cg);
         }
         if let Err(e) = fs::remove_dir_all(&self.dir) {
             eprintln!("xtask bench: cannot remove {}: {e}", self.dir.display());
@@ -431,21 +428,4 @@ pub fn kill_and_reap(pid: i32) {
             libc::close(fd);
         }
     }
-}
-
-/// `dir` and every directory below it.
-fn walk_dirs(dir: &Path) -> Vec<PathBuf> {
-    let mut out = vec![dir.to_path_buf()];
-    let mut i = 0;
-    while i < out.len() {
-        if let Ok(rd) = fs::read_dir(&out[i]) {
-            out.extend(
-                rd.filter_map(|e| e.ok())
-                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-                    .map(|e| e.path()),
-            );
-        }
-        i += 1;
-    }
-    out
 }
