@@ -3,7 +3,7 @@
 //! One thread per process reaps with `waitpid(-1, WNOHANG)` whenever SIGCHLD arrives (recorded by
 //! the signal handler in a bitmask, with a self-pipe to wake the thread; that thread unblocks the
 //! handled signals, so they are taken even when every other thread blocks them). Exits go to the
-//! waiters registered for that pid, or into a bounded buffer of unclaimed exits that
+//! waiters (or callbacks, [`Reaper::watch_with_since`]) registered for that pid, or into a bounded buffer of unclaimed exits that
 //! [`Reaper::watch`] can claim later, and then to every [`Reaper::subscribe_all`] receiver.
 
 mod error;

@@ -1,4 +1,5 @@
-//! The Reaper handle: start the reaping thread, spawn children, and claim exits by pid.
+//! The Reaper handle: start the reaping thread, spawn children, and claim exits by pid (into a
+//! waiter, a channel, or a callback).
 
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command};
@@ -8,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use nix::sys::signal::Signal;
 
-use crate::registry::Registry;
+use crate::registry::{Deliver, Due, Registry};
 use crate::wakeup::Wakeups;
 use crate::{Error, Exit, ExitWaiter};
 
@@ -100,7 +101,7 @@ impl Reaper {
     /// at once. Every watch of one pid gets its exit.
     pub fn watch(&self, pid: i32) -> ExitWaiter {
         let (tx, rx) = channel();
-        self.registry().watch(pid, tx, None);
+        self.watch_to(pid, tx, None);
         ExitWaiter::new(pid, rx)
     }
 
@@ -109,18 +110,40 @@ impl Reaper {
     /// pid reaped before `since` belongs to an earlier process with the same pid and is ignored.
     pub fn watch_since(&self, pid: i32, since: Instant) -> ExitWaiter {
         let (tx, rx) = channel();
-        self.registry().watch(pid, tx, Some(since));
+        self.watch_to(pid, tx, Some(since));
         ExitWaiter::new(pid, rx)
     }
 
     /// Like [`Reaper::watch`], delivering into a channel the caller owns.
     pub fn watch_into(&self, pid: i32, tx: Sender<Exit>) {
-        self.registry().watch(pid, tx, None);
+        self.watch_to(pid, tx, None);
     }
 
     /// Like [`Reaper::watch_since`], delivering into a channel the caller owns.
     pub fn watch_into_since(&self, pid: i32, tx: Sender<Exit>, since: Instant) {
-        self.registry().watch(pid, tx, Some(since));
+        self.watch_to(pid, tx, Some(since));
+    }
+
+    /// Like [`Reaper::watch_since`], calling `f` once with the exit instead: a caller needs no
+    /// thread, nor a channel, of its own to learn of it. `f` runs on the reaping thread (no lock
+    /// of the reaper held), or here at once when the exit is already buffered. It must be short
+    /// and must not block, since no child is reaped meanwhile: queue the exit and wake whoever
+    /// handles it. A panic in `f` is caught and logged. [`Reaper::forget`] drops `f` uncalled.
+    pub fn watch_with_since(
+        &self,
+        pid: i32,
+        since: Instant,
+        f: impl FnOnce(Exit) + Send + 'static,
+    ) {
+        self.watch_to(pid, Deliver::Call(Box::new(f)), Some(since));
+    }
+
+    /// Register a watcher; a callback owed a buffered exit runs once the registry is unlocked.
+    fn watch_to(&self, pid: i32, to: impl Into<Deliver>, since: Option<Instant>) {
+        let due = self.registry().watch(pid, to, since);
+        if let Some(due) = due {
+            run_due(due);
+        }
     }
 
     /// Every exit, after per-pid delivery. Dropped receivers are pruned.
@@ -294,12 +317,14 @@ fn reap_loop(inner: &Inner, mut wakeups: Wakeups, forward: &SignalHandler) {
     loop {
         if pending {
             let (exits, none_left, spawns) = reap_all(inner);
+            let mut due = Vec::new();
             {
                 let mut reg = inner.registry.lock().unwrap_or_else(|p| p.into_inner());
                 for (e, reaped) in exits {
-                    reg.deliver(e, reaped);
+                    reg.deliver(e, reaped, &mut due);
                 }
             }
+            due.into_iter().for_each(run_due);
             // After delivery: whoever sees "childless" has every exit of this pass already.
             let mut c = inner.childless.lock().unwrap_or_else(|p| p.into_inner());
             if c.spawns == spawns {
@@ -317,6 +342,18 @@ fn reap_loop(inner: &Inner, mut wakeups: Wakeups, forward: &SignalHandler) {
                 forward(sig);
             }
         }
+    }
+}
+
+/// Run a callback owed its exit; a panic in it must not end the reaping thread.
+fn run_due(due: Due) {
+    if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| due.run())) {
+        let why = p
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        log::error!(why:% = why; "an exit callback panicked");
     }
 }
 

@@ -32,7 +32,7 @@ fn main() {
         .expect("start reaper");
     let all = reaper.subscribe_all();
     type Test = fn(&Reaper, &Receiver<Exit>, &Receiver<Signal>);
-    let tests: [(&str, Test); 8] = [
+    let tests: [(&str, Test); 9] = [
         (
             "children_get_back_the_open_file_limit_the_process_started_with",
             children_get_back_the_open_file_limit_the_process_started_with,
@@ -56,6 +56,10 @@ fn main() {
         (
             "watch_after_the_exit_claims_the_buffered_exit",
             watch_after_the_exit_claims_the_buffered_exit,
+        ),
+        (
+            "a_callback_watch_is_called_once_on_the_reaping_thread_or_at_once",
+            a_callback_watch_is_called_once_on_the_reaping_thread_or_at_once,
         ),
         (
             "a_child_whose_exec_fails_is_an_error_not_a_panic",
@@ -207,6 +211,43 @@ fn watch_after_the_exit_claims_the_buffered_exit(
     assert_eq!(w.try_exit().map(|e| e.pid), Some(pid));
     assert!(r.watch(pid).try_exit().is_none(), "claimed twice");
     r.forget(pid);
+}
+
+fn a_callback_watch_is_called_once_on_the_reaping_thread_or_at_once(
+    r: &Reaper,
+    all: &Receiver<Exit>,
+    _: &Receiver<Signal>,
+) {
+    let called = |tx: std::sync::mpsc::Sender<(Exit, Option<String>)>| {
+        move |e: Exit| {
+            let _ = tx.send((e, std::thread::current().name().map(String::from)));
+        }
+    };
+    // Watched before it exits: called on the reaping thread.
+    let since = std::time::Instant::now();
+    #[allow(clippy::zombie_processes)] // the reaper collects it
+    let mut child = sh("read x; exit 3").stdin(Stdio::piped()).spawn().unwrap();
+    let pid = child.id() as i32;
+    let (tx, rx) = std::sync::mpsc::channel();
+    r.watch_with_since(pid, since, called(tx));
+    drop(child.stdin.take());
+    let (e, thread) = rx.recv_timeout(LIMIT).expect("callback called");
+    assert_eq!((e.pid, e.status), (pid, 3));
+    assert_eq!(thread.as_deref(), Some("reaper"));
+    assert!(
+        rx.recv_timeout(Duration::from_millis(100)).is_err(),
+        "called twice"
+    );
+    // Already exited and buffered: called at once, on the watching thread.
+    #[allow(clippy::zombie_processes)] // the reaper collects it
+    let child = Command::new("/bin/true").spawn().unwrap();
+    let pid = child.id() as i32;
+    while all.recv_timeout(LIMIT).expect("exit seen").pid != pid {}
+    let (tx, rx) = std::sync::mpsc::channel();
+    r.watch_with_since(pid, since, called(tx));
+    let (e, thread) = rx.try_recv().expect("called at once");
+    assert_eq!(e.pid, pid);
+    assert_ne!(thread.as_deref(), Some("reaper"));
 }
 
 fn a_child_whose_exec_fails_is_an_error_not_a_panic(

@@ -1,10 +1,16 @@
-//! The exit dispatcher: reaper exits -> the owning process, each settled on its own, init's last.
+//! The events thread: reaper exits -> the owning process, each settled on its own, init's last;
+//! and, when the shim watches OOMs, each container's OOM -> its Oom event, ahead of its exit.
 
-use std::sync::mpsc::Receiver;
+use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
+use nix::errno::Errno;
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
+use nix::sys::eventfd::{EfdFlags, EventFd};
+
+use crate::cgroup::OomWatcher;
 use crate::events::{Event, EventSink, TaskExit};
 use crate::process::exec::Exec;
 use crate::process::init::Init;
@@ -14,25 +20,109 @@ use crate::table::{Proc, Table};
 /// How long the init's TaskExit may wait for the exits of execs that die with it.
 const INIT_LAST_LIMIT: Duration = Duration::from_secs(1);
 
-/// Start the one dispatcher thread, a vital one: without it no exit is ever recorded, so the shim
+/// epoll data of the exit queue's eventfd and of the OOM watcher's epoll fd.
+const EXITS: u64 = 0;
+const OOMS: u64 = 1;
+
+/// Exits on their way from the reaper to the events thread.
+struct Queue {
+    state: Mutex<Queued>,
+    /// Written after each push and when the last feed goes: the events thread wakes.
+    wake: EventFd,
+}
+
+#[derive(Default)]
+struct Queued {
+    exits: VecDeque<reaper::Exit>,
+    /// Live [`Feed`]s: with none left and the queue empty, no exit can come any more.
+    feeds: usize,
+}
+
+impl Queue {
+    fn lock(&self) -> MutexGuard<'_, Queued> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn wake(&self) {
+        if let Err(e) = self.wake.write(1) {
+            // Only an overflow of the counter fails, and then a wake-up is pending anyway.
+            log::debug!(error:% = e; "waking the events thread");
+        }
+    }
+
+    /// Every exit queued so far, and whether more may come.
+    fn take(&self) -> (VecDeque<reaper::Exit>, bool) {
+        let mut q = self.lock();
+        (std::mem::take(&mut q.exits), q.feeds > 0)
+    }
+}
+
+/// Feeds exits to the events thread; that thread ends (orderly) once every feed is dropped and
+/// what they queued is dispatched. Cloned into each reaper watch.
+pub(crate) struct Feed(Arc<Queue>);
+
+impl Feed {
+    /// Queue `exit` and wake the events thread. Short and non-blocking: it runs on the reaper's
+    /// thread.
+    pub(crate) fn push(&self, exit: reaper::Exit) {
+        self.0.lock().exits.push_back(exit);
+        self.0.wake();
+    }
+}
+
+impl Clone for Feed {
+    fn clone(&self) -> Feed {
+        self.0.lock().feeds += 1;
+        Feed(Arc::clone(&self.0))
+    }
+}
+
+impl Drop for Feed {
+    fn drop(&mut self) {
+        let last = {
+            let mut q = self.0.lock();
+            q.feeds -= 1;
+            q.feeds == 0
+        };
+        if last {
+            self.0.wake();
+        }
+    }
+}
+
+/// Start the one events thread, a vital one: without it no exit is ever recorded, so the shim
 /// ends if it stops. `settle_limit` bounds how long an exit waits for its process's output before
-/// it is recorded.
+/// it is recorded. `oom`, when given, is drained on the same thread: its OOMs become Oom events.
+/// Returns the first feed.
 pub(crate) fn spawn(
     table: Arc<Table>,
-    exits: Receiver<reaper::Exit>,
     events: Arc<dyn EventSink>,
     settle_limit: Duration,
-) -> std::io::Result<JoinHandle<()>> {
-    crate::vital::spawn("exits", move || {
+    oom: Option<Arc<OomWatcher>>,
+) -> std::io::Result<(Feed, JoinHandle<()>)> {
+    let queue = Arc::new(Queue {
+        state: Mutex::new(Queued {
+            feeds: 1,
+            ..Queued::default()
+        }),
+        wake: EventFd::from_flags(EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)?,
+    });
+    let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
+    epoll.add(&queue.wake, EpollEvent::new(EpollFlags::EPOLLIN, EXITS))?;
+    if let Some(oom) = &oom {
+        epoll.add(oom.fd(), EpollEvent::new(EpollFlags::EPOLLIN, OOMS))?;
+    }
+    let feed = Feed(Arc::clone(&queue));
+    let thread = crate::vital::spawn("events", move || {
         let publisher = Arc::new(Publisher {
             events,
             table,
             lock: Mutex::new(()),
             recorded: Condvar::new(),
         });
-        run(&publisher, &exits, settle_limit);
-        Ok(())
-    })
+        run(&publisher, &queue, &epoll, oom.as_deref(), settle_limit)
+    })?;
+    Ok((feed, thread))
 }
 
 /// One exit, claimed from the table: whose it is and what the reaper saw.
@@ -51,32 +141,78 @@ enum Process {
 
 /// Exits are claimed here in reaper order. Settling one (waiting for its output, `runc kill
 /// --all`, `runc resume`) can take a while, so it runs on a short-lived thread of its own, joined
-/// here, and never holds up the next exit. An exec whose output is already drained is settled at
-/// once, on this thread.
-fn run(publisher: &Arc<Publisher>, exits: &Receiver<reaper::Exit>, settle_limit: Duration) {
+/// later, and never holds up the next exit or OOM. An exec whose output is already drained is
+/// settled at once, on this thread. An OOM is published here, under its init's order lock.
+fn run(
+    publisher: &Arc<Publisher>,
+    queue: &Queue,
+    epoll: &Epoll,
+    oom: Option<&OomWatcher>,
+    settle_limit: Duration,
+) -> Result<(), String> {
     let mut settling: Vec<JoinHandle<()>> = Vec::new();
-    while let Ok(exit) = exits.recv() {
-        join_finished(&mut settling);
-        let Some(claimed) = claim(&publisher.table, &exit) else {
-            continue;
-        };
-        let quick = matches!(&claimed.process, Process::Exec(e, _) if e.stdio.is_drained());
-        if quick {
-            publisher.settle(claimed, settle_limit);
-            continue;
+    let mut ready = [EpollEvent::empty(); 2];
+    loop {
+        let (exits, open) = queue.take();
+        for exit in exits {
+            join_finished(&mut settling);
+            dispatch(publisher, &exit, settle_limit, &mut settling);
         }
-        let (p, job) = (Arc::clone(publisher), claimed.share());
-        let spawned = std::thread::Builder::new()
-            .name("exit-settle".into())
-            .spawn(move || p.settle(job, settle_limit));
-        match spawned {
-            Ok(handle) => settling.push(handle),
-            // No thread to be had: settle here, late rather than never.
-            Err(_) => publisher.settle(claimed, settle_limit),
+        if !open {
+            break;
+        }
+        let n = match epoll.wait(&mut ready, EpollTimeout::NONE) {
+            Ok(n) => n,
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(format!("epoll_wait: {e}")),
+        };
+        for event in &ready[..n] {
+            match event.data() {
+                // Read before the queue is taken: a push after that wakes us again.
+                EXITS => {
+                    let _ = queue.wake.read();
+                }
+                OOMS => {
+                    if let Some(oom) = oom {
+                        let ids = oom.take_ready().map_err(|e| format!("OOM watch: {e}"))?;
+                        for id in ids {
+                            publisher.oom(&id);
+                        }
+                    }
+                }
+                _ => {}
+            }
         }
     }
     for handle in settling {
         let _ = handle.join();
+    }
+    Ok(())
+}
+
+/// Claim `exit` and settle it: here when quick, else on a thread pushed onto `settling`.
+fn dispatch(
+    publisher: &Arc<Publisher>,
+    exit: &reaper::Exit,
+    settle_limit: Duration,
+    settling: &mut Vec<JoinHandle<()>>,
+) {
+    let Some(claimed) = claim(&publisher.table, exit) else {
+        return;
+    };
+    let quick = matches!(&claimed.process, Process::Exec(e, _) if e.stdio.is_drained());
+    if quick {
+        publisher.settle(claimed, settle_limit);
+        return;
+    }
+    let (p, job) = (Arc::clone(publisher), claimed.share());
+    let spawned = std::thread::Builder::new()
+        .name("exit-settle".into())
+        .spawn(move || p.settle(job, settle_limit));
+    match spawned {
+        Ok(handle) => settling.push(handle),
+        // No thread to be had: settle here, late rather than never.
+        Err(_) => publisher.settle(claimed, settle_limit),
     }
 }
 
@@ -188,6 +324,23 @@ impl Publisher {
                 init.set_exit_published();
             }
         }
+    }
+
+    /// Publish an OOM of container `id`. Under the lock the exit is published with: an OOM goes
+    /// out before the exit it caused, and the cgroup's late wake-ups after that exit are not news.
+    fn oom(&self, id: &str) {
+        let Ok(init) = self.table.lock().init(id) else {
+            return;
+        };
+        let _order = init.order();
+        if init.exit_published() {
+            log::debug!(id:% = id; "OOM wake-up after the exit was published, not sent");
+            return;
+        }
+        self.events.event(Event::Oom {
+            container_id: id.to_string(),
+        });
+        init.set_oom_sent();
     }
 
     /// Whether an exec of `container` still runs (its exit not yet recorded).

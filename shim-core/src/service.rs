@@ -3,11 +3,10 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::mpsc::{channel, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::cgroup::{Cgroup, CgroupError, Host, Metrics, OomThread, OomWatcher};
+use crate::cgroup::{Cgroup, CgroupError, Host, Metrics, OomWatcher};
 use crate::config::Config;
 use crate::error::Error;
 use crate::events::{Event, EventSink};
@@ -42,63 +41,46 @@ pub struct Shim {
     config: Config,
     reaper: reaper::Reaper,
     table: Arc<Table>,
-    /// Feeds the exit dispatcher; one clone per watched pid lives in the reaper.
-    exits: Mutex<Sender<reaper::Exit>>,
+    /// Feeds the events thread; one clone per watched pid lives in the reaper.
+    exits: exits::Feed,
     /// Held for the whole of a Create (as Go holds its service lock): a second Create of the same
     /// id waits, then finds the first's init and is refused before it mounts or undoes anything.
     creating: Mutex<()>,
-    /// Where events go (shared with the exit dispatcher).
+    /// Where events go (shared with the events thread).
     events: Arc<dyn EventSink>,
-    /// Watches every container's cgroup for OOMs (task v2 only), and the thread doing it.
-    oom: Option<(OomWatcher, OomThread)>,
+    /// Watches every container's cgroup for OOMs (task v2 only); the events thread reports them.
+    oom: Option<Arc<OomWatcher>>,
 }
 
 impl Shim {
-    /// A shim with no container yet. Starts the exit dispatcher, a vital thread.
+    /// A shim with no container yet. Starts the events thread (exits, and OOMs when
+    /// `config.watch_oom`), a vital thread.
     pub fn new(
         config: Config,
         reaper: reaper::Reaper,
         events: Box<dyn EventSink>,
     ) -> Result<Shim, Error> {
         let table = Arc::new(Table::default());
-        let (tx, rx) = channel();
         let events: Arc<dyn EventSink> = Arc::from(events);
-        exits::spawn(
-            Arc::clone(&table),
-            rx,
-            Arc::clone(&events),
-            config.settle_limit,
-        )
-        .map_err(|e| Error::Internal(format!("start exit dispatcher: {e}")))?;
         let oom = if config.watch_oom {
-            let sink = Arc::clone(&events);
-            let oom_table = Arc::clone(&table);
-            let watcher = OomWatcher::start(move |id: &str| {
-                let Ok(init) = oom_table.lock().init(id) else {
-                    return;
-                };
-                // Under the lock the exit is published with: an OOM goes out before the exit
-                // it caused, and the cgroup's late wake-ups after that exit are not news.
-                let _order = init.order();
-                if init.exit_published() {
-                    log::debug!(id:% = id; "OOM wake-up after the exit was published, not sent");
-                    return;
-                }
-                sink.event(Event::Oom {
-                    container_id: id.to_string(),
-                });
-                init.set_oom_sent();
-            })
-            .map_err(|e| Error::Internal(format!("start the OOM watcher: {e}")))?;
-            Some(watcher)
+            let watcher = OomWatcher::new()
+                .map_err(|e| Error::Internal(format!("start the OOM watcher: {e}")))?;
+            Some(Arc::new(watcher))
         } else {
             None
         };
+        let (feed, _thread) = exits::spawn(
+            Arc::clone(&table),
+            Arc::clone(&events),
+            config.settle_limit,
+            oom.clone(),
+        )
+        .map_err(|e| Error::Internal(format!("start the events thread: {e}")))?;
         Ok(Shim {
             config,
             reaper,
             table,
-            exits: Mutex::new(tx),
+            exits: feed,
             creating: Mutex::new(()),
             events,
             oom,
@@ -118,14 +100,15 @@ impl Shim {
         self.table.lock().find(id, exec_id)
     }
 
-    /// Route `pid`'s exit to the dispatcher. Registered before watching, so the dispatcher always
+    /// Route `pid`'s exit to the events thread. Registered before watching, so it always
     /// finds the owner; an exit that happened already is claimed from the reaper's buffer, unless
     /// it was reaped before `since` (the start of the runc call that produced the pid): that one
     /// is an earlier process's whose pid was recycled.
     fn follow(&self, pid: u32, owner: Owner, since: Instant) {
         self.table.lock().by_pid.insert(pid, owner);
-        let tx = self.exits.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        self.reaper.watch_into_since(pid as i32, tx, since);
+        let feed = self.exits.clone();
+        self.reaper
+            .watch_with_since(pid as i32, since, move |exit| feed.push(exit));
     }
 
     fn runc(&self, runtime: &str, bundle: &std::path::Path, opts: &CreateOptions) -> Runc {
@@ -327,7 +310,7 @@ impl Shim {
                     t.containers.remove(id);
                     t.by_pid.retain(|_, o| o.container() != id);
                 }
-                if let Some((watcher, _)) = &self.oom {
+                if let Some(watcher) = &self.oom {
                     watcher.remove(id);
                 }
                 self.events.event(Event::Delete {
@@ -523,7 +506,7 @@ impl Shim {
 
     /// Report the OOMs of the cgroup `pid` is in as container `id`'s, when this shim watches.
     fn watch_oom(&self, id: &str, pid: u32) {
-        let Some((watcher, _)) = &self.oom else {
+        let Some(watcher) = &self.oom else {
             return;
         };
         let added = Cgroup::for_pid(&Host::default(), pid as i32).and_then(|cgroup| {

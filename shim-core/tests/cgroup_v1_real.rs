@@ -1,5 +1,6 @@
 //! Cgroup against the real v1 hierarchy: a memory cgroup with an 8 MiB limit, a busybox pipeline
-//! that outgrows it, the eventfd OOM watcher's report, stats read from the kernel, and cleanup.
+//! that outgrows it, the eventfd OOM watcher's report (drained as the shim's events thread drains
+//! it), stats read from the kernel, and cleanup.
 
 #[path = "fixtures/common.rs"]
 mod common;
@@ -8,7 +9,8 @@ use std::fs;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use shim_core::cgroup::{Cgroup, CgroupError, Host, Metrics, Mode, OomWatcher};
@@ -174,11 +176,22 @@ fn a_memory_cgroup_over_its_limit_is_reported_by_the_eventfd_watcher_and_its_sta
         assert_eq!(found.dir("cpuacct"), Some(cpuacct));
     }
 
+    // Stands in for the events thread: waits for the watcher's fd, drains it, sends reports on.
     let (tx, rx) = mpsc::channel();
-    let (watcher, thread) = OomWatcher::start(move |id| {
-        let _ = tx.send(id.to_string());
-    })
-    .unwrap();
+    let watcher = Arc::new(OomWatcher::new().unwrap());
+    let stop = Arc::new(AtomicBool::new(false));
+    let (w, stopped) = (Arc::clone(&watcher), Arc::clone(&stop));
+    let driver = std::thread::spawn(move || {
+        while !stopped.load(Ordering::SeqCst) {
+            let mut fds = [nix::poll::PollFd::new(w.fd(), nix::poll::PollFlags::POLLIN)];
+            if nix::poll::poll(&mut fds, 20u16).unwrap() == 0 {
+                continue;
+            }
+            for id in w.take_ready().unwrap() {
+                let _ = tx.send(id);
+            }
+        }
+    });
     watcher.add("oom-test", &cg).unwrap();
     assert!(watcher.is_watching("oom-test"));
 
@@ -248,7 +261,7 @@ fn a_memory_cgroup_over_its_limit_is_reported_by_the_eventfd_watcher_and_its_sta
         rx.recv_timeout(Duration::from_millis(300)).is_err(),
         "removal is no OOM"
     );
-    assert!(watcher.is_running());
+    assert!(!driver.is_finished(), "draining the watcher failed");
 
     // The cgroup is gone: its files are missing, which Stats tolerates as cgroup1 does.
     let m = v1(cg.stats().unwrap());
@@ -259,8 +272,8 @@ fn a_memory_cgroup_over_its_limit_is_reported_by_the_eventfd_watcher_and_its_sta
         Err(CgroupError::NotFound { .. })
     ));
 
-    drop(watcher);
-    assert!(matches!(thread.join(), Ok(Ok(()))));
+    stop.store(true, Ordering::SeqCst);
+    assert!(driver.join().is_ok(), "draining the watcher failed");
 }
 
 fn this_process_is_found_where_proc_self_cgroup_says() {

@@ -1,5 +1,6 @@
-//! shim-core's core threads are vital (issue 10 item 8): when the IO thread's epoll fails, the
-//! process ends with `vital::DIED` and says which thread died, instead of living on deaf.
+//! shim-core's core threads are vital (issue 10 item 8): when the IO thread's epoll, or the events
+//! thread's (exits and OOMs), fails, the process ends with `vital::DIED` and says which thread
+//! died, instead of living on deaf.
 //! harness = false (`trials`): the case runs in a child process (this binary again), since the
 //! process is meant to exit.
 
@@ -35,6 +36,66 @@ fn epoll_fds() -> BTreeSet<i32> {
         })
         .filter_map(|e| e.file_name().to_str()?.parse().ok())
         .collect()
+}
+
+/// The child: a v2-style shim (OOMs watched), then turn every epoll fd it opened into /dev/null
+/// and interrupt the events thread's epoll_wait with a signal: its next epoll_wait fails.
+fn events_child() -> ! {
+    extern "C" fn nothing(_: libc::c_int) {}
+    let (reaper, _signals) = reaper::Reaper::builder().start().unwrap();
+    let before = epoll_fds();
+    let dir = TempDir::new("core-threads-events");
+    let config = shim_core::config::Config {
+        namespace: "core-threads".into(),
+        workdir: dir.join("work"),
+        runtime_root: dir.join("runc-root"),
+        criu: None,
+        systemd_cgroup: false,
+        runc_timeout: HANG,
+        settle_limit: shim_core::config::DEFAULT_SETTLE_LIMIT,
+        watch_oom: true,
+    };
+    let shim = shim_core::service::Shim::new(config, reaper, Box::new(Discard)).unwrap();
+    let opened: Vec<i32> = epoll_fds().difference(&before).copied().collect();
+    assert_eq!(
+        opened.len(),
+        2,
+        "the events thread's epoll and the OOM watcher's nested in it"
+    );
+    let tid = thread_named("events").expect("a thread named events");
+    let null = File::open("/dev/null").unwrap();
+    for fd in opened {
+        nix::unistd::dup2(null.as_raw_fd(), fd).unwrap();
+    }
+    // SAFETY: a handler that does nothing, for a signal nothing else here uses.
+    unsafe {
+        libc::signal(libc::SIGUSR2, nothing as *const () as libc::sighandler_t);
+        libc::syscall(
+            libc::SYS_tgkill,
+            std::process::id() as libc::pid_t,
+            tid,
+            libc::SIGUSR2,
+        );
+    }
+    std::thread::sleep(HANG);
+    drop(shim);
+    std::process::exit(SURVIVED);
+}
+
+/// An event sink that drops every event.
+struct Discard;
+
+impl shim_core::events::EventSink for Discard {
+    fn event(&self, _: shim_core::events::Event) {}
+}
+
+/// The tid of this process's thread named `name`.
+fn thread_named(name: &str) -> Option<libc::pid_t> {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .flatten()
+        .find(|t| std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim() == name))
+        .and_then(|t| t.file_name().to_str()?.parse().ok())
 }
 
 /// The child: copy a process's stdout into a fifo, then turn the IO thread's epoll fd into
@@ -74,9 +135,10 @@ fn child() -> ! {
     std::process::exit(SURVIVED);
 }
 
-fn an_io_thread_whose_epoll_fails_ends_the_process_with_died_and_says_so() {
+/// Run this binary as the child staging `case`; its exit code and stderr.
+fn run_child(case: &str) -> (Option<i32>, String) {
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .env(CASE_ENV, "io")
+        .env(CASE_ENV, case)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -99,8 +161,13 @@ fn an_io_thread_whose_epoll_fails_ends_the_process_with_died_and_says_so() {
         .unwrap()
         .read_to_string(&mut stderr)
         .unwrap();
+    (status.code(), stderr)
+}
+
+fn an_io_thread_whose_epoll_fails_ends_the_process_with_died_and_says_so() {
+    let (code, stderr) = run_child("io");
     assert_eq!(
-        status.code(),
+        code,
         Some(shim_core::vital::DIED),
         "the process outlived its IO thread ({SURVIVED} = survived); stderr:\n{stderr}"
     );
@@ -110,12 +177,28 @@ fn an_io_thread_whose_epoll_fails_ends_the_process_with_died_and_says_so() {
     );
 }
 
+fn an_events_thread_whose_epoll_fails_ends_the_process_with_died_and_says_so() {
+    let (code, stderr) = run_child("events");
+    assert_eq!(
+        code,
+        Some(shim_core::vital::DIED),
+        "the process outlived its events thread ({SURVIVED} = survived); stderr:\n{stderr}"
+    );
+    assert!(
+        stderr.contains("shim: vital thread events failed: epoll_wait: "),
+        "{stderr}"
+    );
+}
+
 fn main() {
-    if std::env::var_os(CASE_ENV).is_some() {
-        child();
+    match std::env::var(CASE_ENV).as_deref() {
+        Ok("events") => events_child(),
+        Ok(_) => child(),
+        Err(_) => {}
     }
     trials::run_in_order(trials::trials!(
         None;
         an_io_thread_whose_epoll_fails_ends_the_process_with_died_and_says_so,
+        an_events_thread_whose_epoll_fails_ends_the_process_with_died_and_says_so,
     ));
 }

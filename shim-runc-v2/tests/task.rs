@@ -4,6 +4,8 @@
 mod common;
 
 use std::fs;
+use std::os::unix::fs::OpenOptionsExt;
+use std::time::Duration;
 
 use common::{call, daemon_socket, text, Events, World};
 use prost::Message;
@@ -56,6 +58,18 @@ fn kill_wait_delete(socket: &std::path::Path, id: &str) -> (WaitResponse, Delete
     };
     let _: Empty = call(socket, "Kill", &kill).unwrap();
     (wait(socket, id, ""), delete(socket, id, ""))
+}
+
+/// The names of process `pid`'s threads.
+fn thread_names(pid: i32) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .flatten()
+        .filter_map(|t| fs::read_to_string(t.path().join("comm")).ok())
+        .map(|c| c.trim().to_string())
+        .collect();
+    names.sort();
+    names
 }
 
 fn code<T: std::fmt::Debug>(r: Result<T, CallError>) -> i32 {
@@ -253,6 +267,87 @@ fn a_container_lives_and_dies_through_the_task_api_and_containerd_hears_of_it_in
     );
     assert!(!w.exists_in_ns(v["address"].as_str().unwrap().trim_start_matches("unix://")));
     assert_eq!(text(&out.stderr), "");
+}
+
+#[test]
+fn an_idle_shim_with_one_running_container_runs_four_threads() {
+    let w = World::new("threads");
+    let _events = Events::serve(&w);
+    let id = "t1";
+    let b = w.bundle(id, &[]);
+    common::busybox_bundle(&b, id, &["sleep", "600"]);
+    let out = w.start(&b, id, Some("2"));
+    assert!(out.status.success(), "{out:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (daemon, socket) = daemon_socket(&w, v["address"].as_str().unwrap());
+    // A stdout fifo, as containerd gives one: its output is copied by the IO thread.
+    let stdout = w.dir.join("t1-stdout");
+    nix::unistd::mkfifo(&stdout, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let _reader = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&stdout)
+        .unwrap();
+    let options = shim_proto::any::pack(
+        RUNC_V1_OPTIONS,
+        &Options {
+            root: w.dir.join("runc-root").to_string_lossy().into_owned(),
+            ..Default::default()
+        },
+    );
+    let created: CreateTaskResponse = call(
+        &socket,
+        "Create",
+        &CreateTaskRequest {
+            id: id.into(),
+            bundle: b.to_string_lossy().into_owned(),
+            stdout: stdout.to_string_lossy().into_owned(),
+            options: Some(options),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let started: StartResponse = call(
+        &socket,
+        "Start",
+        &StartRequest {
+            id: id.into(),
+            exec_id: String::new(),
+        },
+    )
+    .unwrap();
+    assert_eq!(started.pid, created.pid);
+
+    // Idle: main (serving), reaper, events (exits and OOMs), io. No OOM watcher of its own.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let threads = loop {
+        let threads = thread_names(daemon);
+        if threads.len() <= 4 || std::time::Instant::now() >= deadline {
+            break threads;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    eprintln!("idle v2 shim threads: {threads:?}");
+    assert_eq!(threads.len(), 4, "{threads:?}");
+    for name in ["events", "io", "reaper"] {
+        assert!(threads.iter().any(|t| t == name), "no {name}: {threads:?}");
+    }
+
+    let (waited, _) = kill_wait_delete(&socket, id);
+    assert_eq!(waited.exit_status, 137);
+    let _: Empty = call(
+        &socket,
+        "Shutdown",
+        &ShutdownRequest {
+            id: id.into(),
+            now: false,
+        },
+    )
+    .unwrap();
+    let mut status = 0;
+    // SAFETY: reap the daemon this test started (our orphan).
+    let reaped = unsafe { libc::waitpid(daemon, &mut status, 0) };
+    assert_eq!(reaped, daemon);
 }
 
 #[test]

@@ -28,8 +28,6 @@ pub enum CgroupError {
         what: &'static str,
         source: io::Error,
     },
-    /// The OOM watcher's thread has ended: it watches nothing more.
-    WatcherStopped,
     /// No v1 hierarchy has the cgroup to join (containerd's `ErrCgroupDeleted`, its words).
     Deleted,
     /// A cgroup path to join with a `..` component: it could leave the hierarchy.
@@ -50,7 +48,6 @@ impl fmt::Display for CgroupError {
                 write!(f, "parse {}: {reason}: {line:?}", path.display())
             }
             CgroupError::Os { what, source } => write!(f, "{what}: {source}"),
-            CgroupError::WatcherStopped => f.write_str("OOM watcher thread has stopped"),
             CgroupError::Deleted => f.write_str("cgroups: cgroup deleted"),
             CgroupError::BadPath(p) => write!(f, "cgroup path {p:?} has a .. component"),
         }

@@ -24,4 +24,4 @@ pub use error::CgroupError;
 pub use group::{Cgroup, Metrics};
 pub use host::{Host, Mode};
 pub use join::join;
-pub use oom::{OomThread, OomWatcher};
+pub use oom::OomWatcher;

@@ -1,30 +1,26 @@
-//! OomWatcher: one thread, one epoll over every container's OOM notifier, a callback per OOM.
+//! OomWatcher: one epoll over every container's OOM notifier, drained by its owner's loop.
 //!
 //! A v1 container is watched through an eventfd registered on memory.oom_control, a v2 one through
 //! inotify on memory.events (see `v1` and `v2`). Watches are added and removed at any time from
 //! any thread; the fds are created by the caller (so their errors are the caller's) and handed
-//! to the thread's epoll. The callback runs on the watcher thread, outside every lock: it may
-//! add or remove watches, and it should be short (it delays the next OOM report). A watch ends
-//! by itself when its cgroup goes away.
+//! to the watcher's epoll. The watcher owns no thread: its epoll fd ([`OomWatcher::fd`]) is
+//! readable while an OOM notifier has news, and the owner (the shim's events thread, which nests
+//! that fd in its own epoll) then calls [`OomWatcher::take_ready`] for the ids to report. A watch
+//! ends by itself when its cgroup goes away.
 
 mod v1;
 mod v2;
 
 use std::collections::HashMap;
-use std::os::fd::BorrowedFd;
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::thread::{self, JoinHandle};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::sync::{Mutex, MutexGuard};
 
 use nix::errno::Errno;
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
-use nix::sys::eventfd::{EfdFlags, EventFd};
 
 use super::{Cgroup, CgroupError};
 use v1::OomEventFd;
 use v2::MemoryEventsWatch;
-
-/// epoll data of the wake-up eventfd (watch tokens start at 1).
-const WAKE: u64 = 0;
 
 /// What one wake-up of a watch's fd meant.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -63,10 +59,6 @@ struct Watch {
 
 #[derive(Default)]
 struct State {
-    /// False once the thread has ended (returned or panicked): nothing more is watched.
-    running: bool,
-    /// Set by the handle's drop: the thread returns at its next wake-up.
-    stopping: bool,
     next_token: u64,
     watches: HashMap<u64, Watch>,
     tokens: HashMap<String, u64>,
@@ -83,57 +75,26 @@ impl State {
     }
 }
 
-struct Shared {
+/// Every container's OOM watch. Dropping it closes every watch's fds.
+pub struct OomWatcher {
     epoll: Epoll,
-    wake: EventFd,
     state: Mutex<State>,
 }
 
-impl Shared {
-    /// The state; a panic elsewhere never happens under this lock (the callback runs outside
-    /// it), so a poisoned lock still holds consistent data.
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-/// The handle to the OOM thread. Dropping it stops the thread (and closes every watch's fds).
-pub struct OomWatcher {
-    shared: Arc<Shared>,
-}
-
-/// How the watcher thread ended: `Ok` after its handle was dropped, `Err` when epoll failed;
-/// a panicking callback ends it too (the join then gives the panic).
-pub type OomThread = JoinHandle<Result<(), CgroupError>>;
-
 impl OomWatcher {
-    /// Start the thread; `on_oom(container_id)` is called once per OOM reported.
-    pub fn start<F>(on_oom: F) -> Result<(OomWatcher, OomThread), CgroupError>
-    where
-        F: Fn(&str) + Send + 'static,
-    {
+    /// A watcher with no watch yet.
+    pub fn new() -> Result<OomWatcher, CgroupError> {
         let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)
             .map_err(|e| CgroupError::os("epoll_create1")(e.into()))?;
-        let wake = EventFd::from_flags(EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)
-            .map_err(|e| CgroupError::os("eventfd")(e.into()))?;
-        epoll
-            .add(&wake, EpollEvent::new(EpollFlags::EPOLLIN, WAKE))
-            .map_err(|e| CgroupError::os("epoll_ctl")(e.into()))?;
-        let shared = Arc::new(Shared {
+        Ok(OomWatcher {
             epoll,
-            wake,
-            state: Mutex::new(State {
-                running: true,
-                next_token: WAKE + 1,
-                ..State::default()
-            }),
-        });
-        let thread_shared = Arc::clone(&shared);
-        let handle = thread::Builder::new()
-            .name("oom-watcher".into())
-            .spawn(move || run(&thread_shared, on_oom))
-            .map_err(CgroupError::os("spawn the OOM watcher thread"))?;
-        Ok((OomWatcher { shared }, handle))
+            state: Mutex::new(State::default()),
+        })
+    }
+
+    /// The state; nothing panics under this lock, so a poisoned lock still holds consistent data.
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Watch `cgroup` and report its OOMs as `id`'s. Replaces an earlier watch of `id`.
@@ -148,16 +109,12 @@ impl OomWatcher {
             }
             Cgroup::V2(cg) => Source::V2(MemoryEventsWatch::register(cg.dir())?),
         };
-        let mut state = self.shared.lock();
-        if !state.running || state.stopping {
-            return Err(CgroupError::WatcherStopped);
-        }
+        let mut state = self.lock();
         if let Some(old) = state.tokens.get(id).copied() {
-            state.drop_watch(old, &self.shared.epoll);
+            state.drop_watch(old, &self.epoll);
         }
         let token = state.next_token;
-        self.shared
-            .epoll
+        self.epoll
             .add(source.fd(), EpollEvent::new(EpollFlags::EPOLLIN, token))
             .map_err(|e| CgroupError::os("epoll_ctl")(e.into()))?;
         state.next_token += 1;
@@ -173,83 +130,54 @@ impl OomWatcher {
     }
 
     /// Stop watching `id`; false when it was not watched (never added, or its cgroup went away).
-    /// A report already taken from the kernel may still reach the callback once.
+    /// A report already taken from the kernel may still be returned by a `take_ready` under way.
     pub fn remove(&self, id: &str) -> bool {
-        let mut state = self.shared.lock();
+        let mut state = self.lock();
         match state.tokens.get(id).copied() {
-            Some(token) => state.drop_watch(token, &self.shared.epoll).is_some(),
+            Some(token) => state.drop_watch(token, &self.epoll).is_some(),
             None => false,
         }
     }
 
     /// Whether `id` is watched.
     pub fn is_watching(&self, id: &str) -> bool {
-        self.shared.lock().tokens.contains_key(id)
+        self.lock().tokens.contains_key(id)
     }
 
-    /// False once the thread has ended: OOMs are no longer reported and `add` fails.
-    pub fn is_running(&self) -> bool {
-        self.shared.lock().running
+    /// The watcher's epoll fd, readable (level-triggered) while some watch has news: poll it, or
+    /// nest it in another epoll, and call [`OomWatcher::take_ready`] when it is.
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.epoll.0.as_fd()
     }
-}
 
-impl Drop for OomWatcher {
-    fn drop(&mut self) {
-        self.shared.lock().stopping = true;
-        let _ = self.shared.wake.write(1);
-    }
-}
-
-/// Marks the thread ended and closes every watch, however the thread ends.
-struct Ended<'a>(&'a Shared);
-
-impl Drop for Ended<'_> {
-    fn drop(&mut self) {
-        let mut state = self.0.lock();
-        state.running = false;
-        let tokens: Vec<u64> = state.watches.keys().copied().collect();
-        for token in tokens {
-            state.drop_watch(token, &self.0.epoll);
-        }
-    }
-}
-
-fn run<F: Fn(&str)>(shared: &Shared, on_oom: F) -> Result<(), CgroupError> {
-    let _ended = Ended(shared);
-    let mut events = vec![EpollEvent::empty(); 64];
-    loop {
-        let n = match shared.epoll.wait(&mut events, EpollTimeout::NONE) {
-            Ok(n) => n,
-            Err(Errno::EINTR) => continue,
-            Err(e) => return Err(CgroupError::os("epoll_wait")(e.into())),
+    /// Never blocks: handle every watch with news, and return the id of each OOM to report, one
+    /// per OOM (an id may come more than once). Watches whose cgroup went away end here. An
+    /// `Err` is the epoll itself failing.
+    pub fn take_ready(&self) -> Result<Vec<String>, CgroupError> {
+        let mut events = [EpollEvent::empty(); 64];
+        let n = loop {
+            match self.epoll.wait(&mut events, EpollTimeout::ZERO) {
+                Ok(n) => break n,
+                Err(Errno::EINTR) => continue,
+                Err(e) => return Err(CgroupError::os("epoll_wait")(e.into())),
+            }
         };
         let mut oom = Vec::new();
-        {
-            let mut state = shared.lock();
-            if state.stopping {
-                return Ok(());
+        let mut state = self.lock();
+        for event in &events[..n] {
+            let token = event.data();
+            let Some(watch) = state.watches.get_mut(&token) else {
+                continue;
+            };
+            let outcome = watch.source.on_ready();
+            if outcome.oom {
+                oom.push(watch.id.clone());
             }
-            for event in &events[..n] {
-                let token = event.data();
-                if token == WAKE {
-                    let _ = shared.wake.read();
-                    continue;
-                }
-                let Some(watch) = state.watches.get_mut(&token) else {
-                    continue;
-                };
-                let outcome = watch.source.on_ready();
-                if outcome.oom {
-                    oom.push(watch.id.clone());
-                }
-                if outcome.ended {
-                    state.drop_watch(token, &shared.epoll);
-                }
+            if outcome.ended {
+                state.drop_watch(token, &self.epoll);
             }
         }
-        for id in &oom {
-            on_oom(id);
-        }
+        Ok(oom)
     }
 }
 
@@ -258,7 +186,11 @@ mod tests {
     use super::*;
     use crate::cgroup::fake::FakeDir;
     use crate::cgroup::Mode;
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::mpsc::{self, Receiver};
+    use std::sync::Arc;
+    use std::thread;
     use std::time::{Duration, Instant};
 
     const WAIT: Duration = Duration::from_secs(5);
@@ -287,15 +219,54 @@ mod tests {
         }
     }
 
-    fn watcher() -> (OomWatcher, OomThread, Receiver<String>) {
-        let (tx, rx) = mpsc::channel();
-        let started = OomWatcher::start(move |id| {
-            let _ = tx.send(id.to_string());
-        });
-        let Ok((watcher, thread)) = started else {
-            panic!("start");
+    /// Stands in for the events thread in these tests: waits for the watcher's fd, drains it,
+    /// and sends each report on. Stops when dropped.
+    struct Driver {
+        stop: Arc<AtomicBool>,
+        thread: Option<thread::JoinHandle<()>>,
+    }
+
+    impl Drop for Driver {
+        fn drop(&mut self) {
+            self.stop.store(true, Ordering::SeqCst);
+            if let Some(t) = self.thread.take() {
+                let _ = t.join();
+            }
+        }
+    }
+
+    /// Whether `fd` becomes readable within `ms` milliseconds.
+    fn readable(fd: BorrowedFd<'_>, ms: u16) -> bool {
+        let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
+        matches!(poll(&mut fds, PollTimeout::from(ms)), Ok(n) if n > 0)
+    }
+
+    fn watcher() -> (Arc<OomWatcher>, Driver, Receiver<String>) {
+        let Ok(watcher) = OomWatcher::new() else {
+            panic!("new");
         };
-        (watcher, thread, rx)
+        let watcher = Arc::new(watcher);
+        let (tx, rx) = mpsc::channel();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (w, stopped) = (Arc::clone(&watcher), Arc::clone(&stop));
+        let thread = thread::spawn(move || {
+            while !stopped.load(Ordering::SeqCst) {
+                if !readable(w.fd(), 20) {
+                    continue;
+                }
+                let Ok(ids) = w.take_ready() else {
+                    panic!("take_ready");
+                };
+                for id in ids {
+                    let _ = tx.send(id);
+                }
+            }
+        });
+        let driver = Driver {
+            stop,
+            thread: Some(thread),
+        };
+        (watcher, driver, rx)
     }
 
     fn eventually(what: &str, cond: impl Fn() -> bool) {
@@ -309,7 +280,7 @@ mod tests {
     #[test]
     fn one_report_per_increase_of_oom_kill_and_none_for_other_changes() {
         let dir = FakeDir::new();
-        let (watcher, _thread, rx) = watcher();
+        let (watcher, _driver, rx) = watcher();
         let a = v2_cgroup(&dir, 1, "a");
         let b = v2_cgroup(&dir, 2, "b");
         assert!(watcher.add("ctr-a", &a).is_ok());
@@ -335,7 +306,7 @@ mod tests {
     #[test]
     fn removed_and_emptied_cgroups_are_no_longer_watched() {
         let dir = FakeDir::new();
-        let (watcher, _thread, rx) = watcher();
+        let (watcher, _driver, rx) = watcher();
         let a = v2_cgroup(&dir, 1, "a");
         let b = v2_cgroup(&dir, 2, "b");
         assert!(watcher.add("ctr-a", &a).is_ok());
@@ -363,7 +334,7 @@ mod tests {
     #[test]
     fn adding_the_same_id_twice_keeps_one_watch() {
         let dir = FakeDir::new();
-        let (watcher, _thread, rx) = watcher();
+        let (watcher, _driver, rx) = watcher();
         let a = v2_cgroup(&dir, 1, "a");
         assert!(watcher.add("ctr", &a).is_ok());
         assert!(watcher.add("ctr", &a).is_ok());
@@ -383,7 +354,7 @@ mod tests {
         );
         dir.write("proc/3/cgroup", "6:pids:/c\n4:memory:/c\n");
         dir.mkdir("sys/fs/cgroup/pids/c");
-        let (watcher, _thread, _rx) = watcher();
+        let (watcher, _driver, _rx) = watcher();
         let cg = Cgroup::for_pid(&host, 3);
         let err = cg.and_then(|cg| watcher.add("c", &cg)).err();
         assert!(matches!(err, Some(CgroupError::NoController("memory"))));
@@ -397,28 +368,35 @@ mod tests {
     }
 
     #[test]
-    fn dropping_the_handle_ends_the_thread_cleanly() {
-        let (watcher, thread, _rx) = watcher();
-        drop(watcher);
-        assert!(matches!(thread.join(), Ok(Ok(()))));
-    }
-
-    #[test]
-    fn a_panicking_callback_ends_the_thread_visibly() {
+    fn the_fd_is_readable_only_with_news_and_take_ready_never_blocks() {
         let dir = FakeDir::new();
-        let started = OomWatcher::start(|id| panic!("callback for {id}"));
-        let Ok((watcher, thread)) = started else {
-            panic!("start");
+        let Ok(watcher) = OomWatcher::new() else {
+            panic!("new");
         };
+        let started = Instant::now();
+        assert!(matches!(watcher.take_ready(), Ok(ids) if ids.is_empty()));
+        assert!(started.elapsed() < QUIET, "take_ready blocked");
         let a = v2_cgroup(&dir, 1, "a");
         assert!(watcher.add("ctr-a", &a).is_ok());
+        assert!(!readable(watcher.fd(), 100), "readable with no news");
         dir.write("sys/fs/cgroup/a/memory.events", &events(1, 0));
-        assert!(thread.join().is_err(), "the join gives the panic");
-        assert!(!watcher.is_running());
-        assert!(!watcher.is_watching("ctr-a"), "its watches are closed");
-        assert!(matches!(
-            watcher.add("ctr-a", &a),
-            Err(CgroupError::WatcherStopped)
-        ));
+        assert!(
+            readable(watcher.fd(), 5000),
+            "the OOM never made the fd readable"
+        );
+        assert!(matches!(watcher.take_ready(), Ok(ids) if ids == ["ctr-a"]));
+        assert!(!readable(watcher.fd(), 100), "still readable once drained");
+        // The owner's own epoll can hold it: an epoll fd is pollable like any other.
+        dir.write("sys/fs/cgroup/a/memory.events", &events(2, 0));
+        let Ok(outer) = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC) else {
+            panic!("epoll_create1");
+        };
+        assert!(outer
+            .add(watcher.fd(), EpollEvent::new(EpollFlags::EPOLLIN, 7))
+            .is_ok());
+        let mut got = [EpollEvent::empty(); 1];
+        assert!(matches!(outer.wait(&mut got, 5000u16), Ok(1)));
+        assert_eq!(got[0].data(), 7);
+        assert!(matches!(watcher.take_ready(), Ok(ids) if ids == ["ctr-a"]));
     }
 }
