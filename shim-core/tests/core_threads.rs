@@ -91,11 +91,21 @@ impl shim_core::events::EventSink for Discard {
 
 /// The tid of this process's thread named `name`.
 fn thread_named(name: &str) -> Option<libc::pid_t> {
-    std::fs::read_dir("/proc/self/task")
-        .unwrap()
-        .flatten()
-        .find(|t| std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim() == name))
-        .and_then(|t| t.file_name().to_str()?.parse().ok())
+    // A new thread names itself once it runs: look again until it has, bounded.
+    let deadline = std::time::Instant::now() + HANG;
+    loop {
+        let found = std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .flatten()
+            .find(|t| {
+                std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim() == name)
+            })
+            .and_then(|t| t.file_name().to_str()?.parse().ok());
+        if found.is_some() || std::time::Instant::now() > deadline {
+            return found;
+        }
+        std::thread::yield_now();
+    }
 }
 
 /// The child: copy a process's stdout into a fifo, then turn the IO thread's epoll fd into
