@@ -4,7 +4,8 @@
 //! containerd 1.6. With `--v2`: containerd-shim-rsrunc-v2 against Go's `containerd-shim-runc-v2`
 //! of containerd 2.1, each behind a private containerd 2.1. Both containerds run side by side,
 //! measured interleaved run by run; one table of ratios on stdout and the samples as JSON.
-//! `--scale` instead measures 10, 50 and 200 idle containers per shim kind.
+//! `--scale` instead measures 10, 50 and 200 idle containers per shim kind (`--sizes 1000` or
+//! `--sizes 100,500`: those sizes instead).
 
 mod containerd;
 mod cpu;
@@ -45,7 +46,11 @@ struct Opts {
     quick: bool,
     api: Api,
     scale: bool,
+    /// `--sizes N[,N...]`: the scale run's sizes instead of its own.
+    sizes: Option<Vec<usize>>,
 }
+
+const USAGE: &str = "usage: cargo xtask bench [--quick] [--v2] [--scale [--sizes N[,N...]]]";
 
 impl Opts {
     fn parse(args: &[String]) -> Result<Opts> {
@@ -53,14 +58,33 @@ impl Opts {
             quick: false,
             api: Api::V1,
             scale: false,
+            sizes: None,
         };
-        for a in args {
+        let mut args = args.iter();
+        while let Some(a) = args.next() {
             match a.as_str() {
                 "--quick" => o.quick = true,
                 "--v2" => o.api = Api::V2,
                 "--scale" => o.scale = true,
-                _ => bail!("usage: cargo xtask bench [--quick] [--v2] [--scale]"),
+                "--sizes" => {
+                    let list = args.next().context(USAGE)?;
+                    let sizes = list
+                        .split(',')
+                        .map(|n| n.trim().parse::<usize>().ok().filter(|&n| n > 0))
+                        .collect::<Option<Vec<_>>>()
+                        .with_context(|| {
+                            format!("--sizes {list:?}: sizes are positive numbers\n{USAGE}")
+                        })?;
+                    if !sizes.windows(2).all(|w| w[0] < w[1]) {
+                        bail!("--sizes {list:?}: sizes go up\n{USAGE}");
+                    }
+                    o.sizes = Some(sizes);
+                }
+                _ => bail!(USAGE),
             }
+        }
+        if o.sizes.is_some() && !o.scale {
+            bail!("--sizes is for --scale\n{USAGE}");
         }
         Ok(o)
     }
@@ -210,7 +234,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let rootfs = tmp.0.join("rootfs");
     let result = busybox_rootfs(&rootfs).and_then(|()| {
         if opts.scale {
-            scale::bench(&plan, &pair, &tmp.0, &rootfs)
+            scale::bench(&plan, opts.sizes.as_deref(), &pair, &tmp.0, &rootfs)
         } else {
             bench(&plan, &pair, &tmp.0, &rootfs)
         }
@@ -224,10 +248,17 @@ pub fn run(args: &[String]) -> Result<()> {
     }
     println!("{}", machine.describe());
     let name = match (opts.scale, opts.api) {
-        (false, Api::V1) => "latest.json",
-        (false, Api::V2) => "latest-v2.json",
-        (true, Api::V1) => "latest-scale.json",
-        (true, Api::V2) => "latest-scale-v2.json",
+        (false, Api::V1) => "latest.json".to_string(),
+        (false, Api::V2) => "latest-v2.json".to_string(),
+        (true, api) => {
+            // Sizes of one's own do not replace the standard run's samples.
+            let sizes = opts.sizes.as_ref().map_or(String::new(), |s| {
+                let s: Vec<String> = s.iter().map(|n| n.to_string()).collect();
+                format!("-{}", s.join("-"))
+            });
+            let v2 = if api == Api::V2 { "-v2" } else { "" };
+            format!("latest-scale{sizes}{v2}.json")
+        }
     };
     let path = target_dir().join("bench").join(name);
     fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))?;

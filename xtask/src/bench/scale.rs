@@ -29,12 +29,20 @@ fn id(j: usize) -> String {
     format!("scale-{j}")
 }
 
-pub fn bench(plan: &Plan, pair: &Pair, dir: &Path, rootfs: &Path) -> Result<Outcome> {
+/// `own`: the sizes `--sizes` asked for, instead of `SIZES` (or `QUICK_SIZES`).
+pub fn bench(
+    plan: &Plan,
+    own: Option<&[usize]>,
+    pair: &Pair,
+    dir: &Path,
+    rootfs: &Path,
+) -> Result<Outcome> {
     let (sizes, chunk, settle) = if plan.quick {
         (QUICK_SIZES, QUICK_CHUNK, QUICK_SETTLE)
     } else {
         (SIZES, CHUNK, SETTLE)
     };
+    let sizes = own.unwrap_or(sizes);
     let cds = pair.start(dir)?;
     let cpu_source = cds[0].meter.source();
     let mut rows = Rows(Vec::new());
@@ -127,7 +135,9 @@ pub fn bench(plan: &Plan, pair: &Pair, dir: &Path, rootfs: &Path) -> Result<Outc
     println!("==> cleanup ({running} containers per shim kind)");
     drop(cds);
     let mut title = format!("{}: idle containers at scale", pair.title());
-    if plan.quick {
+    if own.is_some() {
+        title.push_str(&format!(", --sizes {sizes:?}"));
+    } else if plan.quick {
         title.push_str(&format!(", --quick (sizes {sizes:?} instead of {SIZES:?})"));
     }
     let notes = vec![
