@@ -276,10 +276,7 @@ fn an_idle_shim_with_one_running_container_runs_four_threads() {
     let id = "t1";
     let b = w.bundle(id, &[]);
     common::busybox_bundle(&b, id, &["sleep", "600"]);
-    let out = w.start(&b, id, Some("2"));
-    assert!(out.status.success(), "{out:?}");
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let (daemon, socket) = daemon_socket(&w, v["address"].as_str().unwrap());
+    let (daemon, socket) = start_daemon(&w, &b, id);
     // A stdout fifo, as containerd gives one: its output is copied by the IO thread.
     let stdout = w.dir.join("t1-stdout");
     nix::unistd::mkfifo(&stdout, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
@@ -433,10 +430,7 @@ fn oom_kill_round(name: &str) {
                 serde_json::json!({"limit": limit, "swap": limit})
         },
     );
-    let out = w.start(&b, id, Some("2"));
-    assert!(out.status.success(), "{out:?}");
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let (daemon, socket) = daemon_socket(&w, v["address"].as_str().unwrap());
+    let (daemon, socket) = start_daemon(&w, &b, id);
     let create = CreateTaskRequest {
         id: id.into(),
         bundle: b.to_string_lossy().into_owned(),
@@ -495,6 +489,15 @@ fn oom_kill_round(name: &str) {
     );
 }
 
+/// `start` of a shim for `id` in `b`, task API up to v2, which must succeed: its daemon's pid
+/// and its socket as seen from here.
+fn start_daemon(w: &World, b: &std::path::Path, id: &str) -> (i32, std::path::PathBuf) {
+    let out = w.start(b, id, Some("2"));
+    assert!(out.status.success(), "{out:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    daemon_socket(w, v["address"].as_str().unwrap())
+}
+
 /// A status's code and message.
 fn status<T: std::fmt::Debug>(r: Result<T, CallError>) -> (i32, String) {
     match r {
@@ -510,10 +513,7 @@ fn a_second_create_of_a_live_id_and_unknown_or_bad_exec_ids_are_refused_and_chan
     let id = "c1";
     let b = w.bundle(id, &[]);
     common::busybox_bundle(&b, id, &["sleep", "600"]);
-    let out = w.start(&b, id, Some("2"));
-    assert!(out.status.success(), "{out:?}");
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let (_, socket) = daemon_socket(&w, v["address"].as_str().unwrap());
+    let (_, socket) = start_daemon(&w, &b, id);
     let root = w.dir.join("runc-root");
     let create = |root: &std::path::Path, binary: &str| CreateTaskRequest {
         id: id.into(),
