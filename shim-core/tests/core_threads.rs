@@ -174,30 +174,27 @@ fn run_child(case: &str) -> (Option<i32>, String) {
     (status.code(), stderr)
 }
 
-fn an_io_thread_whose_epoll_fails_ends_the_process_with_died_and_says_so() {
-    let (code, stderr) = run_child("io");
+/// Child `thread` (run_child's mode, also the vital thread's name) ends with vital::DIED and
+/// says which thread's epoll_wait failed.
+fn assert_died_of_failed_epoll(thread: &str) {
+    let (code, stderr) = run_child(thread);
     assert_eq!(
         code,
         Some(shim_core::vital::DIED),
-        "the process outlived its IO thread ({SURVIVED} = survived); stderr:\n{stderr}"
+        "the process outlived its {thread} thread ({SURVIVED} = survived); stderr:\n{stderr}"
     );
     assert!(
-        stderr.contains("shim: vital thread io failed: epoll_wait: "),
+        stderr.contains(&format!("shim: vital thread {thread} failed: epoll_wait: ")),
         "{stderr}"
     );
 }
 
+fn an_io_thread_whose_epoll_fails_ends_the_process_with_died_and_says_so() {
+    assert_died_of_failed_epoll("io");
+}
+
 fn an_events_thread_whose_epoll_fails_ends_the_process_with_died_and_says_so() {
-    let (code, stderr) = run_child("events");
-    assert_eq!(
-        code,
-        Some(shim_core::vital::DIED),
-        "the process outlived its events thread ({SURVIVED} = survived); stderr:\n{stderr}"
-    );
-    assert!(
-        stderr.contains("shim: vital thread events failed: epoll_wait: "),
-        "{stderr}"
-    );
+    assert_died_of_failed_epoll("events");
 }
 
 fn main() {
