@@ -2,15 +2,15 @@
 
 use std::fs;
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::os::unix::net::UnixListener;
 use std::path::Path;
 
 use nix::errno::Errno;
 use nix::sys::socket::{connect, socket, AddressFamily, SockFlag, SockType, UnixAddr};
-use nix::sys::stat::{umask, Mode};
 
 use sha2::{Digest, Sha256};
+use shim_host::server::bind_private;
 
 /// containerd's state dir on Linux (`defaults.DefaultStateDir`); shim sockets live in `s/` under
 /// it whatever containerd's config says (1.6, 1.7 and 2.x alike).
@@ -55,7 +55,7 @@ pub fn bind(address: &str) -> io::Result<Bound> {
             .create(dir)
             .map_err(|e| context(e, &format!("mkdir {}", dir.display())))?;
     }
-    match bind_0600(path) {
+    match bind_private(path) {
         Ok(l) => return Ok(Bound::New(l)),
         Err(e) if e.kind() == io::ErrorKind::AddrInUse => {}
         Err(e) => return Err(context(e, &format!("listen on {}", path.display()))),
@@ -64,20 +64,9 @@ pub fn bind(address: &str) -> io::Result<Bound> {
         return Ok(Bound::Running);
     }
     remove(address)?;
-    bind_0600(path)
+    bind_private(path)
         .map(Bound::New)
         .map_err(|e| context(e, &format!("listen on {} again", path.display())))
-}
-
-/// Bind with mode 0600 from the start (umask 0177 around the bind: no other thread of ours
-/// creates files at this point), then chmod to be sure.
-fn bind_0600(path: &Path) -> io::Result<UnixListener> {
-    let old = umask(Mode::from_bits_truncate(0o177));
-    let bound = UnixListener::bind(path);
-    umask(old);
-    let listener = bound?;
-    fs::set_permissions(path, fs::Permissions::from_mode(0o600))?;
-    Ok(listener)
 }
 
 /// Whether a server accepts connections on `path`, asked without blocking: a full backlog
@@ -158,6 +147,7 @@ fn hex_sha256(data: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn the_address_is_the_hash_of_the_joined_path_under_the_state_dir() {

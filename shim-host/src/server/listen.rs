@@ -2,15 +2,18 @@
 
 use std::fs;
 use std::io;
-use std::os::fd::{AsFd, FromRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::{SocketAddr, UnixListener, UnixStream};
 use std::path::Path;
 
 use nix::fcntl::{fcntl, FcntlArg, FdFlag};
-use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
-use nix::sys::stat::{umask, Mode};
+use nix::sys::socket::{
+    bind, getsockopt, listen, socket, sockopt::PeerCredentials, AddressFamily, Backlog, SockFlag,
+    SockType, UnixAddr,
+};
+use nix::sys::stat::{fchmod, Mode};
 use nix::unistd::{getegid, geteuid};
 
 /// The listening socket containerd creates and passes to the shim.
@@ -71,17 +74,33 @@ fn own(addr: &str) -> io::Result<UnixListener> {
     }
 }
 
-/// Bind `path` with mode 0600 from the start (umask 0177 around the bind: no thread creates
-/// files this early), after replacing a stale socket that nobody serves any more.
+/// Bind `path` with mode 0600 (see `bind_private`), after replacing a stale socket that nobody
+/// serves any more.
 fn own_path(path: &Path) -> io::Result<UnixListener> {
     remove_stale_socket(path)?;
-    let old = umask(Mode::from_bits_truncate(0o177));
-    let bound = UnixListener::bind(path);
-    umask(old);
-    let listener = bound.map_err(|e| context(e, &format!("listening on {}", path.display())))?;
+    bind_private(path).map_err(|e| context(e, &format!("listening on {}", path.display())))
+}
+
+/// A close-on-exec listener on `path` whose socket file is mode 0600 from the moment it exists.
+///
+/// The mode is set on the socket before `bind` (Linux gives the new file the socket inode's mode,
+/// less the umask), never by changing the umask: that is process-wide, and another thread
+/// creating a directory meanwhile would get it 0600 too (runc then fails to exec in a rootfs
+/// made that way). The chmod after `bind` keeps 0600 whatever the umask.
+pub fn bind_private(path: &Path) -> io::Result<UnixListener> {
+    let addr = UnixAddr::new(path)?;
+    let fd: OwnedFd = socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    fchmod(fd.as_raw_fd(), Mode::from_bits_truncate(0o600))?;
+    bind(fd.as_raw_fd(), &addr)?;
     fs::set_permissions(path, fs::Permissions::from_mode(0o600))
         .map_err(|e| context(e, &format!("chmod 0600 {}", path.display())))?;
-    Ok(listener)
+    listen(&fd, Backlog::MAXCONN)?;
+    Ok(UnixListener::from(fd))
 }
 
 /// A socket file left behind by an earlier shim is removed; one that still answers belongs to a

@@ -30,7 +30,7 @@ use prost::Message;
 use crate::status::{self as errors, Reply};
 use conn::{Conn, ReadOutcome, Responder};
 use frames::Incoming;
-pub use listen::Listen;
+pub use listen::{bind_private, Listen};
 use pool::Pool;
 use reserve::Reserve;
 pub use wait::answer_at_exit;
