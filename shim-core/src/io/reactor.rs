@@ -243,8 +243,9 @@ struct Loop {
     jobs: HashMap<u64, Job>,
     /// Copies that used up their budget: run again before waiting.
     ready: VecDeque<u64>,
-    /// Where a draining copy reads what it drops.
-    scratch: Box<[u8]>,
+    /// Where a draining copy reads what it drops; allocated at the first drop, since most shims
+    /// never drop a byte and an idle shim should not hold the pages.
+    scratch: Vec<u8>,
 }
 
 /// Ask for a `size` buffer on pipe `f`; its capacity after. A refusal is logged at debug level only.
@@ -295,7 +296,7 @@ impl Loop {
             reactor,
             jobs: HashMap::new(),
             ready: VecDeque::new(),
-            scratch: vec![0u8; BUF].into_boxed_slice(),
+            scratch: Vec::new(),
         }
     }
 
@@ -623,7 +624,7 @@ fn arm_source(job: &mut Job, epoll: &Epoll, id: u64, arm: bool) -> bool {
 }
 
 /// Move what can be moved now, within the budget; with the bytes delivered to the destination.
-fn step(job: &mut Job, epoll: &Epoll, scratch: &mut [u8]) -> (Progress, usize) {
+fn step(job: &mut Job, epoll: &Epoll, scratch: &mut Vec<u8>) -> (Progress, usize) {
     let mut delivered = 0;
     for _ in 0..BUDGET {
         let moved = if !job.dst_ok {
@@ -770,7 +771,10 @@ fn buffered(
 }
 
 /// After the destination failed: read and drop, counting.
-fn discard(job: &mut Job, scratch: &mut [u8]) -> Moved {
+fn discard(job: &mut Job, scratch: &mut Vec<u8>) -> Moved {
+    if scratch.is_empty() {
+        scratch.resize(BUF, 0);
+    }
     match (&job.copy.src).read(scratch) {
         Ok(0) => Moved::Eof,
         Ok(n) => {
