@@ -25,9 +25,9 @@ pub const IN_FLIGHT_LIMIT: usize = 128;
 /// Capacity an emptied outbox keeps; what a burst of replies left beyond it is given back.
 const KEEP: usize = 64 * 1024;
 /// Bytes read per `read` call; the loop checks the connection's bounds between reads. The buffer
-/// is on the main thread's stack and zeroed each call, so its pages stay resident for the shim's
-/// life: 4 KiB (one page; a Create of a few KiB takes two reads) rather than 16 (measured on an
-/// idle shim-runc-v1: 12 KiB less stack).
+/// is on the server loop's stack (the shim's main thread, or `ttrpc`) and zeroed each call, so its
+/// pages stay resident for the shim's life: 4 KiB (one page; a Create of a few KiB takes two
+/// reads) rather than 16 (measured on an idle shim-runc-v1: 12 KiB less stack).
 const CHUNK: usize = 4 * 1024;
 
 /// The loop's side of a connection: the socket's read half and the bytes of a partial frame.
