@@ -46,13 +46,15 @@ pub fn open_output_fifo(path: &Path) -> io::Result<File> {
         .open(path)
 }
 
-/// Our end of the stdin fifo: opened read-write so it never blocks and never gets EPIPE; the
-/// shim's reader sees EOF once we and the shim (after CloseIO) have closed our write ends.
-pub fn open_input_fifo(path: &Path) -> io::Result<File> {
+/// Our writer on the stdin fifo: a blocking write-only open, which returns once the shim has a
+/// reader open. Go's shims open theirs on a goroutine that may run only after Start returned; had
+/// we written and closed before it, the bytes would go with the fifo's last fd and the shim's open
+/// would wait for a writer that never comes, the process for its EOF. (containerd's own clients
+/// open their writer the same way.) The copier opens it on its own thread; see `Sink::Fifo`.
+fn open_input_fifo(path: &Path) -> io::Result<File> {
     OpenOptions::new()
-        .read(true)
         .write(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .custom_flags(libc::O_CLOEXEC)
         .open(path)
 }
 
@@ -68,9 +70,20 @@ pub enum CopyEnd {
     Cancelled,
 }
 
+/// Where a copier writes.
+pub enum Sink {
+    /// An open file.
+    File(File),
+    /// The stdin fifo at this path, which the copier opens write-only itself: `open_input_fifo`.
+    Fifo(PathBuf),
+}
+
 /// One copier thread; dropping `cancel` (the write end of a pipe) wakes and stops it.
 pub struct Copier {
     cancel: Option<OwnedFd>,
+    /// A `Sink::Fifo`'s path: stopping opens a reader on it, so that an open still waiting for
+    /// the shim's reader returns and sees the cancel.
+    fifo: Option<PathBuf>,
     done: Receiver<()>,
     handle: Option<JoinHandle<io::Result<CopyEnd>>>,
 }
@@ -80,16 +93,24 @@ impl Copier {
     pub fn spawn(
         name: &str,
         src: File,
-        dst: File,
+        dst: Sink,
         on_eof: Option<Box<dyn FnOnce() + Send>>,
     ) -> io::Result<Copier> {
         let (cancel_rx, cancel_tx) =
             nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(io::Error::from)?;
         let (done_tx, done) = mpsc::channel();
+        let fifo = match &dst {
+            Sink::Fifo(path) => Some(path.clone()),
+            Sink::File(_) => None,
+        };
         let handle = std::thread::Builder::new()
             .name(name.to_string())
             .spawn(move || {
-                let end = pump(src, dst, &cancel_rx);
+                let end = match dst {
+                    Sink::File(f) => Ok(f),
+                    Sink::Fifo(path) => open_input_fifo(&path),
+                }
+                .and_then(|dst| pump(src, dst, &cancel_rx));
                 if let Ok(CopyEnd::Eof) = end {
                     if let Some(f) = on_eof {
                         f();
@@ -100,6 +121,7 @@ impl Copier {
             })?;
         Ok(Copier {
             cancel: Some(cancel_tx),
+            fifo,
             done,
             handle: Some(handle),
         })
@@ -113,7 +135,14 @@ impl Copier {
 
     /// Cancels (if still running) and joins the thread.
     pub fn stop(mut self) -> io::Result<CopyEnd> {
+        self.finish()
+    }
+
+    fn finish(&mut self) -> io::Result<CopyEnd> {
         self.cancel.take();
+        // Held until the join: an open that has not begun yet returns at once too. A fifo
+        // already gone (its dir removed) has no open waiting on it.
+        let _release = self.fifo.take().and_then(|p| open_output_fifo(&p).ok());
         match self.handle.take().map(JoinHandle::join) {
             Some(Ok(end)) => end,
             Some(Err(_)) => Err(io::Error::other("copier thread panicked")),
@@ -124,10 +153,7 @@ impl Copier {
 
 impl Drop for Copier {
     fn drop(&mut self) {
-        self.cancel.take();
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
-        }
+        let _ = self.finish();
     }
 }
 
@@ -200,7 +226,7 @@ mod tests {
         let reader = open_output_fifo(&path).unwrap();
         let sink_path = dir.path.join("sink");
         let sink = File::create(&sink_path).unwrap();
-        let copier = Copier::spawn("t-out", reader, sink, None).unwrap();
+        let copier = Copier::spawn("t-out", reader, Sink::File(sink), None).unwrap();
         let mut writer = OpenOptions::new().write(true).open(&path).unwrap();
         writer.write_all(b"hello").unwrap();
         drop(writer);
@@ -215,7 +241,7 @@ mod tests {
         let path = dir.mkfifo("out").unwrap();
         let reader = open_output_fifo(&path).unwrap();
         let sink = File::create(dir.path.join("sink")).unwrap();
-        let copier = Copier::spawn("t-cancel", reader, sink, None).unwrap();
+        let copier = Copier::spawn("t-cancel", reader, Sink::File(sink), None).unwrap();
         assert!(!copier.wait_until(Instant::now()));
         assert_eq!(copier.stop().unwrap(), CopyEnd::Cancelled);
     }
@@ -224,22 +250,60 @@ mod tests {
     fn input_eof_closes_our_writer_and_runs_the_callback() {
         let dir = FifoDir::new().unwrap();
         let path = dir.mkfifo("in").unwrap();
-        let fifo = open_input_fifo(&path).unwrap();
         let src_path = dir.path.join("src");
         std::fs::write(&src_path, b"data").unwrap();
         let (tx, rx) = mpsc::channel();
-        let mut shim_side = OpenOptions::new().read(true).open(&path).unwrap();
+        // Our shims open their reader before Start returns, without waiting for a writer.
+        let mut shim_side = open_output_fifo(&path).unwrap();
         let copier = Copier::spawn(
             "t-in",
             File::open(&src_path).unwrap(),
-            fifo,
+            Sink::Fifo(path.clone()),
             Some(Box::new(move || tx.send(()).unwrap())),
         )
         .unwrap();
         rx.recv().unwrap();
+        let blocking = nix::fcntl::F_SETFL(nix::fcntl::OFlag::empty());
+        nix::fcntl::fcntl(std::os::fd::AsRawFd::as_raw_fd(&shim_side), blocking).unwrap();
         let mut got = Vec::new();
         shim_side.read_to_end(&mut got).unwrap();
         assert_eq!(got, b"data");
         assert_eq!(copier.stop().unwrap(), CopyEnd::Eof);
+    }
+
+    #[test]
+    fn input_waits_for_the_shims_reader_before_it_writes_and_closes() {
+        // The shim opens its reader only after our input has ended: the bytes and the EOF are
+        // still there for it (with a writer that did not wait, they went with its fd).
+        let dir = FifoDir::new().unwrap();
+        let path = dir.mkfifo("in").unwrap();
+        let src_path = dir.path.join("src");
+        std::fs::write(&src_path, b"late").unwrap();
+        let (tx, rx) = mpsc::channel();
+        let copier = Copier::spawn(
+            "t-late",
+            File::open(&src_path).unwrap(),
+            Sink::Fifo(path.clone()),
+            Some(Box::new(move || tx.send(()).unwrap())),
+        )
+        .unwrap();
+        // Nothing to wait on but the absence of an event: the copier cannot have finished.
+        assert!(rx.recv_timeout(Duration::from_millis(100)).is_err());
+        let mut shim_side = OpenOptions::new().read(true).open(&path).unwrap();
+        let mut got = Vec::new();
+        shim_side.read_to_end(&mut got).unwrap();
+        assert_eq!(got, b"late");
+        rx.recv().unwrap();
+        assert_eq!(copier.stop().unwrap(), CopyEnd::Eof);
+    }
+
+    #[test]
+    fn input_whose_fifo_never_gets_a_reader_can_be_cancelled() {
+        let dir = FifoDir::new().unwrap();
+        let path = dir.mkfifo("in").unwrap();
+        let (src, _keep_src_open) = nix::unistd::pipe().unwrap();
+        let copier = Copier::spawn("t-none", File::from(src), Sink::Fifo(path), None).unwrap();
+        assert!(!copier.wait_until(Instant::now()));
+        assert_eq!(copier.stop().unwrap(), CopyEnd::Cancelled);
     }
 }

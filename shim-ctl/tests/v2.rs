@@ -23,6 +23,7 @@ fn main() {
     trials::run(against_both_v2_shims!(
         state_pids_connect_and_info_reach_the_shim_in_its_mount_namespace,
         exec_ids_address_processes_and_unknown_ones_are_not_found,
+        exec_stdin_reaches_the_process_however_soon_the_input_ends,
         kill_and_wait_stop_the_container,
         pause_resume_update_and_stats,
         ls_finds_the_shim_and_lists_each_container_of_a_group,
@@ -212,6 +213,48 @@ fn exec_ids_address_processes_and_unknown_ones_are_not_found(kind: V2Kind) {
     let sent = ok(cd.shim_ctl("c1", &["kill", "--exec-id", "bg", "KILL"]));
     assert_eq!(sent, "sent SIGKILL to bg\n");
     assert_eq!(wait_child(bg).code(), Some(137));
+}
+
+/// `exec -i` closes its end of the stdin fifo and sends CloseIO as soon as its own stdin ends.
+/// Go's shim opens its reader of that fifo on a goroutine that may run only after Start
+/// returned: had we closed before it opened, the input and the EOF would be gone and the
+/// process would wait for stdin forever. Rounds run eight at a time, so that goroutines wait.
+fn exec_stdin_reaches_the_process_however_soon_the_input_ends(kind: V2Kind) {
+    const ROUNDS: usize = 16;
+    let cd = Containerd::start("stdin", kind);
+    cd.run("c1", &[], &["sleep", "1000"]);
+    let state = cd.state_str();
+    let ns = cd.ns.as_str();
+    std::thread::scope(|s| {
+        for t in 0..8 {
+            let state = &state;
+            s.spawn(move || {
+                for r in 0..ROUNDS {
+                    let args = [
+                        "-n",
+                        ns,
+                        "--state-root",
+                        state,
+                        "--id",
+                        "c1",
+                        "exec",
+                        "-i",
+                        "--",
+                        "cat",
+                    ];
+                    // Every other round has no input at all: only the EOF must get through.
+                    let input = if r % 2 == 0 {
+                        format!("round {t}.{r}\n")
+                    } else {
+                        String::new()
+                    };
+                    let o = shim_ctl_with_input(&args, Some(input.as_bytes()));
+                    assert_eq!(stdout(&o), input, "round {t}.{r}: {}", stderr(&o));
+                    assert_eq!(o.status.code(), Some(0), "round {t}.{r}: {}", stderr(&o));
+                }
+            });
+        }
+    });
 }
 
 fn kill_and_wait_stop_the_container(kind: V2Kind) {

@@ -7,7 +7,7 @@ use crate::error::UsageError;
 use crate::ocispec::{self, ExecOverrides};
 use crate::output::rfc3339_utc;
 use crate::procfs;
-use crate::stdio::{self, Copier, FifoDir};
+use crate::stdio::{self, Copier, FifoDir, Sink};
 use crate::tty::{self, RawMode, SignalWatcher};
 use anyhow::Context as _;
 use nix::sys::signal::Signal;
@@ -22,7 +22,8 @@ const OUTPUT_GRACE: Duration = Duration::from_secs(2);
 /// The fifos of one exec and our open ends of them.
 struct Fifos {
     _dir: FifoDir,
-    stdin: Option<(PathBuf, std::fs::File)>,
+    /// Opened only once the process started, by its copier (`stdio::Sink::Fifo`).
+    stdin: Option<PathBuf>,
     stdout: (PathBuf, std::fs::File),
     stderr: Option<(PathBuf, std::fs::File)>,
 }
@@ -30,9 +31,7 @@ struct Fifos {
 fn make_fifos(interactive: bool, tty: bool) -> anyhow::Result<Fifos> {
     let dir = FifoDir::new().context("creating fifo dir")?;
     let stdin = if interactive {
-        let p = dir.mkfifo("stdin")?;
-        let f = stdio::open_input_fifo(&p)?;
-        Some((p, f))
+        Some(dir.mkfifo("stdin")?)
     } else {
         None
     };
@@ -106,7 +105,7 @@ pub fn run(ctx: &Ctx, args: &ExecArgs) -> anyhow::Result<i32> {
         &process,
         &ExecParams {
             terminal: args.tty,
-            stdin: fifo_path(ctx, fifos.stdin.as_ref().map(|(p, _)| p.as_path())),
+            stdin: fifo_path(ctx, fifos.stdin.as_deref()),
             stdout: fifo_path(ctx, Some(&fifos.stdout.0)),
             stderr: fifo_path(ctx, fifos.stderr.as_ref().map(|(p, _)| p.as_path())),
             spec_json,
@@ -133,14 +132,14 @@ fn attach_and_run(shim: &Shim, process: &Proc, tty: bool, fifos: Fifos) -> anyho
     let mut outputs = vec![Copier::spawn(
         "stdout",
         fifos.stdout.1,
-        stdio::dup_std(std::io::stdout().as_fd())?,
+        Sink::File(stdio::dup_std(std::io::stdout().as_fd())?),
         None,
     )?];
     if let Some((_, f)) = fifos.stderr {
         outputs.push(Copier::spawn(
             "stderr",
             f,
-            stdio::dup_std(std::io::stderr().as_fd())?,
+            Sink::File(stdio::dup_std(std::io::stderr().as_fd())?),
             None,
         )?);
     }
@@ -173,7 +172,7 @@ fn attach_and_run(shim: &Shim, process: &Proc, tty: bool, fifos: Fifos) -> anyho
             let _ = nix::sys::signal::kill(nix::unistd::Pid::this(), Signal::SIGWINCH);
         }
         let input = match fifos.stdin {
-            Some((_, fifo)) => {
+            Some(fifo) => {
                 let shim = shim.clone();
                 let p = process.clone();
                 let on_eof: Box<dyn FnOnce() + Send> = Box::new(move || {
@@ -182,7 +181,7 @@ fn attach_and_run(shim: &Shim, process: &Proc, tty: bool, fifos: Fifos) -> anyho
                 Some(Copier::spawn(
                     "stdin",
                     stdio::dup_std(std::io::stdin().as_fd())?,
-                    fifo,
+                    Sink::Fifo(fifo),
                     Some(on_eof),
                 )?)
             }

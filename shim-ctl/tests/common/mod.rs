@@ -232,7 +232,8 @@ impl Drop for RunningShim {
     }
 }
 
-/// Runs shim-ctl with `args`; stdin from /dev/null unless `input` is given.
+/// Runs shim-ctl with `args`; stdin from /dev/null unless `input` is given. After HANG_GUARD
+/// it is killed and the test fails (a guard, not a timing).
 pub fn shim_ctl(args: &[&str]) -> Output {
     shim_ctl_with_input(args, None)
 }
@@ -251,7 +252,18 @@ pub fn shim_ctl_with_input(args: &[&str], input: Option<&[u8]>) -> Output {
         let mut stdin = child.stdin.take().unwrap();
         stdin.write_all(data).unwrap();
     }
-    child.wait_with_output().unwrap()
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(HANG_GUARD) {
+        Ok(output) => output.unwrap(),
+        Err(e) => {
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            panic!("shim-ctl {args:?} did not exit ({e})");
+        }
+    }
 }
 
 pub fn stdout(o: &Output) -> String {
