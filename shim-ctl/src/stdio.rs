@@ -51,11 +51,15 @@ pub fn open_output_fifo(path: &Path) -> io::Result<File> {
 /// we written and closed before it, the bytes would go with the fifo's last fd and the shim's open
 /// would wait for a writer that never comes, the process for its EOF. (containerd's own clients
 /// open their writer the same way.) The copier opens it on its own thread; see `Sink::Fifo`.
+/// Once open it writes without blocking, so that a full fifo still lets a cancel through.
 fn open_input_fifo(path: &Path) -> io::Result<File> {
-    OpenOptions::new()
+    let fifo = OpenOptions::new()
         .write(true)
         .custom_flags(libc::O_CLOEXEC)
-        .open(path)
+        .open(path)?;
+    let nonblocking = nix::fcntl::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK);
+    nix::fcntl::fcntl(std::os::fd::AsRawFd::as_raw_fd(&fifo), nonblocking)?;
+    Ok(fifo)
 }
 
 /// A duplicate of one of our own standard streams (0, 1, 2), as a File a copier can own.
@@ -295,6 +299,21 @@ mod tests {
         assert_eq!(got, b"late");
         rx.recv().unwrap();
         assert_eq!(copier.stop().unwrap(), CopyEnd::Eof);
+    }
+
+    #[test]
+    fn input_into_a_full_fifo_can_be_cancelled() {
+        // A process that never reads its stdin: the fifo fills and the copier must still stop.
+        let dir = FifoDir::new().unwrap();
+        let path = dir.mkfifo("in").unwrap();
+        let _shim_side = open_output_fifo(&path).unwrap();
+        let (src, feed) = nix::unistd::pipe().unwrap();
+        let copier = Copier::spawn("t-full", File::from(src), Sink::Fifo(path), None).unwrap();
+        // Our pipe and the fifo hold 64 KiB each: once this much has left our pipe, the copier
+        // holds bytes the fifo has no room for, and has begun or will begin a write that waits.
+        let mut feed = File::from(feed);
+        feed.write_all(&vec![b'y'; (128 << 10) + 1]).unwrap();
+        assert_eq!(copier.stop().unwrap(), CopyEnd::Cancelled);
     }
 
     #[test]

@@ -255,6 +255,21 @@ fn exec_stdin_reaches_the_process_however_soon_the_input_ends(kind: V2Kind) {
             });
         }
     });
+    // Input the process never reads fills the fifo; shim-ctl still ends when the process does.
+    let args = [
+        "-n",
+        ns,
+        "--state-root",
+        &state,
+        "--id",
+        "c1",
+        "exec",
+        "-i",
+        "--",
+        "true",
+    ];
+    let o = shim_ctl_with_input(&args, Some(&vec![b'y'; 1 << 20]));
+    assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(&o));
 }
 
 fn kill_and_wait_stop_the_container(kind: V2Kind) {

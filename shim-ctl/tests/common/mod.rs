@@ -250,7 +250,12 @@ pub fn shim_ctl_with_input(args: &[&str], input: Option<&[u8]>) -> Output {
     let mut child = cmd.spawn().unwrap();
     if let Some(data) = input {
         let mut stdin = child.stdin.take().unwrap();
-        stdin.write_all(data).unwrap();
+        let data = data.to_vec();
+        // On a thread: shim-ctl may end before it has read it all (a process that does not
+        // read its stdin), and reading its output must not wait for the input to go in.
+        std::thread::spawn(move || {
+            let _ = stdin.write_all(&data);
+        });
     }
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
     let (tx, rx) = std::sync::mpsc::channel();
