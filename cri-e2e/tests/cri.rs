@@ -385,12 +385,15 @@ fn containerd_restarted_while_pods_run_reports_exits_of_meanwhile_and_execs_agai
         let leaves = start(node, &pod, &cfg, &sh("leaves", script));
         let shims = node.shim_pids();
         assert_eq!(shims.len(), 1, "{shims:?}");
-        let leaver = node
-            .workload_processes()
-            .into_iter()
-            .find(|(_, c)| c.contains("# leaver"))
-            .map(|(p, _)| p)
-            .expect("the leaver's shell");
+        // `runc start` returns once the container's init was told to exec the shell, not once
+        // it has: until then its command line is runc's. No event says when; re-check, bounded.
+        let leaver = cri_e2e::node::wait_until(STATE_BOUND, || {
+            node.workload_processes()
+                .into_iter()
+                .find(|(_, c)| c.contains("# leaver"))
+                .map(|(p, _)| p)
+        })
+        .expect("the leaver's shell");
         node.stop_daemon();
         std::fs::write(format!("/proc/{leaver}/root/tmp/go"), "").expect("tell the leaver to go");
         assert!(
