@@ -250,23 +250,30 @@ mod tests {
         assert_eq!(copier.stop().unwrap(), CopyEnd::Cancelled);
     }
 
+    /// A stdin copier from a file holding `data` into the fifo at `path`; the receiver hears of
+    /// its EOF callback.
+    fn input_copier(dir: &FifoDir, path: &Path, data: &[u8]) -> (Copier, Receiver<()>) {
+        let src_path = dir.path.join("src");
+        std::fs::write(&src_path, data).unwrap();
+        let (tx, rx) = mpsc::channel();
+        let copier = Copier::spawn(
+            "t-in",
+            File::open(&src_path).unwrap(),
+            Sink::Fifo(path.to_path_buf()),
+            Some(Box::new(move || tx.send(()).unwrap())),
+        )
+        .unwrap();
+        (copier, rx)
+    }
+
     #[test]
     fn input_eof_closes_our_writer_and_runs_the_callback() {
         let dir = FifoDir::new().unwrap();
         let path = dir.mkfifo("in").unwrap();
-        let src_path = dir.path.join("src");
-        std::fs::write(&src_path, b"data").unwrap();
-        let (tx, rx) = mpsc::channel();
         // Our shims open their reader before Start returns, without waiting for a writer.
         let mut shim_side = open_output_fifo(&path).unwrap();
-        let copier = Copier::spawn(
-            "t-in",
-            File::open(&src_path).unwrap(),
-            Sink::Fifo(path.clone()),
-            Some(Box::new(move || tx.send(()).unwrap())),
-        )
-        .unwrap();
-        rx.recv().unwrap();
+        let (copier, eof) = input_copier(&dir, &path, b"data");
+        eof.recv().unwrap();
         let blocking = nix::fcntl::F_SETFL(nix::fcntl::OFlag::empty());
         nix::fcntl::fcntl(std::os::fd::AsRawFd::as_raw_fd(&shim_side), blocking).unwrap();
         let mut got = Vec::new();
@@ -281,23 +288,14 @@ mod tests {
         // still there for it (with a writer that did not wait, they went with its fd).
         let dir = FifoDir::new().unwrap();
         let path = dir.mkfifo("in").unwrap();
-        let src_path = dir.path.join("src");
-        std::fs::write(&src_path, b"late").unwrap();
-        let (tx, rx) = mpsc::channel();
-        let copier = Copier::spawn(
-            "t-late",
-            File::open(&src_path).unwrap(),
-            Sink::Fifo(path.clone()),
-            Some(Box::new(move || tx.send(()).unwrap())),
-        )
-        .unwrap();
+        let (copier, eof) = input_copier(&dir, &path, b"late");
         // Nothing to wait on but the absence of an event: the copier cannot have finished.
-        assert!(rx.recv_timeout(Duration::from_millis(100)).is_err());
+        assert!(eof.recv_timeout(Duration::from_millis(100)).is_err());
         let mut shim_side = OpenOptions::new().read(true).open(&path).unwrap();
         let mut got = Vec::new();
         shim_side.read_to_end(&mut got).unwrap();
         assert_eq!(got, b"late");
-        rx.recv().unwrap();
+        eof.recv().unwrap();
         assert_eq!(copier.stop().unwrap(), CopyEnd::Eof);
     }
 

@@ -257,18 +257,7 @@ pub fn shim_ctl_with_input(args: &[&str], input: Option<&[u8]>) -> Output {
             let _ = stdin.write_all(&data);
         });
     }
-    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(HANG_GUARD) {
-        Ok(output) => output.unwrap(),
-        Err(e) => {
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-            panic!("shim-ctl {args:?} did not exit ({e})");
-        }
-    }
+    wait_guarded(child, Child::wait_with_output)
 }
 
 pub fn stdout(o: &Output) -> String {
@@ -358,14 +347,23 @@ pub fn shim_ctl_child(args: &[&str]) -> Child {
 }
 
 /// Waits for `child`; after HANG_GUARD it is killed and the test fails (a guard, not a timing).
-pub fn wait_child(mut child: Child) -> std::process::ExitStatus {
+pub fn wait_child(child: Child) -> std::process::ExitStatus {
+    wait_guarded(child, |mut c| c.wait())
+}
+
+/// Runs `wait` on `child` on a thread of its own; after HANG_GUARD the child is killed and the
+/// test fails (a guard, not a timing).
+fn wait_guarded<T: Send + 'static>(
+    child: Child,
+    wait: impl FnOnce(Child) -> std::io::Result<T> + Send + 'static,
+) -> T {
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let _ = tx.send(child.wait());
+        let _ = tx.send(wait(child));
     });
     match rx.recv_timeout(HANG_GUARD) {
-        Ok(status) => status.unwrap(),
+        Ok(waited) => waited.unwrap(),
         Err(e) => {
             let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
             panic!("child {pid} did not exit ({e})");
